@@ -1,0 +1,126 @@
+// Package streams creates or updates, idempotently, the JetStream streams and
+// the KV bucket of the contract: COMMS_IN (partitioned by a subject transform),
+// COMMS_RESOLVED, COMMS_DLQ and the COMMS_OPS state bucket.
+package streams
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/commsops/commsops/pkg/events"
+)
+
+// MetaPartitions is the COMMS_IN metadata key that records its partition count.
+const MetaPartitions = "commsops.partitions"
+
+// Config sizes what Ensure creates.
+type Config struct {
+	Replicas   int
+	Partitions int
+	// MaxAge bounds how long COMMS_IN and COMMS_RESOLVED keep events (and so how
+	// far back a replay reaches). Zero: 7 days.
+	MaxAge time.Duration
+	// Duplicates is the window in which a repeated Nats-Msg-Id is stored once.
+	// Zero: 10 minutes.
+	Duplicates time.Duration
+	// Memory stores everything in memory (benchmarks); never in production.
+	Memory bool
+}
+
+// Layout is what Ensure found or made.
+type Layout struct {
+	// Partitions is COMMS_IN's partition count (an existing stream keeps its own).
+	Partitions int
+	State      jetstream.KeyValue
+}
+
+// Ensure creates the streams and the state bucket, or updates them to cfg where
+// that is safe. An existing COMMS_IN keeps its partition count, because
+// re-partitioning a stream with messages in flight would break per-key order;
+// the count in force is returned. Safe to call from several processes at once.
+func Ensure(ctx context.Context, js jetstream.JetStream, cfg Config) (*Layout, error) {
+	if cfg.MaxAge == 0 {
+		cfg.MaxAge = 7 * 24 * time.Hour
+	}
+	if cfg.Duplicates == 0 {
+		cfg.Duplicates = 10 * time.Minute
+	}
+	if cfg.Replicas == 0 {
+		cfg.Replicas = 1
+	}
+	if cfg.Partitions == 0 {
+		cfg.Partitions = events.Partitions
+	}
+	storage := jetstream.FileStorage
+	if cfg.Memory {
+		storage = jetstream.MemoryStorage
+	}
+
+	partitions := cfg.Partitions
+	if s, err := js.Stream(ctx, events.StreamIn); err == nil {
+		if n, err := strconv.Atoi(s.CachedInfo().Config.Metadata[MetaPartitions]); err == nil && n > 0 {
+			partitions = n
+		}
+	} else if !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil, fmt.Errorf("streams: look up %s: %w", events.StreamIn, err)
+	}
+	src, dst := events.InTransform(partitions)
+	in := jetstream.StreamConfig{
+		Name:             events.StreamIn,
+		Description:      "commsops: every ingested Graph notification resource and bot action response, as CloudEvents",
+		Subjects:         []string{events.SubjectInPrefix + ">"},
+		SubjectTransform: &jetstream.SubjectTransformConfig{Source: src, Destination: dst},
+		Storage:          storage,
+		Replicas:         cfg.Replicas,
+		MaxAge:           cfg.MaxAge,
+		Duplicates:       cfg.Duplicates,
+		AllowDirect:      true,
+		Metadata:         map[string]string{MetaPartitions: strconv.Itoa(partitions)},
+	}
+	resolved := jetstream.StreamConfig{
+		Name:        events.StreamResolved,
+		Description: "commsops: resolved operation events",
+		Subjects:    []string{events.SubjectResolvedPrefix + ">"},
+		Storage:     storage,
+		Replicas:    cfg.Replicas,
+		MaxAge:      cfg.MaxAge,
+		Duplicates:  cfg.Duplicates,
+		AllowDirect: true,
+	}
+	dlq := jetstream.StreamConfig{
+		Name:        events.StreamDeadLetter,
+		Description: "commsops: input messages the resolver could not process, with the reason",
+		Subjects:    []string{events.SubjectDeadLetterPrefix + ">"},
+		Storage:     storage,
+		Replicas:    cfg.Replicas,
+		MaxAge:      30 * 24 * time.Hour,
+		Duplicates:  cfg.Duplicates,
+		AllowDirect: true,
+	}
+	for _, sc := range []jetstream.StreamConfig{in, resolved, dlq} {
+		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
+			return nil, fmt.Errorf("streams: create or update %s: %w", sc.Name, err)
+		}
+	}
+	kvStorage := jetstream.FileStorage
+	if cfg.Memory {
+		kvStorage = jetstream.MemoryStorage
+	}
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:         events.BucketState,
+		Description:    "commsops: resolver state per clientContext key",
+		History:        1,
+		Storage:        kvStorage,
+		Replicas:       cfg.Replicas,
+		LimitMarkerTTL: time.Minute,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("streams: create or update bucket %s: %w", events.BucketState, err)
+	}
+	return &Layout{Partitions: partitions, State: kv}, nil
+}

@@ -1,0 +1,201 @@
+package events
+
+import (
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/cloudevents/sdk-go/v2/types"
+	"github.com/nats-io/nats.go"
+)
+
+// CloudEvents NATS binding header names (binary content mode).
+const (
+	headerPrefix      = "ce-"
+	HeaderSpecVersion = "ce-specversion"
+	HeaderID          = "ce-id"
+	HeaderSource      = "ce-source"
+	HeaderType        = "ce-type"
+	HeaderSubject     = "ce-subject"
+	HeaderTime        = "ce-time"
+	HeaderDataSchema  = "ce-dataschema"
+	HeaderContentType = "content-type"
+)
+
+// EncodeMsg returns a NATS message carrying e in CloudEvents binary content
+// mode: each attribute in a ce- header, percent-encoded as the NATS binding
+// requires, content-type from datacontenttype, and the data as the body. It
+// validates e first and returns ErrNotCloudEvent wrapped with the reason.
+func EncodeMsg(subject string, e event.Event) (*nats.Msg, error) {
+	if err := e.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNotCloudEvent, err)
+	}
+	h := make(nats.Header, 8+len(e.Extensions()))
+	set := func(k, v string) { h[k] = []string{PercentEncode(v)} }
+	set(HeaderSpecVersion, e.SpecVersion())
+	set(HeaderID, e.ID())
+	set(HeaderSource, e.Source())
+	set(HeaderType, e.Type())
+	if s := e.Subject(); s != "" {
+		set(HeaderSubject, s)
+	}
+	if t := e.Time(); !t.IsZero() {
+		set(HeaderTime, t.UTC().Format(time.RFC3339Nano))
+	}
+	if s := e.DataSchema(); s != "" {
+		set(HeaderDataSchema, s)
+	}
+	if ct := e.DataContentType(); ct != "" {
+		h[HeaderContentType] = []string{ct}
+	}
+	for name, v := range e.Extensions() {
+		s, err := types.Format(v)
+		if err != nil {
+			return nil, fmt.Errorf("%w: extension %s: %v", ErrNotCloudEvent, name, err)
+		}
+		set(headerPrefix+name, s)
+	}
+	return &nats.Msg{Subject: subject, Header: h, Data: e.Data()}, nil
+}
+
+// DecodeMsg returns the CloudEvent carried in binary content mode by a NATS
+// message's headers and body. Extension values come back as strings. It
+// returns ErrNotCloudEvent (missing or invalid required attributes, an
+// unsupported specversion) or ErrBadHeaderEncoding, wrapped with the header's name.
+func DecodeMsg(h nats.Header, data []byte) (event.Event, error) {
+	get := func(k string) (string, bool, error) {
+		vals, ok := h[k]
+		if !ok || len(vals) == 0 {
+			return "", false, nil
+		}
+		v, err := PercentDecode(vals[0])
+		if err != nil {
+			return "", true, fmt.Errorf("%s: %w", k, err)
+		}
+		return v, true, nil
+	}
+	sv, ok, err := get(HeaderSpecVersion)
+	if err != nil {
+		return event.Event{}, err
+	}
+	if !ok {
+		return event.Event{}, fmt.Errorf("%w: no %s header", ErrNotCloudEvent, HeaderSpecVersion)
+	}
+	if sv != event.CloudEventsVersionV1 {
+		return event.Event{}, fmt.Errorf("%w: specversion %q is not 1.0", ErrNotCloudEvent, sv)
+	}
+	e := event.New(event.CloudEventsVersionV1)
+	for k := range h {
+		name, isCE := strings.CutPrefix(strings.ToLower(k), headerPrefix)
+		if !isCE || name == "specversion" {
+			continue
+		}
+		v, _, err := get(k)
+		if err != nil {
+			return event.Event{}, err
+		}
+		switch name {
+		case "id":
+			e.SetID(v)
+		case "source":
+			e.SetSource(v)
+		case "type":
+			e.SetType(v)
+		case "subject":
+			e.SetSubject(v)
+		case "dataschema":
+			e.SetDataSchema(v)
+		case "time":
+			t, err := time.Parse(time.RFC3339Nano, v)
+			if err != nil {
+				return event.Event{}, fmt.Errorf("%w: ce-time %q is not RFC 3339", ErrNotCloudEvent, v)
+			}
+			e.SetTime(t)
+		default:
+			if err := e.Context.SetExtension(name, v); err != nil {
+				return event.Event{}, fmt.Errorf("%w: extension %q: %v", ErrNotCloudEvent, name, err)
+			}
+		}
+	}
+	if ct := h.Get(HeaderContentType); ct != "" {
+		e.SetDataContentType(ct)
+	}
+	if len(data) > 0 {
+		e.DataEncoded = data
+	}
+	if err := e.Validate(); err != nil {
+		return event.Event{}, fmt.Errorf("%w: %v", ErrNotCloudEvent, err)
+	}
+	return e, nil
+}
+
+// PercentEncode encodes a header value as the CloudEvents NATS binding
+// requires: the string's UTF-8 bytes, with space, '"', '%' and every byte
+// outside 0x21..0x7E written as %XX (upper-case hex).
+func PercentEncode(s string) string {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if mustEscape(s[i]) {
+			n++
+		}
+	}
+	if n == 0 {
+		return s
+	}
+	const hex = "0123456789ABCDEF"
+	b := make([]byte, 0, len(s)+2*n)
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if mustEscape(c) {
+			b = append(b, '%', hex[c>>4], hex[c&15])
+		} else {
+			b = append(b, c)
+		}
+	}
+	return string(b)
+}
+
+func mustEscape(c byte) bool { return c <= 0x20 || c >= 0x7f || c == '"' || c == '%' }
+
+// PercentDecode reverses PercentEncode. It returns ErrBadHeaderEncoding for a
+// '%' not followed by two hex digits or a result that is not valid UTF-8.
+func PercentDecode(s string) (string, error) {
+	if !strings.Contains(s, "%") {
+		return s, nil
+	}
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] != '%' {
+			b = append(b, s[i])
+			continue
+		}
+		if i+2 >= len(s) {
+			return "", fmt.Errorf("%w: truncated escape in %q", ErrBadHeaderEncoding, s)
+		}
+		hi, ok1 := unhex(s[i+1])
+		lo, ok2 := unhex(s[i+2])
+		if !ok1 || !ok2 {
+			return "", fmt.Errorf("%w: bad escape %q", ErrBadHeaderEncoding, s[i:i+3])
+		}
+		b = append(b, hi<<4|lo)
+		i += 2
+	}
+	if !utf8.Valid(b) {
+		return "", fmt.Errorf("%w: not UTF-8 after decoding", ErrBadHeaderEncoding)
+	}
+	return string(b), nil
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0', true
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10, true
+	case c >= 'A' && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}

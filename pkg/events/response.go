@@ -1,0 +1,116 @@
+package events
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// ActionResponse is the envelope a bot posts after each action it sent to
+// Graph: the HTTP status Graph answered and the commsOperation it returned
+// (nil for a 202 with no body).
+type ActionResponse struct {
+	// CallID as the bot sent it; NormalizedCallID() for comparisons.
+	CallID string `json:"callId"`
+	// Action is the action's name, e.g. "playPrompt", "participants/invite".
+	Action string `json:"action"`
+	// ClientContext is the one the bot sent with the action.
+	ClientContext string `json:"clientContext,omitempty"`
+	// HTTPStatus is the status Graph answered the action with.
+	HTTPStatus int `json:"httpStatus"`
+	// Operation is Graph's response body, raw; nil or "null" for a null operation.
+	Operation json.RawMessage `json:"operation"`
+	// SentAt is when the bot sent the action; zero when not given.
+	SentAt time.Time `json:"sentAt,omitzero"`
+}
+
+// ParsedResponse is a validated ActionResponse with its operation parsed.
+type ParsedResponse struct {
+	ActionResponse
+	// Op is the parsed operation, nil for a null operation.
+	Op *Operation
+}
+
+// ParseActionResponse parses and validates an action-response envelope. It
+// requires callId, action and an httpStatus in 100..599; a clientContext when
+// the operation is null; and, when both the envelope and the operation carry a
+// clientContext, that they agree. When only the operation carries one, it
+// becomes the envelope's. Errors wrap ErrInvalidJSON, ErrInvalidPayload,
+// ErrInvalidStatus, ErrTooDeep or the clientContext errors and name the field.
+func ParseActionResponse(body []byte) (*ParsedResponse, error) {
+	if _, err := objectFields(body); err != nil {
+		return nil, fmt.Errorf("action response: %w", err)
+	}
+	var r ParsedResponse
+	if err := json.Unmarshal(body, &r.ActionResponse); err != nil {
+		return nil, fmt.Errorf("action response: %w: %v", ErrInvalidPayload, err)
+	}
+	switch {
+	case strings.TrimSpace(r.CallID) == "":
+		return nil, fmt.Errorf("action response: %w: callId is required", ErrInvalidPayload)
+	case strings.TrimSpace(r.Action) == "":
+		return nil, fmt.Errorf("action response: %w: action is required", ErrInvalidPayload)
+	case r.HTTPStatus < 100 || r.HTTPStatus > 599:
+		return nil, fmt.Errorf("action response: %w: httpStatus %d is not an HTTP status", ErrInvalidPayload, r.HTTPStatus)
+	}
+	if err := ValidateClientContext(r.ClientContext); err != nil {
+		return nil, fmt.Errorf("action response: clientContext: %w", err)
+	}
+	if !isNull(r.Operation) {
+		op, err := ParseOperation(r.Operation)
+		if err != nil {
+			return nil, fmt.Errorf("action response: %w", err)
+		}
+		r.Op = op
+		switch {
+		case r.ClientContext == "":
+			r.ClientContext = op.ClientContext
+		case op.ClientContext != "" && op.ClientContext != r.ClientContext:
+			return nil, fmt.Errorf("action response: %w: clientContext %q differs from operation.clientContext %q",
+				ErrInvalidPayload, r.ClientContext, op.ClientContext)
+		}
+	} else if r.ClientContext == "" {
+		return nil, fmt.Errorf("action response: %w: clientContext is required when operation is null", ErrInvalidPayload)
+	}
+	return &r, nil
+}
+
+// NormalizedCallID returns NormalizeID(CallID).
+func (r *ActionResponse) NormalizedCallID() string { return NormalizeID(r.CallID) }
+
+// actionTypes maps action names to the operation type Graph returns for them,
+// so a null operation (202, no body) can still be matched to its notifications.
+var actionTypes = map[string]string{
+	"playprompt":            "#microsoft.graph.playPromptOperation",
+	"record":                "#microsoft.graph.recordOperation",
+	"recordresponse":        "#microsoft.graph.recordOperation",
+	"subscribetotone":       "#microsoft.graph.subscribeToToneOperation",
+	"senddtmftones":         "#microsoft.graph.sendDtmfTonesOperation",
+	"cancelmediaprocessing": "#microsoft.graph.cancelMediaProcessingOperation",
+	"mute":                  "#microsoft.graph.muteParticipantOperation",
+	"participant/mute":      "#microsoft.graph.muteParticipantOperation",
+	"participants/mute":     "#microsoft.graph.muteParticipantOperation",
+	"unmute":                "#microsoft.graph.unmuteParticipantOperation",
+	"invite":                "#microsoft.graph.inviteParticipantsOperation",
+	"participants/invite":   "#microsoft.graph.inviteParticipantsOperation",
+	"startholdmusic":        "#microsoft.graph.startHoldMusicOperation",
+	"stopholdmusic":         "#microsoft.graph.stopHoldMusicOperation",
+	"updaterecordingstatus": "#microsoft.graph.updateRecordingStatusOperation",
+	"addlargegalleryview":   "#microsoft.graph.addLargeGalleryViewOperation",
+	"mutemultiple":          "#microsoft.graph.muteParticipantsOperation",
+}
+
+// OperationTypeForAction returns the @odata.type Graph uses for the operation of
+// an action name ("playPrompt", "participants/invite", any casing, with or
+// without a leading path), or "" when unknown.
+func OperationTypeForAction(action string) string {
+	a := strings.ToLower(strings.Trim(strings.TrimSpace(action), "/"))
+	if t, ok := actionTypes[a]; ok {
+		return t
+	}
+	if i := strings.LastIndex(a, "/"); i >= 0 {
+		return actionTypes[a[i+1:]]
+	}
+	return ""
+}
