@@ -124,3 +124,18 @@ func Ensure(ctx context.Context, js jetstream.JetStream, cfg Config) (*Layout, e
 	}
 	return &Layout{Partitions: partitions, State: kv}, nil
 }
+
+// Writable returns a readiness check: nil when COMMS_IN answers through its
+// stream leader (so JetStream can store), else the error.
+func Writable(js jetstream.JetStream) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		s, err := js.Stream(ctx, events.StreamIn)
+		if err != nil {
+			return fmt.Errorf("streams: %s: %w", events.StreamIn, err)
+		}
+		if _, err := s.Info(ctx); err != nil {
+			return fmt.Errorf("streams: %s info: %w", events.StreamIn, err)
+		}
+		return nil
+	}
+}

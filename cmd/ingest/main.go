@@ -1,0 +1,128 @@
+// Command ingest receives Microsoft Graph notification callbacks and bots'
+// action responses over HTTP, authenticates them and stores each as a
+// CloudEvent in JetStream (COMMS_IN), answering 202 only once stored.
+// Configuration is environment only; -h lists every variable.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/commsops/commsops/internal/ingest"
+	"github.com/commsops/commsops/internal/natsconn"
+	"github.com/commsops/commsops/internal/service"
+	"github.com/commsops/commsops/internal/streams"
+	"github.com/commsops/commsops/pkg/events"
+)
+
+var version = "dev"
+
+// Config is the ingest's whole configuration.
+type Config struct {
+	service.Common
+	Addr            string        `envconfig:"INGEST_ADDR" default:":8080" desc:"HTTP listen address"`
+	Auth            string        `envconfig:"INGEST_AUTH" desc:"graph (verify Graph's bearer JWT) or none (default graph; none in dev mode)"`
+	JWTAudience     string        `envconfig:"INGEST_JWT_AUDIENCE" desc:"the bot's app id: required aud of Graph's JWT"`
+	JWTIssuers      []string      `envconfig:"INGEST_JWT_ISSUERS" default:"https://api.botframework.com,https://graph.microsoft.com" desc:"accepted iss values"`
+	OpenIDConfigURL string        `envconfig:"INGEST_OPENID_CONFIG_URL" default:"https://api.aps.skype.com/v1/.well-known/OpenIdConfiguration" desc:"OpenID configuration whose jwks_uri holds Graph's signing keys"`
+	Tenants         []string      `envconfig:"INGEST_TENANTS" desc:"accepted tid values (empty: any tenant)"`
+	ResponseTokens  []string      `envconfig:"INGEST_RESPONSE_TOKENS" desc:"bearer tokens accepted on /v1/responses (required with graph auth)" secret:"true"`
+	MaxBodyBytes    int64         `envconfig:"INGEST_MAX_BODY_BYTES" default:"1048576" desc:"largest accepted request body"`
+	StoreTimeout    time.Duration `envconfig:"INGEST_STORE_TIMEOUT" default:"2500ms" desc:"longest wait for JetStream to store a request before answering 503"`
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:]); err != nil && !errors.Is(err, service.ErrHelp) {
+		fmt.Fprintln(service.Stderr, "ingest:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string) error {
+	var cfg Config
+	if err := service.Load("ingest", args, &cfg, os.Stdout); err != nil {
+		return err
+	}
+	log := service.NewLogger(os.Stderr, cfg.LogFormat, cfg.LogLevel, cfg.DevMode(), "ingest")
+	log.Info("starting", append([]any{"version", version}, service.Redacted(&cfg)...)...)
+
+	// Step 1: authentication, before anything listens.
+	auth := strings.ToLower(strings.TrimSpace(cfg.Auth))
+	if auth == "" {
+		auth = "graph"
+		if cfg.DevMode() {
+			auth = "none"
+		}
+	}
+	notifAuth, respAuth, closeAuth, err := authenticators(ctx, auth, cfg, log)
+	if err != nil {
+		return fmt.Errorf("auth: %w", err)
+	}
+	defer closeAuth()
+
+	// Step 2: NATS and the streams.
+	conn, err := natsconn.Connect(ctx, cfg.Config, "commsops-ingest", log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		defer cancel()
+		conn.Close(ctx)
+	}()
+	layout, err := streams.Ensure(ctx, conn.JS, streams.Config{Replicas: cfg.Replicas, Partitions: cfg.Partitions})
+	if err != nil {
+		return err
+	}
+	log.Info("streams ready", "partitions", layout.Partitions, "replicas", cfg.Replicas)
+
+	// Step 3: HTTP.
+	pub, err := events.NewPublisher(conn.JS, events.WithStoreTimeout(cfg.StoreTimeout))
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	h, err := ingest.NewHandler(ingest.Options{
+		Store:            pub,
+		Ready:            streams.Writable(conn.JS),
+		NotificationAuth: notifAuth,
+		ResponseAuth:     respAuth,
+		MaxBodyBytes:     cfg.MaxBodyBytes,
+		StoreTimeout:     cfg.StoreTimeout,
+		Registry:         reg,
+		Log:              log,
+	})
+	if err != nil {
+		return err
+	}
+	srv := service.NewHTTPServer(cfg.Addr, h, log)
+	addr, errc, err := service.Serve(srv)
+	if err != nil {
+		return err
+	}
+	log.Info("listening", "addr", addr.String(), "auth", auth)
+
+	// Wait, then shut down within the deadline: finish in-flight requests
+	// (each waits for its acks), then drain NATS (deferred above).
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "deadline", cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	return service.Shutdown(sctx, srv)
+}

@@ -1,0 +1,121 @@
+// Command resolver consumes the operation evidence in COMMS_IN, orders it per
+// clientContext, merges each operation's evidence into one truth and publishes
+// resolved operation events to COMMS_RESOLVED. Run as many as COMMS_IN has
+// partitions; they share the work. Configuration is environment only; -h
+// lists every variable.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/commsops/commsops/internal/natsconn"
+	"github.com/commsops/commsops/internal/resolver"
+	"github.com/commsops/commsops/internal/service"
+	"github.com/commsops/commsops/internal/streams"
+)
+
+var version = "dev"
+
+// Config is the resolver's whole configuration.
+type Config struct {
+	service.Common
+	Addr          string        `envconfig:"RESOLVER_ADDR" default:":8081" desc:"HTTP listen address for /healthz, /readyz, /metrics"`
+	StallAfter    time.Duration `envconfig:"RESOLVER_STALL_AFTER" default:"10m" desc:"a non-terminal operation with no news for this long is reported stalled"`
+	AckWait       time.Duration `envconfig:"RESOLVER_ACK_WAIT" default:"30s" desc:"redelivery delay of a message a worker did not acknowledge"`
+	MaxDeliver    int           `envconfig:"RESOLVER_MAX_DELIVER" default:"10" desc:"deliveries of a failing message before it is dead-lettered"`
+	MaxAckPending int           `envconfig:"RESOLVER_MAX_ACK_PENDING" default:"1024" desc:"messages in flight per partition"`
+	WorkerID      string        `envconfig:"RESOLVER_WORKER_ID" desc:"worker name in logs (default: hostname-pid)"`
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:]); err != nil && !errors.Is(err, service.ErrHelp) {
+		fmt.Fprintln(service.Stderr, "resolver:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string) error {
+	var cfg Config
+	if err := service.Load("resolver", args, &cfg, os.Stdout); err != nil {
+		return err
+	}
+	log := service.NewLogger(os.Stderr, cfg.LogFormat, cfg.LogLevel, cfg.DevMode(), "resolver")
+	log.Info("starting", append([]any{"version", version}, service.Redacted(&cfg)...)...)
+
+	// Step 1: NATS and the streams.
+	conn, err := natsconn.Connect(ctx, cfg.Config, "commsops-resolver", log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		defer cancel()
+		conn.Close(ctx)
+	}()
+	layout, err := streams.Ensure(ctx, conn.JS, streams.Config{Replicas: cfg.Replicas, Partitions: cfg.Partitions})
+	if err != nil {
+		return err
+	}
+
+	// Step 2: the worker.
+	w, err := resolver.NewWorker(ctx, conn.JS, layout.State, layout.Partitions, resolver.Config{
+		WorkerID: cfg.WorkerID, AckWait: cfg.AckWait, MaxDeliver: cfg.MaxDeliver,
+		MaxAckPending: cfg.MaxAckPending, StallAfter: cfg.StallAfter,
+	}, log)
+	if err != nil {
+		return err
+	}
+	if err := w.Start(ctx); err != nil {
+		return err
+	}
+
+	// Step 3: health and metrics.
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	ready := streams.Writable(conn.JS)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if err := ready(r.Context()); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	srv := service.NewHTTPServer(cfg.Addr, mux, log)
+	addr, errc, err := service.Serve(srv)
+	if err != nil {
+		_ = w.Stop(context.Background())
+		return err
+	}
+	log.Info("listening", "addr", addr.String())
+
+	select {
+	case err := <-errc:
+		_ = w.Stop(context.Background())
+		return fmt.Errorf("http: %w", err)
+	case <-ctx.Done():
+	}
+	// Shutdown: drain the worker (finish and ack what it holds), stop HTTP,
+	// then drain NATS (deferred above), all within the deadline.
+	log.Info("shutting down", "deadline", cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	werr := w.Stop(sctx)
+	return errors.Join(werr, service.Shutdown(sctx, srv))
+}

@@ -1,0 +1,56 @@
+package ingest
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type metrics struct {
+	requests     *prometheus.CounterVec
+	storeSeconds prometheus.Histogram
+	events       *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "commsops_ingest_requests_total", Help: "HTTP requests by route and status code.",
+		}, []string{"route", "code"}),
+		storeSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "commsops_ingest_store_seconds", Help: "Time to store a request's events in JetStream.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "commsops_ingest_events_total", Help: "Events stored in COMMS_IN by CloudEvents type.",
+		}, []string{"type"}),
+	}
+	reg.MustRegister(m.requests, m.storeSeconds, m.events)
+	return m
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (h *Handler) instrument(route string, next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		start := time.Now()
+		next(rec, r)
+		h.m.requests.WithLabelValues(route, strconv.Itoa(rec.status)).Inc()
+		h.opts.Log.Debug("request served", "route", route, "code", rec.status, "duration", time.Since(start))
+	}
+}
+
+func writeJSON(w io.Writer, v any) error { return json.NewEncoder(w).Encode(v) }

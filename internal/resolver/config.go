@@ -1,0 +1,70 @@
+package resolver
+
+import (
+	"fmt"
+	"os"
+	"time"
+)
+
+// Config tunes a Worker. The zero value of each field means its default.
+type Config struct {
+	// WorkerID names this worker in logs and consumer pins (default: hostname).
+	WorkerID string
+	// AckWait is how long JetStream waits for an ack before redelivering
+	// (default 30s). It bounds how long a crashed worker's messages wait.
+	AckWait time.Duration
+	// MaxDeliver bounds deliveries of one message; the last failed one is
+	// dead-lettered (default 10).
+	MaxDeliver int
+	// MaxAttempts bounds in-place retries of a transient failure within one
+	// delivery before the message is left for redelivery (default 8).
+	MaxAttempts int
+	// MaxAckPending bounds messages in flight per partition (default 1024).
+	MaxAckPending int
+	// PinnedTTL is how long a partition stays pinned to a worker that stopped
+	// pulling before another worker takes it over (default 5s).
+	PinnedTTL time.Duration
+	// CacheSize bounds the keys whose state is kept in memory (default 100000).
+	CacheSize int
+	// StallAfter: a non-terminal operation with no news for this long is
+	// reported stalled (default 10m).
+	StallAfter time.Duration
+}
+
+func (c *Config) setDefaults() error {
+	if c.WorkerID == "" {
+		host, err := os.Hostname()
+		if err != nil || host == "" {
+			host = "resolver"
+		}
+		c.WorkerID = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	defInt := func(d *int, v int) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&c.AckWait, 30*time.Second)
+	def(&c.PinnedTTL, 5*time.Second)
+	def(&c.StallAfter, 10*time.Minute)
+	defInt(&c.MaxDeliver, 10)
+	defInt(&c.MaxAttempts, 8)
+	defInt(&c.MaxAckPending, 1024)
+	defInt(&c.CacheSize, 100000)
+	switch {
+	case c.AckWait < time.Second:
+		return fmt.Errorf("%w: ack wait %v is under 1s", ErrConfig, c.AckWait)
+	case c.MaxDeliver < 1 || c.MaxAttempts < 1 || c.MaxAckPending < 1 || c.CacheSize < 1:
+		return fmt.Errorf("%w: max deliver, attempts, ack pending and cache size must be positive", ErrConfig)
+	case c.PinnedTTL < 100*time.Millisecond:
+		return fmt.Errorf("%w: pinned TTL %v is under 100ms", ErrConfig, c.PinnedTTL)
+	case c.StallAfter < time.Second:
+		return fmt.Errorf("%w: stall after %v is under 1s", ErrConfig, c.StallAfter)
+	}
+	return nil
+}

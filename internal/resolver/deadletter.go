@@ -1,0 +1,60 @@
+package resolver
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/commsops/commsops/pkg/events"
+)
+
+// Headers added to a dead-lettered copy; the original headers are kept.
+const (
+	HeaderDLQReason     = "Commsops-Dlq-Reason"
+	HeaderDLQStream     = "Commsops-Dlq-Stream"
+	HeaderDLQSubject    = "Commsops-Dlq-Subject"
+	HeaderDLQSeq        = "Commsops-Dlq-Stream-Seq"
+	HeaderDLQDeliveries = "Commsops-Dlq-Deliveries"
+	HeaderDLQWorker     = "Commsops-Dlq-Worker"
+)
+
+// deadLetter copies msg to COMMS_DLQ with the reason, its original subject,
+// headers and stream sequence, then terminates it so it is never redelivered.
+// When the copy cannot be stored the message is left for redelivery instead:
+// nothing acknowledged is lost.
+func (w *Worker) deadLetter(msg jetstream.Msg, key string, reason error) {
+	meta, _ := msg.Metadata()
+	var seq, delivered uint64
+	if meta != nil {
+		seq, delivered = meta.Sequence.Stream, meta.NumDelivered
+	}
+	if key == "" {
+		key = "unknown"
+	}
+	h := nats.Header{}
+	for k, v := range msg.Headers() {
+		h[k] = append([]string(nil), v...)
+	}
+	h.Set(HeaderDLQReason, reason.Error())
+	h.Set(HeaderDLQStream, events.StreamIn)
+	h.Set(HeaderDLQSubject, msg.Subject())
+	h.Set(HeaderDLQSeq, strconv.FormatUint(seq, 10))
+	h.Set(HeaderDLQDeliveries, strconv.FormatUint(delivered, 10))
+	h.Set(HeaderDLQWorker, w.cfg.WorkerID)
+	dl := &nats.Msg{Subject: events.DeadLetterSubject(events.StreamIn, key), Header: h, Data: msg.Data()}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	log := w.log.With("key", key, "stream_seq", seq)
+	if _, err := w.js.PublishMsg(ctx, dl, jetstream.WithMsgID("dlq-"+events.StreamIn+"-"+strconv.FormatUint(seq, 10))); err != nil {
+		log.Error("dead-letter copy failed; leaving the message for redelivery", "err", err)
+		_ = msg.NakWithDelay(5 * time.Second)
+		return
+	}
+	if err := msg.TermWithReason(reason.Error()); err != nil {
+		log.Warn("terminate failed", "err", err)
+	}
+	log.Warn("message dead-lettered", "reason", reason.Error(), "deliveries", delivered)
+}

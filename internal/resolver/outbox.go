@@ -1,0 +1,93 @@
+package resolver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/commsops/commsops/pkg/events"
+)
+
+// flush publishes the state's outbox and empties it in memory. An outbox
+// event may already have been published (a crash after the publish, before the
+// next state write): every event is published with its id as Nats-Msg-Id, and
+// first checked against the last event on its subject, which is exact because
+// nothing reaches a key's subjects without a state write that empties the
+// outbox before it.
+func (w *Worker) flush(ctx context.Context, st *KeyState) error {
+	for len(st.Outbox) > 0 {
+		em := st.Outbox[0]
+		published, err := w.alreadyPublished(ctx, em)
+		if err != nil {
+			return err
+		}
+		if !published {
+			if err := w.publish(ctx, em); err != nil {
+				return err
+			}
+		}
+		st.Outbox = st.Outbox[1:]
+	}
+	st.Outbox = nil
+	return nil
+}
+
+func (w *Worker) alreadyPublished(ctx context.Context, em Emission) (bool, error) {
+	m, err := w.resolved.GetLastMsgForSubject(ctx, em.Subject)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("resolver: check %s: %w", em.Subject, err)
+	}
+	return m.Header.Get(events.HeaderID) == em.ID, nil
+}
+
+// publish stores one resolved event in COMMS_RESOLVED.
+func (w *Worker) publish(ctx context.Context, em Emission) error {
+	msg, err := EmissionMsg(em)
+	if err != nil {
+		return err
+	}
+	if _, err := w.js.PublishMsg(ctx, msg, jetstream.WithMsgID(em.ID), jetstream.WithExpectStream(events.StreamResolved)); err != nil {
+		return fmt.Errorf("resolver: publish %s: %w", em.Subject, err)
+	}
+	return nil
+}
+
+// EmissionMsg returns the CloudEvents binary-mode NATS message of a resolved
+// event: type io.commsops.operation.<status>, subject the clientContext,
+// source /communications/calls/<callId>, time resolvedAt.
+func EmissionMsg(em Emission) (*nats.Msg, error) {
+	e := event.New(event.CloudEventsVersionV1)
+	e.SetID(em.ID)
+	e.SetType(events.ResolvedType(em.Status))
+	callID := em.CallID
+	if callID == "" {
+		callID = "unknown"
+	}
+	e.SetSource(events.ResolvedSource(callID))
+	if em.ClientCtx != "" {
+		e.SetSubject(em.ClientCtx)
+	}
+	e.SetTime(em.ResolvedAt)
+	if err := e.SetData(events.ContentTypeJSON, []byte(em.Data)); err != nil {
+		return nil, fmt.Errorf("resolver: event data: %w", err)
+	}
+	return events.EncodeMsg(em.Subject, e)
+}
+
+func marshalState(st *KeyState) ([]byte, error) {
+	b, err := json.Marshal(st)
+	if err != nil {
+		return nil, fmt.Errorf("resolver: encode state: %w", err)
+	}
+	return b, nil
+}
+
+func unmarshalState(b []byte, st *KeyState) error { return json.Unmarshal(b, st) }

@@ -1,0 +1,106 @@
+package resolver
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"slices"
+	"time"
+
+	"github.com/commsops/commsops/pkg/events"
+)
+
+// Bounds on what one key's state keeps.
+const (
+	// maxApplied is how many applied stream sequences a key remembers to
+	// recognise redeliveries.
+	maxApplied = 256
+	// maxSources is how many pieces of evidence an operation lists; beyond it
+	// the oldest after the first are dropped and counted.
+	maxSources = 64
+)
+
+// KeyState is everything the resolver knows about one key (one clientContext,
+// or one call/operation pair without a clientContext). It is stored as JSON in
+// the COMMS_OPS bucket under the key.
+type KeyState struct {
+	Key string     `json:"key"`
+	Ops []*OpState `json:"ops"`
+	// Applied holds the stream sequences of the last maxApplied messages applied
+	// (or dead-lettered), ascending.
+	Applied []uint64 `json:"applied,omitempty"`
+	// Outbox holds events decided by the last write whose publication was not
+	// yet confirmed when it was written.
+	Outbox []Emission `json:"outbox,omitempty"`
+}
+
+// OpState is one operation's merged evidence.
+type OpState struct {
+	// Slot names the operation in event ids; fixed when the operation is first
+	// seen ("id:<operation id>", or "seq:<stream seq>" when it had no id yet).
+	Slot             string                     `json:"slot"`
+	ID               string                     `json:"id,omitempty"`
+	CallID           string                     `json:"callId,omitempty"`
+	ClientContext    string                     `json:"clientContext,omitempty"`
+	ODataType        string                     `json:"odataType,omitempty"`
+	Status           events.Status              `json:"status,omitempty"`
+	Emitted          []events.Status            `json:"emitted,omitempty"`
+	ResultInfo       *events.ResultInfo         `json:"resultInfo,omitempty"`
+	CompletionReason string                     `json:"completionReason,omitempty"`
+	RaceDetected     bool                       `json:"raceDetected,omitempty"`
+	Sources          []events.Source            `json:"sources"`
+	SourcesDropped   int                        `json:"sourcesDropped,omitempty"`
+	FirstSeenAt      time.Time                  `json:"firstSeenAt"`
+	LastNewsAt       time.Time                  `json:"lastNewsAt"`
+	Extra            map[string]json.RawMessage `json:"extra,omitempty"`
+}
+
+// Emission is one resolved event decided by Apply, ready to publish.
+type Emission struct {
+	ID         string          `json:"id"`
+	Subject    string          `json:"subject"`
+	Status     events.Status   `json:"status"`
+	CallID     string          `json:"callId"`
+	ClientCtx  string          `json:"clientContext,omitempty"`
+	ResolvedAt time.Time       `json:"resolvedAt"`
+	Data       json.RawMessage `json:"data"`
+}
+
+// HasApplied reports whether the message at stream sequence seq was already
+// applied to this state. A sequence older than everything remembered, when the
+// memory is full, counts as applied.
+func (s *KeyState) HasApplied(seq uint64) bool {
+	if _, found := slices.BinarySearch(s.Applied, seq); found {
+		return true
+	}
+	return len(s.Applied) >= maxApplied && seq < s.Applied[0]
+}
+
+// markApplied records seq, keeping Applied sorted and bounded.
+func (s *KeyState) markApplied(seq uint64) {
+	i, found := slices.BinarySearch(s.Applied, seq)
+	if found {
+		return
+	}
+	s.Applied = slices.Insert(s.Applied, i, seq)
+	if len(s.Applied) > maxApplied {
+		s.Applied = s.Applied[len(s.Applied)-maxApplied:]
+	}
+}
+
+// Open reports whether any operation of the key is not terminal.
+func (s *KeyState) Open() bool {
+	for _, op := range s.Ops {
+		if !op.Status.Terminal() {
+			return true
+		}
+	}
+	return false
+}
+
+// EventID returns the id of the resolved event of the operation in slot of key
+// reaching status: the same for every replay and every re-emission.
+func EventID(key, slot string, status events.Status) string {
+	h := sha256.Sum256([]byte(key + "\x00" + slot + "\x00" + string(status)))
+	return hex.EncodeToString(h[:16])
+}

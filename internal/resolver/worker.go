@@ -1,0 +1,344 @@
+package resolver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/commsops/commsops/pkg/events"
+)
+
+// PriorityGroup is the priority group every resolver consumer pins workers in.
+const PriorityGroup = "resolver"
+
+// ConsumerName returns the durable consumer of COMMS_IN partition p.
+func ConsumerName(p int) string { return "resolver-" + strconv.Itoa(p) }
+
+// Worker resolves the operation evidence of every COMMS_IN partition it is
+// pinned to. Several workers may run against one stream: JetStream pins each
+// partition's consumer to one of them and moves it when that one stops
+// pulling; state writes are fenced by KV revision so a worker that lost a
+// partition cannot corrupt it.
+type Worker struct {
+	cfg        Config
+	js         jetstream.JetStream
+	kv         jetstream.KeyValue
+	in         jetstream.Stream
+	resolved   jetstream.Stream
+	partitions int
+	log        *slog.Logger
+
+	mu    sync.Mutex
+	keys  map[string]*keyQueue // keys with messages queued or being processed
+	cache map[string]*cachedState
+	wg    sync.WaitGroup // key goroutines
+
+	consumers []jetstream.ConsumeContext
+	stopCtx   context.Context // cancelled when the drain deadline passes
+	stopFn    context.CancelFunc
+}
+
+type keyQueue struct {
+	msgs    []jetstream.Msg
+	running bool
+}
+
+type cachedState struct {
+	st  *KeyState
+	rev uint64
+}
+
+// NewWorker returns a Worker over the streams and bucket that streams.Ensure
+// made; partitions is COMMS_IN's partition count. Start it with Start.
+func NewWorker(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValue, partitions int, cfg Config, log *slog.Logger) (*Worker, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	if partitions < 1 {
+		return nil, fmt.Errorf("%w: %d partitions", ErrConfig, partitions)
+	}
+	resolved, err := js.Stream(ctx, events.StreamResolved)
+	if err != nil {
+		return nil, fmt.Errorf("resolver: stream %s: %w", events.StreamResolved, err)
+	}
+	in, err := js.Stream(ctx, events.StreamIn)
+	if err != nil {
+		return nil, fmt.Errorf("resolver: stream %s: %w", events.StreamIn, err)
+	}
+	stopCtx, stopFn := context.WithCancel(context.Background())
+	return &Worker{
+		cfg: cfg, js: js, kv: kv, in: in, resolved: resolved, partitions: partitions,
+		log:     log.With("worker", cfg.WorkerID),
+		keys:    make(map[string]*keyQueue),
+		cache:   make(map[string]*cachedState),
+		stopCtx: stopCtx, stopFn: stopFn,
+	}, nil
+}
+
+// ConsumerConfig returns the durable consumer configuration of partition p.
+func (w *Worker) ConsumerConfig(p int) jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:        ConsumerName(p),
+		Description:    "commsops resolver, COMMS_IN partition " + strconv.Itoa(p),
+		FilterSubject:  events.InFilter(p, events.KindOperation),
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
+		AckPolicy:      jetstream.AckExplicitPolicy,
+		AckWait:        w.cfg.AckWait,
+		MaxDeliver:     -1, // the worker dead-letters at cfg.MaxDeliver itself
+		MaxAckPending:  w.cfg.MaxAckPending,
+		PriorityPolicy: jetstream.PriorityPolicyPinned,
+		PriorityGroups: []string{PriorityGroup},
+		PinnedTTL:      w.cfg.PinnedTTL,
+	}
+}
+
+// Start creates or updates the partition consumers and starts consuming them
+// all in the resolver priority group. It returns once every consumer is
+// pulling; processing goes on in the background until Stop.
+func (w *Worker) Start(ctx context.Context) error {
+	for p := 0; p < w.partitions; p++ {
+		cons, err := w.js.CreateOrUpdateConsumer(ctx, events.StreamIn, w.ConsumerConfig(p))
+		if err != nil {
+			w.stopConsumers()
+			return fmt.Errorf("resolver: consumer %s: %w", ConsumerName(p), err)
+		}
+		n, err := w.catchUp(ctx, p, cons.CachedInfo())
+		if err != nil {
+			w.stopConsumers()
+			return err
+		}
+		if n > 0 {
+			w.log.Info("caught up on unacknowledged messages", "partition", p, "applied", n)
+		}
+		cc, err := cons.Consume(w.dispatch,
+			jetstream.PullPriorityGroup(PriorityGroup),
+			jetstream.PullMaxMessages(min(256, w.cfg.MaxAckPending)),
+			jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+				if !errors.Is(err, jetstream.ErrNoHeartbeat) {
+					w.log.Warn("consume error", "consumer", ConsumerName(p), "err", err)
+				}
+			}))
+		if err != nil {
+			w.stopConsumers()
+			return fmt.Errorf("resolver: consume %s: %w", ConsumerName(p), err)
+		}
+		w.consumers = append(w.consumers, cc)
+	}
+	w.log.Info("resolver started", "partitions", w.partitions, "ack_wait", w.cfg.AckWait)
+	return nil
+}
+
+// Stop drains: it stops pulling, finishes every message already received and
+// returns when they are acked, or when ctx ends (unfinished messages are then
+// redelivered after AckWait). Safe to call once.
+func (w *Worker) Stop(ctx context.Context) error {
+	w.stopConsumers()
+	done := make(chan struct{})
+	go func() { w.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		w.log.Info("resolver drained")
+		return nil
+	case <-ctx.Done():
+		w.stopFn()
+		<-done
+		return fmt.Errorf("resolver: drain: %w", ctx.Err())
+	}
+}
+
+func (w *Worker) stopConsumers() {
+	for _, cc := range w.consumers {
+		cc.Drain()
+	}
+	for _, cc := range w.consumers {
+		<-cc.Closed()
+	}
+	w.consumers = nil
+}
+
+// dispatch queues a message behind the others of its key, starting the key's
+// goroutine when none runs. Called by the consume loops, in stream order per
+// partition.
+func (w *Worker) dispatch(msg jetstream.Msg) {
+	in, err := events.ParseStoredInSubject(msg.Subject())
+	if err != nil {
+		w.deadLetter(msg, "", fmt.Errorf("%w: %w", ErrPoison, err))
+		return
+	}
+	w.mu.Lock()
+	q := w.keys[in.Key]
+	if q == nil {
+		q = &keyQueue{}
+		w.keys[in.Key] = q
+	}
+	q.msgs = append(q.msgs, msg)
+	if !q.running {
+		q.running = true
+		w.wg.Add(1)
+		go w.runKey(in.Key, q)
+	}
+	w.mu.Unlock()
+}
+
+func (w *Worker) runKey(key string, q *keyQueue) {
+	defer w.wg.Done()
+	for {
+		w.mu.Lock()
+		if len(q.msgs) == 0 {
+			q.running = false
+			delete(w.keys, key)
+			w.mu.Unlock()
+			return
+		}
+		msg := q.msgs[0]
+		q.msgs = q.msgs[1:]
+		w.mu.Unlock()
+		w.handle(key, msg)
+	}
+}
+
+// handle processes one message to the end: acked, dead-lettered and
+// terminated, or left for redelivery after bounded retries.
+func (w *Worker) handle(key string, msg jetstream.Msg) {
+	meta, err := msg.Metadata()
+	if err != nil {
+		w.log.Error("message without metadata", "key", key, "err", err)
+		return
+	}
+	seq := meta.Sequence.Stream
+	log := w.log.With("key", key, "stream_seq", seq)
+	ev, decodeErr := DecodeEvidence(msg.Headers(), msg.Data(), seq)
+	if decodeErr != nil {
+		w.deadLetter(msg, key, decodeErr)
+		return
+	}
+	var lastErr error
+	for attempt := 1; attempt <= w.cfg.MaxAttempts; attempt++ {
+		if w.stopCtx.Err() != nil {
+			return // abandoned at the drain deadline: redelivered later
+		}
+		err := w.process(w.stopCtx, key, ev)
+		if err == nil {
+			if err := msg.Ack(); err != nil {
+				log.Warn("ack failed; the message will be redelivered and skipped", "err", err)
+			}
+			return
+		}
+		lastErr = err
+		if errors.Is(err, ErrFenced) {
+			log.Info("state changed under this worker; reloading", "attempt", attempt)
+			continue
+		}
+		log.Warn("processing failed; retrying", "attempt", attempt, "err", err)
+		_ = msg.InProgress()
+		select {
+		case <-time.After(backoff(attempt)):
+		case <-w.stopCtx.Done():
+			return
+		}
+	}
+	if int(meta.NumDelivered) >= w.cfg.MaxDeliver {
+		w.deadLetter(msg, key, fmt.Errorf("gave up after %d deliveries: %w", meta.NumDelivered, lastErr))
+		return
+	}
+	log.Error("processing failed; leaving the message for redelivery", "deliveries", meta.NumDelivered, "err", lastErr)
+	_ = msg.NakWithDelay(backoff(int(meta.NumDelivered) + 3))
+}
+
+func backoff(attempt int) time.Duration {
+	d := 50 * time.Millisecond << min(attempt-1, 7)
+	return min(d, 5*time.Second)
+}
+
+// process applies one piece of evidence to its key: flush any unconfirmed
+// outbox, skip if already applied, apply, write the state with a revision
+// compare-and-swap, publish what was decided. Returns ErrFenced when the CAS
+// failed (the cached state is dropped so the next attempt reloads it).
+func (w *Worker) process(ctx context.Context, key string, ev *Evidence) error {
+	c, err := w.state(ctx, key)
+	if err != nil {
+		return err
+	}
+	if err := w.flush(ctx, c.st); err != nil {
+		return err
+	}
+	if c.st.HasApplied(ev.Seq) {
+		return nil
+	}
+	c.st.Outbox = c.st.Apply(ev)
+	rev, err := w.save(ctx, key, c.st, c.rev)
+	if err != nil {
+		w.forget(key)
+		return err
+	}
+	c.rev = rev
+	return w.flush(ctx, c.st)
+}
+
+// state returns the key's cached state, loading it from KV on a miss.
+func (w *Worker) state(ctx context.Context, key string) (*cachedState, error) {
+	w.mu.Lock()
+	c := w.cache[key]
+	w.mu.Unlock()
+	if c != nil {
+		return c, nil
+	}
+	c = &cachedState{st: &KeyState{Key: key}}
+	entry, err := w.kv.Get(ctx, key)
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+	case err != nil:
+		return nil, fmt.Errorf("resolver: load state: %w", err)
+	default:
+		if err := unmarshalState(entry.Value(), c.st); err != nil {
+			return nil, fmt.Errorf("resolver: decode state of %s: %w", key, err)
+		}
+		c.rev = entry.Revision()
+	}
+	w.mu.Lock()
+	if len(w.cache) >= w.cfg.CacheSize {
+		for k := range w.cache {
+			if _, busy := w.keys[k]; !busy {
+				delete(w.cache, k)
+				break
+			}
+		}
+	}
+	w.cache[key] = c
+	w.mu.Unlock()
+	return c, nil
+}
+
+func (w *Worker) forget(key string) {
+	w.mu.Lock()
+	delete(w.cache, key)
+	w.mu.Unlock()
+}
+
+// save writes the state with a compare-and-swap on rev (0: the key must not
+// exist) and returns the new revision, or ErrFenced.
+func (w *Worker) save(ctx context.Context, key string, st *KeyState, rev uint64) (uint64, error) {
+	b, err := marshalState(st)
+	if err != nil {
+		return 0, err
+	}
+	var newRev uint64
+	if rev == 0 {
+		newRev, err = w.kv.Create(ctx, key, b)
+	} else {
+		newRev, err = w.kv.Update(ctx, key, b, rev)
+	}
+	if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		return 0, fmt.Errorf("%w: %s: %w", ErrFenced, key, err)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("resolver: save state: %w", err)
+	}
+	return newRev, nil
+}

@@ -1,0 +1,103 @@
+package events
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Publisher stores inbound events in COMMS_IN: the ingest uses it for every
+// callback, and a bot can use it to store its action responses straight into
+// JetStream without going through HTTP. Safe for concurrent use. It does not
+// own the JetStream context: closing that is the caller's business.
+type Publisher struct {
+	js      jetstream.JetStream
+	timeout time.Duration
+}
+
+// PublisherOption configures a Publisher.
+type PublisherOption func(*Publisher) error
+
+// WithStoreTimeout bounds how long Store waits for the acks of one batch when
+// the context has no earlier deadline. Default 5s; must be positive.
+func WithStoreTimeout(d time.Duration) PublisherOption {
+	return func(p *Publisher) error {
+		if d <= 0 {
+			return fmt.Errorf("%w: store timeout %v must be positive", ErrInvalidPayload, d)
+		}
+		p.timeout = d
+		return nil
+	}
+}
+
+// NewPublisher returns a Publisher over js.
+func NewPublisher(js jetstream.JetStream, opts ...PublisherOption) (*Publisher, error) {
+	p := &Publisher{js: js, timeout: 5 * time.Second}
+	for _, o := range opts {
+		if err := o(p); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+// ErrNotStored is returned (wrapped) when JetStream did not acknowledge every
+// event of a batch; some may have been stored. Storing the same batch again is
+// safe: ids are content-derived and deduplicated by the stream.
+var ErrNotStored = errors.New("events: not stored")
+
+// Store publishes every event asynchronously with its id as Nats-Msg-Id and
+// waits until JetStream has acknowledged all of them. It returns nil only when
+// every event is stored (a duplicate counts as stored), else ErrNotStored
+// wrapping the first failure.
+func (p *Publisher) Store(ctx context.Context, in []Inbound) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, p.timeout)
+		defer cancel()
+	}
+	futures := make([]jetstream.PubAckFuture, 0, len(in))
+	for _, ev := range in {
+		msg, err := EncodeMsg(ev.Subject, ev.Event)
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrNotStored, err)
+		}
+		f, err := p.js.PublishMsgAsync(msg, jetstream.WithMsgID(ev.Event.ID()), jetstream.WithExpectStream(StreamIn))
+		if err != nil {
+			return fmt.Errorf("%w: publish %s: %w", ErrNotStored, ev.Subject, err)
+		}
+		futures = append(futures, f)
+	}
+	for _, f := range futures {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			return fmt.Errorf("%w: %w", ErrNotStored, err)
+		case <-ctx.Done():
+			return fmt.Errorf("%w: waiting for acks: %w", ErrNotStored, ctx.Err())
+		}
+	}
+	return nil
+}
+
+// PublishResponse validates an action response as the ingest would, and stores
+// it in COMMS_IN. It returns the stored Inbound (its Event.ID() identifies it).
+func (p *Publisher) PublishResponse(ctx context.Context, r ActionResponse) (Inbound, error) {
+	body, err := json.Marshal(r)
+	if err != nil {
+		return Inbound{}, fmt.Errorf("%w: %v", ErrInvalidPayload, err)
+	}
+	parsed, err := ParseActionResponse(body)
+	if err != nil {
+		return Inbound{}, err
+	}
+	in, err := ResponseEvent(parsed, body, InboundOptions{})
+	if err != nil {
+		return Inbound{}, err
+	}
+	return in, p.Store(ctx, []Inbound{in})
+}
