@@ -51,7 +51,7 @@ func main() {
 
 func run(ctx context.Context, args []string) error {
 	var cfg Config
-	if err := service.Load("ingest", args, &cfg, os.Stdout); err != nil {
+	if err := service.Load("ingest", args, &cfg, os.Stdout, nil); err != nil {
 		return err
 	}
 	log := service.NewLogger(os.Stderr, cfg.LogFormat, cfg.LogLevel, cfg.DevMode(), "ingest")

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/commsops/commsops/pkg/events"
 )
 
@@ -294,4 +293,3 @@ func TestBadInputStoresNothing(t *testing.T) {
 		t.Fatalf("bad input stored %d messages", info.State.Msgs)
 	}
 }
-

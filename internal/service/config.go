@@ -25,13 +25,22 @@ type Common struct {
 // ErrHelp is returned by Load when -h was asked for and the usage printed.
 var ErrHelp = flag.ErrHelp
 
-// Load parses args (only -h/-help are flags: everything else is environment)
-// and fills cfg from the environment. With -h it prints every variable with
-// its default and description to out and returns ErrHelp.
-func Load(name string, args []string, cfg any, out io.Writer) error {
+// Load parses args and fills cfg from the environment. The only flags are
+// -h/-help and those that flags (when not nil) defines; everything else is
+// environment. With -h it prints the flags and every variable with its
+// default and description to out and returns ErrHelp.
+func Load(name string, args []string, cfg any, out io.Writer, flags func(*flag.FlagSet)) error {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(out)
+	if flags != nil {
+		flags(fs)
+	}
 	fs.Usage = func() {
+		if flags != nil {
+			fmt.Fprintf(out, "%s flags:\n", name)
+			fs.PrintDefaults()
+			fmt.Fprintln(out)
+		}
 		fmt.Fprintf(out, "%s: configured by environment variables:\n\n", name)
 		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "VARIABLE\tDEFAULT\tMEANING")
