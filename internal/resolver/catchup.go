@@ -3,38 +3,45 @@ package resolver
 import (
 	"context"
 	"errors"
-	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/commsops/commsops/pkg/events"
 )
 
-// catchUp applies, in stream order, the messages of partition p that were
-// delivered to an earlier owner (a crashed or stopped worker, or this one
-// before a restart) and never acknowledged, before this worker consumes
-// anything new from p. Without it a fresh message of a key could be applied
-// before an older one of the same key that waits for its redelivery.
+// catchUp queues, in stream order and ahead of anything new, the messages of
+// partition p that were delivered to an earlier owner (a crashed or stopped
+// worker, another worker before the partition moved, or this one before a
+// restart) and not acknowledged. Without it a fresh message of a key could be
+// applied before an older one of the same key that waits for redelivery.
 //
 // It walks (ack floor, last delivered] with direct gets filtered to the
-// partition; messages the key's state already lists as applied are skipped,
-// the rest are applied now, and their redelivery later finds them applied and
-// only acks them. Unreadable messages are left to the normal path, which
-// dead-letters them. Returns how many messages it applied.
-func (w *Worker) catchUp(ctx context.Context, p int, info *jetstream.ConsumerInfo) (int, error) {
-	floor, last := info.AckFloor.Stream, info.Delivered.Stream
-	if last <= floor {
-		return 0, nil
+// partition. Each message goes through its key's queue like any other, so one
+// goroutine at a time touches a key; what the key's state already lists as
+// applied is skipped, and the later redelivery of what it applies is
+// recognised and only acked. Unreadable messages are left to the normal path,
+// which dead-letters them. Called from p's consume callback, so nothing else
+// of p is dispatched meanwhile.
+func (w *Worker) catchUp(p int) {
+	ctx, cancel := context.WithTimeout(w.stopCtx, 10*time.Second)
+	defer cancel()
+	info, err := w.cons[p].Info(ctx)
+	if err != nil {
+		w.log.Warn("catch-up skipped: consumer info failed", "partition", p, "err", err)
+		return
 	}
+	floor, last := info.AckFloor.Stream, info.Delivered.Stream
 	filter := events.InFilter(p, events.KindOperation)
-	applied := 0
+	queued := 0
 	for seq := floor + 1; seq <= last; {
 		m, err := w.in.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(filter))
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			break
 		}
 		if err != nil {
-			return applied, fmt.Errorf("resolver: catch up partition %d at %d: %w", p, seq, err)
+			w.log.Warn("catch-up stopped early", "partition", p, "stream_seq", seq, "err", err)
+			break
 		}
 		if m.Sequence > last {
 			break
@@ -48,16 +55,25 @@ func (w *Worker) catchUp(ctx context.Context, p int, info *jetstream.ConsumerInf
 		if err != nil {
 			continue
 		}
-		var perr error
-		for attempt := 1; attempt <= w.cfg.MaxAttempts; attempt++ {
-			if perr = w.process(ctx, in.Key, ev); perr == nil || !errors.Is(perr, ErrFenced) {
-				break
-			}
-		}
-		if perr != nil {
-			return applied, fmt.Errorf("resolver: catch up partition %d: %w", p, perr)
-		}
-		applied++
+		w.enqueue(in.Key, item{ev: ev})
+		queued++
 	}
-	return applied, nil
+	if queued > 0 {
+		w.log.Info("catching up on unacknowledged messages", "partition", p, "queued", queued, "ack_floor", floor, "delivered", last)
+	}
+}
+
+// handleCatchUp applies one caught-up message (no ack: its own delivery, if
+// any, is acked when it comes). Failures are left to that redelivery.
+func (w *Worker) handleCatchUp(key string, ev *Evidence) {
+	for attempt := 1; attempt <= w.cfg.MaxAttempts; attempt++ {
+		err := w.process(w.stopCtx, key, ev)
+		if err == nil || w.stopCtx.Err() != nil {
+			return
+		}
+		if !errors.Is(err, ErrFenced) {
+			w.log.Warn("catch-up of a message failed; its redelivery will retry", "key", key, "stream_seq", ev.Seq, "err", err)
+			return
+		}
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -40,13 +41,22 @@ type Worker struct {
 	wg    sync.WaitGroup // key goroutines
 
 	consumers []jetstream.ConsumeContext
+	cons      []jetstream.Consumer
+	lastSeen  []atomic.Int64  // per partition: unix nanos of the last delivery
 	stopCtx   context.Context // cancelled when the drain deadline passes
 	stopFn    context.CancelFunc
 }
 
 type keyQueue struct {
-	msgs    []jetstream.Msg
+	items   []item
 	running bool
+}
+
+// item is one unit of a key's work: a delivered message, or (msg nil) a
+// catch-up of a message delivered to an earlier owner and not yet acked.
+type item struct {
+	msg jetstream.Msg
+	ev  *Evidence
 }
 
 type cachedState struct {
@@ -74,10 +84,12 @@ func NewWorker(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValu
 	stopCtx, stopFn := context.WithCancel(context.Background())
 	return &Worker{
 		cfg: cfg, js: js, kv: kv, in: in, resolved: resolved, partitions: partitions,
-		log:     log.With("worker", cfg.WorkerID),
-		keys:    make(map[string]*keyQueue),
-		cache:   make(map[string]*cachedState),
-		stopCtx: stopCtx, stopFn: stopFn,
+		log:      log.With("worker", cfg.WorkerID),
+		keys:     make(map[string]*keyQueue),
+		cons:     make([]jetstream.Consumer, partitions),
+		lastSeen: make([]atomic.Int64, partitions),
+		cache:    make(map[string]*cachedState),
+		stopCtx:  stopCtx, stopFn: stopFn,
 	}, nil
 }
 
@@ -108,14 +120,7 @@ func (w *Worker) Start(ctx context.Context) error {
 			w.stopConsumers()
 			return fmt.Errorf("resolver: consumer %s: %w", ConsumerName(p), err)
 		}
-		n, err := w.catchUp(ctx, p, cons.CachedInfo())
-		if err != nil {
-			w.stopConsumers()
-			return err
-		}
-		if n > 0 {
-			w.log.Info("caught up on unacknowledged messages", "partition", p, "applied", n)
-		}
+		w.cons[p] = cons
 		cc, err := cons.Consume(w.dispatch,
 			jetstream.PullPriorityGroup(PriorityGroup),
 			jetstream.PullMaxMessages(min(256, w.cfg.MaxAckPending)),
@@ -143,6 +148,7 @@ func (w *Worker) Stop(ctx context.Context) error {
 	go func() { w.wg.Wait(); close(done) }()
 	select {
 	case <-done:
+		w.unpin(ctx)
 		w.log.Info("resolver drained")
 		return nil
 	case <-ctx.Done():
@@ -162,26 +168,52 @@ func (w *Worker) stopConsumers() {
 	w.consumers = nil
 }
 
+// unpin releases the partitions this worker consumed recently, so that
+// another worker takes them over now rather than after PinnedTTL. Unpinning a
+// partition another worker holds only makes it pin again: safe, because a
+// worker that (re)gains a partition catches up first.
+func (w *Worker) unpin(ctx context.Context) {
+	now := time.Now().UnixNano()
+	for p := range w.partitions {
+		if now-w.lastSeen[p].Load() > int64(w.cfg.PinnedTTL) {
+			continue
+		}
+		if err := w.in.UnpinConsumer(ctx, ConsumerName(p), PriorityGroup); err != nil {
+			w.log.Debug("unpin failed", "partition", p, "err", err)
+		}
+	}
+}
+
 // dispatch queues a message behind the others of its key, starting the key's
 // goroutine when none runs. Called by the consume loops, in stream order per
 // partition.
 func (w *Worker) dispatch(msg jetstream.Msg) {
 	in, err := events.ParseStoredInSubject(msg.Subject())
-	if err != nil {
-		w.deadLetter(msg, "", fmt.Errorf("%w: %w", ErrPoison, err))
+	if err != nil || in.Partition < 0 || in.Partition >= w.partitions {
+		w.deadLetter(msg, "", fmt.Errorf("%w: subject %q is not a partition of this stream", ErrPoison, msg.Subject()))
 		return
 	}
+	now := time.Now().UnixNano()
+	if last := w.lastSeen[in.Partition].Swap(now); now-last > int64(w.cfg.PinnedTTL) {
+		// First delivery on this partition in a while: it may have been
+		// another worker's until now. Queue what that one left unacked first.
+		w.catchUp(in.Partition)
+	}
+	w.enqueue(in.Key, item{msg: msg})
+}
+
+func (w *Worker) enqueue(key string, it item) {
 	w.mu.Lock()
-	q := w.keys[in.Key]
+	q := w.keys[key]
 	if q == nil {
 		q = &keyQueue{}
-		w.keys[in.Key] = q
+		w.keys[key] = q
 	}
-	q.msgs = append(q.msgs, msg)
+	q.items = append(q.items, it)
 	if !q.running {
 		q.running = true
 		w.wg.Add(1)
-		go w.runKey(in.Key, q)
+		go w.runKey(key, q)
 	}
 	w.mu.Unlock()
 }
@@ -190,16 +222,20 @@ func (w *Worker) runKey(key string, q *keyQueue) {
 	defer w.wg.Done()
 	for {
 		w.mu.Lock()
-		if len(q.msgs) == 0 {
+		if len(q.items) == 0 {
 			q.running = false
 			delete(w.keys, key)
 			w.mu.Unlock()
 			return
 		}
-		msg := q.msgs[0]
-		q.msgs = q.msgs[1:]
+		it := q.items[0]
+		q.items = q.items[1:]
 		w.mu.Unlock()
-		w.handle(key, msg)
+		if it.msg == nil {
+			w.handleCatchUp(key, it.ev)
+		} else {
+			w.handle(key, it.msg)
+		}
 	}
 }
 

@@ -1,0 +1,150 @@
+package resolver
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/commsops/commsops/pkg/events"
+)
+
+var t0 = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+
+func ev(seq uint64, kind events.SourceKind, id string, status events.Status) *Evidence {
+	return &Evidence{Seq: seq, Kind: kind, ReceivedAt: t0.Add(time.Duration(seq) * time.Second),
+		CallID: "call", OpID: id, ODataType: "#microsoft.graph.playPromptOperation", Status: status, ClientContext: "cc"}
+}
+
+const (
+	N = events.SourceNotification
+	R = events.SourceResponse
+)
+
+// TestLattice: every ordered pair of statuses, applied to one operation.
+func TestLattice(t *testing.T) {
+	all := []events.Status{events.StatusNotStarted, events.StatusRunning, events.StatusCompleted, events.StatusFailed}
+	for _, first := range all {
+		for _, second := range all {
+			t.Run(string(first)+"→"+string(second), func(t *testing.T) {
+				st := &KeyState{Key: "k"}
+				e1 := st.Apply(ev(1, R, "op", first))
+				e2 := st.Apply(ev(2, N, "op", second))
+				if len(e1) != 1 || e1[0].Status != first {
+					t.Fatalf("first emission %v", e1)
+				}
+				op := st.Ops[0]
+				switch {
+				case first.Terminal():
+					if len(e2) != 0 || op.Status != first {
+						t.Fatalf("terminal %s moved to %s (emitted %v)", first, op.Status, e2)
+					}
+					if wantRace := second.Rank() < first.Rank(); op.RaceDetected != wantRace {
+						t.Fatalf("raceDetected %v, want %v", op.RaceDetected, wantRace)
+					}
+				case second.Rank() > first.Rank():
+					if len(e2) != 1 || e2[0].Status != second || op.Status != second {
+						t.Fatalf("forward step %s→%s emitted %v, status %s", first, second, e2, op.Status)
+					}
+				default:
+					if len(e2) != 0 || op.Status != first {
+						t.Fatalf("step back or repeat %s→%s emitted %v", first, second, e2)
+					}
+					if op.RaceDetected != (second.Rank() < first.Rank()) {
+						t.Fatalf("raceDetected %v", op.RaceDetected)
+					}
+				}
+				if len(op.Sources) != 2 {
+					t.Fatalf("sources %v", op.Sources)
+				}
+			})
+		}
+	}
+}
+
+func TestApplyMatching(t *testing.T) {
+	cases := []struct {
+		name    string
+		evs     []*Evidence
+		wantOps int
+		want    []events.Status // emissions in order
+	}{
+		{"null-id notification joins the open operation",
+			[]*Evidence{ev(1, R, "op1", events.StatusRunning), ev(2, N, "", events.StatusCompleted)},
+			1, []events.Status{events.StatusRunning, events.StatusCompleted}},
+		{"null operation response is adopted by the id",
+			[]*Evidence{ev(1, R, "", ""), ev(2, N, "op1", events.StatusRunning), ev(3, N, "op1", events.StatusCompleted)},
+			1, []events.Status{events.StatusRunning, events.StatusCompleted}},
+		{"null-id completion first, then the response with the id (invite race)",
+			[]*Evidence{ev(1, N, "", events.StatusCompleted), ev(2, R, "op1", events.StatusRunning)},
+			1, []events.Status{events.StatusCompleted}},
+		{"two operations on one clientContext stay apart",
+			[]*Evidence{ev(1, R, "op1", events.StatusRunning), ev(2, R, "op2", events.StatusRunning),
+				ev(3, N, "op2", events.StatusCompleted), ev(4, N, "op1", events.StatusFailed)},
+			2, []events.Status{events.StatusRunning, events.StatusRunning, events.StatusCompleted, events.StatusFailed}},
+		{"late duplicate null-id completion is absorbed, not a new operation",
+			[]*Evidence{ev(1, N, "", events.StatusCompleted), ev(2, N, "", events.StatusCompleted)},
+			1, []events.Status{events.StatusCompleted}},
+		{"a second null-operation response is a second operation",
+			[]*Evidence{ev(1, R, "op1", events.StatusRunning), ev(2, R, "", "")},
+			2, []events.Status{events.StatusRunning}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			st := &KeyState{Key: "k"}
+			var got []events.Status
+			ids := map[string]bool{}
+			for _, e := range tc.evs {
+				for _, em := range st.Apply(e) {
+					got = append(got, em.Status)
+					if ids[em.ID] {
+						t.Fatalf("duplicate event id %s", em.ID)
+					}
+					ids[em.ID] = true
+				}
+			}
+			if len(st.Ops) != tc.wantOps || !slices.Equal(got, tc.want) {
+				t.Fatalf("ops %d emissions %v; want %d %v", len(st.Ops), got, tc.wantOps, tc.want)
+			}
+		})
+	}
+}
+
+// TestApplyDeterministic: the same evidence in the same order gives the same
+// event ids and bytes (the basis of replay).
+func TestApplyDeterministic(t *testing.T) {
+	run := func() []Emission {
+		st := &KeyState{Key: "k"}
+		var out []Emission
+		for _, e := range []*Evidence{ev(1, N, "", events.StatusRunning), ev(2, R, "op1", events.StatusNotStarted), ev(3, N, "op1", events.StatusCompleted)} {
+			out = append(out, st.Apply(e)...)
+		}
+		return out
+	}
+	a, b := run(), run()
+	if len(a) != 2 || len(a) != len(b) {
+		t.Fatalf("emissions %d %d", len(a), len(b))
+	}
+	for i := range a {
+		if a[i].ID != b[i].ID || string(a[i].Data) != string(b[i].Data) {
+			t.Fatalf("emission %d differs", i)
+		}
+	}
+}
+
+func TestAppliedMemoryIsBounded(t *testing.T) {
+	st := &KeyState{Key: "k"}
+	for seq := uint64(1); seq <= 3*maxApplied; seq++ {
+		st.markApplied(seq)
+	}
+	if len(st.Applied) != maxApplied {
+		t.Fatalf("remembers %d", len(st.Applied))
+	}
+	for _, seq := range []uint64{1, 2*maxApplied + 1, 3 * maxApplied} {
+		if !st.HasApplied(seq) {
+			t.Errorf("seq %d not applied", seq)
+		}
+	}
+	if st.HasApplied(3*maxApplied + 1) {
+		t.Error("future seq counted as applied")
+	}
+}
