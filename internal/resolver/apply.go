@@ -20,6 +20,10 @@ import (
 // and the same emissions. Not safe for concurrent use on one KeyState.
 func (s *KeyState) Apply(ev *Evidence) []Emission {
 	s.markApplied(ev.Seq)
+	s.touched = nil
+	if ev.Kind == events.SourceStallTimer {
+		return s.applyStallCheck(ev)
+	}
 	op := s.match(ev)
 	if op == nil {
 		op = &OpState{Slot: "seq:" + strconv.FormatUint(ev.Seq, 10), ID: ev.OpID}
@@ -28,7 +32,52 @@ func (s *KeyState) Apply(ev *Evidence) []Emission {
 		}
 		s.Ops = append(s.Ops, op)
 	}
+	s.touched = op
 	return op.merge(s.Key, ev)
+}
+
+// applyStallCheck emits stalled for the operation in the check's slot when it
+// is still open, had no news since the check was scheduled, and was never
+// reported stalled: so exactly one stalled event per stuck operation, whoever
+// scheduled the check and however often it fires.
+func (s *KeyState) applyStallCheck(ev *Evidence) []Emission {
+	for _, op := range s.Ops {
+		if op.Slot != ev.Slot {
+			continue
+		}
+		if op.Status.Terminal() || op.NewsSeq != ev.NewsSeq || slices.Contains(op.Emitted, events.StatusStalled) {
+			return nil
+		}
+		op.addSource(events.Source{Kind: events.SourceStallTimer, ReceivedAt: ev.ReceivedAt, StreamSeq: ev.Seq, Status: events.StatusStalled})
+		return []Emission{op.emission(s.Key, events.StatusStalled, ev.ReceivedAt)}
+	}
+	return nil
+}
+
+// StallSchedule returns the stall check to schedule after the last Apply:
+// for the operation it touched, when that one is open and was never reported
+// stalled, due stallAfter after its latest news (at the earliest now+1s), to
+// fire onto target, the key's stored subject. ok is false when none is due.
+func (s *KeyState) StallSchedule(stallAfter time.Duration, target string, now time.Time) (Emission, bool) {
+	op := s.touched
+	if op == nil || op.Status.Terminal() || slices.Contains(op.Emitted, events.StatusStalled) {
+		return Emission{}, false
+	}
+	at := op.LastNewsAt.Add(stallAfter)
+	if earliest := now.Add(time.Second); at.Before(earliest) {
+		at = earliest
+	}
+	return Emission{
+		Kind:      EmitStallSchedule,
+		ID:        EventID(s.Key, op.Slot, events.Status("stallcheck:"+strconv.FormatUint(op.NewsSeq, 10))),
+		Subject:   events.StallScheduleSubject(s.Key, op.Slot),
+		At:        at.UTC().Truncate(time.Second).Add(time.Second),
+		Target:    target,
+		Slot:      op.Slot,
+		NewsSeq:   op.NewsSeq,
+		ClientCtx: op.ClientContext,
+		CallID:    op.CallID,
+	}, true
 }
 
 // match finds the operation evidence belongs to, or nil for a new one.
@@ -107,6 +156,7 @@ func (op *OpState) merge(key string, ev *Evidence) []Emission {
 	if ev.ReceivedAt.After(op.LastNewsAt) {
 		op.LastNewsAt = ev.ReceivedAt
 	}
+	op.NewsSeq = max(op.NewsSeq, ev.Seq)
 	status := ev.Status
 	if status.Rank() == 0 {
 		status = "" // stalled or unknown is no step of an operation

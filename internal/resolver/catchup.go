@@ -55,7 +55,7 @@ func (w *Worker) catchUp(p int) {
 		if err != nil {
 			continue
 		}
-		w.enqueue(in.Key, item{ev: ev})
+		w.enqueue(in.Key, item{ev: ev, subject: m.Subject})
 		queued++
 	}
 	if queued > 0 {
@@ -65,9 +65,9 @@ func (w *Worker) catchUp(p int) {
 
 // handleCatchUp applies one caught-up message (no ack: its own delivery, if
 // any, is acked when it comes). Failures are left to that redelivery.
-func (w *Worker) handleCatchUp(key string, ev *Evidence) {
+func (w *Worker) handleCatchUp(key, subject string, ev *Evidence) {
 	for attempt := 1; attempt <= w.cfg.MaxAttempts; attempt++ {
-		err := w.process(w.stopCtx, key, ev)
+		err := w.process(w.stopCtx, key, subject, ev)
 		if err == nil || w.stopCtx.Err() != nil {
 			return
 		}

@@ -29,6 +29,10 @@ type Config struct {
 	// StallAfter: a non-terminal operation with no news for this long is
 	// reported stalled (default 10m).
 	StallAfter time.Duration
+	// Retention is how long a key's state is kept once all its operations are
+	// terminal (default 24h, longer than Graph's 4-hour retry horizon, so late
+	// duplicates still find the state that absorbs them).
+	Retention time.Duration
 }
 
 func (c *Config) setDefaults() error {
@@ -52,6 +56,7 @@ func (c *Config) setDefaults() error {
 	def(&c.AckWait, 30*time.Second)
 	def(&c.PinnedTTL, 5*time.Second)
 	def(&c.StallAfter, 10*time.Minute)
+	def(&c.Retention, 24*time.Hour)
 	defInt(&c.MaxDeliver, 10)
 	defInt(&c.MaxAttempts, 8)
 	defInt(&c.MaxAckPending, 1024)
@@ -63,6 +68,8 @@ func (c *Config) setDefaults() error {
 		return fmt.Errorf("%w: max deliver, attempts, ack pending and cache size must be positive", ErrConfig)
 	case c.PinnedTTL < 100*time.Millisecond:
 		return fmt.Errorf("%w: pinned TTL %v is under 100ms", ErrConfig, c.PinnedTTL)
+	case c.Retention < time.Second:
+		return fmt.Errorf("%w: retention %v is under 1s", ErrConfig, c.Retention)
 	case c.StallAfter < time.Second:
 		return fmt.Errorf("%w: stall after %v is under 1s", ErrConfig, c.StallAfter)
 	}

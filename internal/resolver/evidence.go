@@ -3,6 +3,7 @@ package resolver
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -29,6 +30,9 @@ type Evidence struct {
 	Extra            map[string]json.RawMessage
 	// HTTPStatus is the action response's status (responses only).
 	HTTPStatus int
+	// Slot and NewsSeq identify what a stall check is about (stall checks only).
+	Slot    string
+	NewsSeq uint64
 }
 
 // DecodeEvidence reads the CloudEvent of a COMMS_IN message at stream sequence
@@ -77,6 +81,16 @@ func EvidenceFromEvent(e event.Event, seq uint64) (*Evidence, error) {
 				Message: fmt.Sprintf("the %s action was refused with HTTP %d", r.Action, r.HTTPStatus)}
 			ev.CompletionReason = "actionRefused"
 		}
+	case events.TypeStallCheck:
+		ev.Kind = events.SourceStallTimer
+		ext := e.Extensions()
+		slot, _ := ext[events.ExtSlot].(string)
+		news, _ := ext[events.ExtNewsSeq].(string)
+		n, err := strconv.ParseUint(news, 10, 64)
+		if slot == "" || err != nil {
+			return nil, fmt.Errorf("%w: stall check without %s/%s", ErrPoison, events.ExtSlot, events.ExtNewsSeq)
+		}
+		ev.Slot, ev.NewsSeq = slot, n
 	default:
 		return nil, fmt.Errorf("%w: event type %q is not operation evidence", ErrPoison, e.Type())
 	}

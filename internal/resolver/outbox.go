@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/nats-io/nats.go"
@@ -38,7 +39,11 @@ func (w *Worker) flush(ctx context.Context, st *KeyState) error {
 }
 
 func (w *Worker) alreadyPublished(ctx context.Context, em Emission) (bool, error) {
-	m, err := w.resolved.GetLastMsgForSubject(ctx, em.Subject)
+	stream := w.resolved
+	if em.Kind == EmitStallSchedule {
+		stream = w.in
+	}
+	m, err := stream.GetLastMsgForSubject(ctx, em.Subject)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return false, nil
 	}
@@ -48,8 +53,12 @@ func (w *Worker) alreadyPublished(ctx context.Context, em Emission) (bool, error
 	return m.Header.Get(events.HeaderID) == em.ID, nil
 }
 
-// publish stores one resolved event in COMMS_RESOLVED.
+// publish stores one resolved event in COMMS_RESOLVED, or schedules one stall
+// check in COMMS_IN.
 func (w *Worker) publish(ctx context.Context, em Emission) error {
+	if em.Kind == EmitStallSchedule {
+		return w.schedule(ctx, em)
+	}
 	msg, err := EmissionMsg(em)
 	if err != nil {
 		return err
@@ -91,3 +100,30 @@ func marshalState(st *KeyState) ([]byte, error) {
 }
 
 func unmarshalState(b []byte, st *KeyState) error { return json.Unmarshal(b, st) }
+
+// schedule stores a stall check in COMMS_IN to fire at em.At onto em.Target.
+func (w *Worker) schedule(ctx context.Context, em Emission) error {
+	e := event.New(event.CloudEventsVersionV1)
+	e.SetID(em.ID)
+	e.SetType(events.TypeStallCheck)
+	e.SetSource("/commsops/resolver")
+	if em.ClientCtx != "" {
+		e.SetSubject(em.ClientCtx)
+	}
+	e.SetTime(em.At)
+	e.SetExtension(events.ExtSlot, em.Slot)
+	e.SetExtension(events.ExtNewsSeq, strconv.FormatUint(em.NewsSeq, 10))
+	if err := e.SetData(events.ContentTypeJSON, []byte("{}")); err != nil {
+		return fmt.Errorf("resolver: stall check: %w", err)
+	}
+	msg, err := events.EncodeMsg(em.Subject, e)
+	if err != nil {
+		return err
+	}
+	_, err = w.js.PublishMsg(ctx, msg, jetstream.WithMsgID(em.ID), jetstream.WithExpectStream(events.StreamIn),
+		jetstream.WithScheduleAt(em.At), jetstream.WithScheduleTarget(em.Target))
+	if err != nil {
+		return fmt.Errorf("resolver: schedule stall check %s: %w", em.Subject, err)
+	}
+	return nil
+}

@@ -32,31 +32,57 @@ type KeyState struct {
 	// Outbox holds events decided by the last write whose publication was not
 	// yet confirmed when it was written.
 	Outbox []Emission `json:"outbox,omitempty"`
+
+	// touched is the operation the last Apply merged evidence into.
+	touched *OpState
 }
 
 // OpState is one operation's merged evidence.
 type OpState struct {
 	// Slot names the operation in event ids; fixed when the operation is first
 	// seen ("id:<operation id>", or "seq:<stream seq>" when it had no id yet).
-	Slot             string                     `json:"slot"`
-	ID               string                     `json:"id,omitempty"`
-	CallID           string                     `json:"callId,omitempty"`
-	ClientContext    string                     `json:"clientContext,omitempty"`
-	ODataType        string                     `json:"odataType,omitempty"`
-	Status           events.Status              `json:"status,omitempty"`
-	Emitted          []events.Status            `json:"emitted,omitempty"`
-	ResultInfo       *events.ResultInfo         `json:"resultInfo,omitempty"`
-	CompletionReason string                     `json:"completionReason,omitempty"`
-	RaceDetected     bool                       `json:"raceDetected,omitempty"`
-	Sources          []events.Source            `json:"sources"`
-	SourcesDropped   int                        `json:"sourcesDropped,omitempty"`
-	FirstSeenAt      time.Time                  `json:"firstSeenAt"`
-	LastNewsAt       time.Time                  `json:"lastNewsAt"`
-	Extra            map[string]json.RawMessage `json:"extra,omitempty"`
+	Slot             string             `json:"slot"`
+	ID               string             `json:"id,omitempty"`
+	CallID           string             `json:"callId,omitempty"`
+	ClientContext    string             `json:"clientContext,omitempty"`
+	ODataType        string             `json:"odataType,omitempty"`
+	Status           events.Status      `json:"status,omitempty"`
+	Emitted          []events.Status    `json:"emitted,omitempty"`
+	ResultInfo       *events.ResultInfo `json:"resultInfo,omitempty"`
+	CompletionReason string             `json:"completionReason,omitempty"`
+	RaceDetected     bool               `json:"raceDetected,omitempty"`
+	Sources          []events.Source    `json:"sources"`
+	SourcesDropped   int                `json:"sourcesDropped,omitempty"`
+	FirstSeenAt      time.Time          `json:"firstSeenAt"`
+	LastNewsAt       time.Time          `json:"lastNewsAt"`
+	// NewsSeq is the stream sequence of the latest evidence merged; a stall
+	// check scheduled for an older one is stale.
+	NewsSeq uint64                     `json:"newsSeq,omitempty"`
+	Extra   map[string]json.RawMessage `json:"extra,omitempty"`
 }
 
-// Emission is one resolved event decided by Apply, ready to publish.
+// EmissionKind says what an outbox entry publishes.
+type EmissionKind string
+
+// Outbox entry kinds.
+const (
+	// EmitResolved: a resolved event to COMMS_RESOLVED (the zero value).
+	EmitResolved EmissionKind = ""
+	// EmitStallSchedule: a stall check scheduled into COMMS_IN.
+	EmitStallSchedule EmissionKind = "stallSchedule"
+)
+
+// Emission is one resolved event decided by Apply, or a stall check to
+// schedule, ready to publish.
 type Emission struct {
+	Kind EmissionKind `json:"kind,omitempty"`
+	// Stall schedules: when it fires, onto which stored subject, for which
+	// operation slot and news.
+	At      time.Time `json:"at,omitzero"`
+	Target  string    `json:"target,omitempty"`
+	Slot    string    `json:"slot,omitempty"`
+	NewsSeq uint64    `json:"newsSeq,omitempty"`
+
 	ID         string          `json:"id"`
 	Subject    string          `json:"subject"`
 	Status     events.Status   `json:"status"`

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/commsops/commsops/pkg/events"
@@ -55,8 +56,9 @@ type keyQueue struct {
 // item is one unit of a key's work: a delivered message, or (msg nil) a
 // catch-up of a message delivered to an earlier owner and not yet acked.
 type item struct {
-	msg jetstream.Msg
-	ev  *Evidence
+	msg     jetstream.Msg
+	ev      *Evidence
+	subject string
 }
 
 type cachedState struct {
@@ -232,7 +234,7 @@ func (w *Worker) runKey(key string, q *keyQueue) {
 		q.items = q.items[1:]
 		w.mu.Unlock()
 		if it.msg == nil {
-			w.handleCatchUp(key, it.ev)
+			w.handleCatchUp(key, it.subject, it.ev)
 		} else {
 			w.handle(key, it.msg)
 		}
@@ -259,7 +261,7 @@ func (w *Worker) handle(key string, msg jetstream.Msg) {
 		if w.stopCtx.Err() != nil {
 			return // abandoned at the drain deadline: redelivered later
 		}
-		err := w.process(w.stopCtx, key, ev)
+		err := w.process(w.stopCtx, key, msg.Subject(), ev)
 		if err == nil {
 			if err := msg.Ack(); err != nil {
 				log.Warn("ack failed; the message will be redelivered and skipped", "err", err)
@@ -296,7 +298,7 @@ func backoff(attempt int) time.Duration {
 // outbox, skip if already applied, apply, write the state with a revision
 // compare-and-swap, publish what was decided. Returns ErrFenced when the CAS
 // failed (the cached state is dropped so the next attempt reloads it).
-func (w *Worker) process(ctx context.Context, key string, ev *Evidence) error {
+func (w *Worker) process(ctx context.Context, key, subject string, ev *Evidence) error {
 	c, err := w.state(ctx, key)
 	if err != nil {
 		return err
@@ -308,6 +310,9 @@ func (w *Worker) process(ctx context.Context, key string, ev *Evidence) error {
 		return nil
 	}
 	c.st.Outbox = c.st.Apply(ev)
+	if sched, ok := c.st.StallSchedule(w.cfg.StallAfter, subject, time.Now()); ok {
+		c.st.Outbox = append(c.st.Outbox, sched)
+	}
 	rev, err := w.save(ctx, key, c.st, c.rev)
 	if err != nil {
 		w.forget(key)
@@ -358,23 +363,52 @@ func (w *Worker) forget(key string) {
 }
 
 // save writes the state with a compare-and-swap on rev (0: the key must not
-// exist) and returns the new revision, or ErrFenced.
+// exist) and returns the new revision, or ErrFenced. A state whose operations
+// are all terminal is written with a TTL of cfg.Retention, so it expires
+// unless new evidence reopens the key (the next write carries no TTL).
 func (w *Worker) save(ctx context.Context, key string, st *KeyState, rev uint64) (uint64, error) {
 	b, err := marshalState(st)
 	if err != nil {
 		return 0, err
 	}
+	var ttl time.Duration
+	if !st.Open() {
+		ttl = w.cfg.Retention
+	}
 	var newRev uint64
-	if rev == 0 {
+	switch {
+	case rev == 0 && ttl > 0:
+		newRev, err = w.kv.Create(ctx, key, b, jetstream.KeyTTL(ttl))
+	case rev == 0:
 		newRev, err = w.kv.Create(ctx, key, b)
-	} else {
+	case ttl > 0:
+		// KeyValue.Update takes no TTL: the same CAS as a raw publish.
+		var ack *jetstream.PubAck
+		ack, err = w.js.PublishMsg(ctx, &nats.Msg{Subject: "$KV." + events.BucketState + "." + key, Data: b},
+			jetstream.WithExpectLastSequencePerSubject(rev), jetstream.WithMsgTTL(ttl))
+		if ack != nil {
+			newRev = ack.Sequence
+		}
+	default:
 		newRev, err = w.kv.Update(ctx, key, b, rev)
 	}
-	if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+	if isCASConflict(err) {
 		return 0, fmt.Errorf("%w: %s: %w", ErrFenced, key, err)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("resolver: save state: %w", err)
 	}
 	return newRev, nil
+}
+
+func isCASConflict(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		return true
+	}
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
 }

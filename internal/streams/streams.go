@@ -80,7 +80,10 @@ func Ensure(ctx context.Context, js jetstream.JetStream, cfg Config) (*Layout, e
 		MaxAge:           cfg.MaxAge,
 		Duplicates:       cfg.Duplicates,
 		AllowDirect:      true,
-		Metadata:         map[string]string{MetaPartitions: strconv.Itoa(partitions)},
+		// Stall checks are scheduled messages (nats-server 2.12+).
+		AllowMsgSchedules: true,
+		AllowMsgTTL:       true,
+		Metadata:          map[string]string{MetaPartitions: strconv.Itoa(partitions)},
 	}
 	resolved := jetstream.StreamConfig{
 		Name:        events.StreamResolved,
