@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -66,6 +67,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	out = &lockedWriter{w: out} // the printer and the feeder write concurrently
 	if !cfg.DevMode() {
 		return errors.New("devstack runs only in dev mode: unset NATS_URL (use cmd/ingest and cmd/resolver against a real cluster)")
 	}
@@ -104,7 +106,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	defer stopPrint()
 
 	// Step 3: the resolver.
-	w, err := resolver.NewWorker(ctx, conn.JS, layout.State, layout.Partitions, resolver.Config{StallAfter: cfg.StallAfter}, log)
+	w, err := resolver.NewWorker(ctx, conn.JS, layout.State, layout.Partitions, resolver.Config{StallAfter: cfg.StallAfter, Members: layout.Workers}, log)
 	if err != nil {
 		return err
 	}
@@ -219,4 +221,16 @@ func printResolved(ctx context.Context, js jetstream.JetStream, out io.Writer, a
 		return nil, err
 	}
 	return cc.Stop, nil
+}
+
+// lockedWriter serialises writes from several goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

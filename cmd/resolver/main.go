@@ -37,6 +37,7 @@ type Config struct {
 	MaxDeliver    int           `envconfig:"RESOLVER_MAX_DELIVER" default:"10" desc:"deliveries of a failing message before it is dead-lettered"`
 	MaxAckPending int           `envconfig:"RESOLVER_MAX_ACK_PENDING" default:"1024" desc:"messages in flight per partition"`
 	WorkerID      string        `envconfig:"RESOLVER_WORKER_ID" desc:"worker name in logs (default: hostname-pid)"`
+	Heartbeat     time.Duration `envconfig:"RESOLVER_HEARTBEAT" default:"2s" desc:"how often a worker announces itself and rebalances partitions"`
 	Retention     time.Duration `envconfig:"RESOLVER_RETENTION" default:"24h" desc:"how long a key's state is kept once all its operations are terminal"`
 }
 
@@ -75,7 +76,7 @@ func run(ctx context.Context, args []string) error {
 	// Step 2: the worker.
 	w, err := resolver.NewWorker(ctx, conn.JS, layout.State, layout.Partitions, resolver.Config{
 		WorkerID: cfg.WorkerID, AckWait: cfg.AckWait, MaxDeliver: cfg.MaxDeliver,
-		MaxAckPending: cfg.MaxAckPending, StallAfter: cfg.StallAfter, Retention: cfg.Retention,
+		MaxAckPending: cfg.MaxAckPending, StallAfter: cfg.StallAfter, Retention: cfg.Retention, Members: layout.Workers, Heartbeat: cfg.Heartbeat,
 	}, log)
 	if err != nil {
 		return err

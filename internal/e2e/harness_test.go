@@ -98,6 +98,16 @@ func (p *pipeline) startWorker(id string, cfg resolver.Config) *worker {
 		p.t.Fatal(err)
 	}
 	cfg.WorkerID = id
+	if cfg.Members == nil {
+		members, err := js.KeyValue(context.Background(), streams.BucketWorkers)
+		if err != nil {
+			p.t.Fatal(err)
+		}
+		cfg.Members = members
+	}
+	if cfg.Heartbeat == 0 {
+		cfg.Heartbeat = 250 * time.Millisecond
+	}
 	if cfg.AckWait == 0 {
 		cfg.AckWait = 2 * time.Second
 	}

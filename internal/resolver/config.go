@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Config tunes a Worker. The zero value of each field means its default.
@@ -33,6 +35,13 @@ type Config struct {
 	// terminal (default 24h, longer than Graph's 4-hour retry horizon, so late
 	// duplicates still find the state that absorbs them).
 	Retention time.Duration
+	// Members is the COMMS_WORKERS bucket (streams.Layout.Workers). With it,
+	// workers share the partitions evenly; nil: no balancing (one worker
+	// takes what the server pins to it).
+	Members jetstream.KeyValue
+	// Heartbeat is how often a worker announces itself and rebalances
+	// (default 2s).
+	Heartbeat time.Duration
 }
 
 func (c *Config) setDefaults() error {
@@ -57,6 +66,7 @@ func (c *Config) setDefaults() error {
 	def(&c.PinnedTTL, 5*time.Second)
 	def(&c.StallAfter, 10*time.Minute)
 	def(&c.Retention, 24*time.Hour)
+	def(&c.Heartbeat, 2*time.Second)
 	defInt(&c.MaxDeliver, 10)
 	defInt(&c.MaxAttempts, 8)
 	defInt(&c.MaxAckPending, 1024)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -41,11 +42,16 @@ type Worker struct {
 	cache map[string]*cachedState
 	wg    sync.WaitGroup // key goroutines
 
-	consumers []jetstream.ConsumeContext
-	cons      []jetstream.Consumer
-	lastSeen  []atomic.Int64  // per partition: unix nanos of the last delivery
-	stopCtx   context.Context // cancelled when the drain deadline passes
-	stopFn    context.CancelFunc
+	ccMu        sync.Mutex
+	ccs         []jetstream.ConsumeContext // per partition; nil while not pulling
+	cooldown    []time.Time                // per partition: no pulling before
+	balanceWG   sync.WaitGroup
+	cons        []jetstream.Consumer
+	lastSeen    []atomic.Int64  // per partition: unix nanos of the last delivery
+	stopCtx     context.Context // cancelled when the drain deadline passes
+	stopFn      context.CancelFunc
+	balanceCtx  context.Context
+	balanceStop context.CancelFunc
 }
 
 type keyQueue struct {
@@ -89,6 +95,8 @@ func NewWorker(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValu
 		log:      log.With("worker", cfg.WorkerID),
 		keys:     make(map[string]*keyQueue),
 		cons:     make([]jetstream.Consumer, partitions),
+		ccs:      make([]jetstream.ConsumeContext, partitions),
+		cooldown: make([]time.Time, partitions),
 		lastSeen: make([]atomic.Int64, partitions),
 		cache:    make(map[string]*cachedState),
 		stopCtx:  stopCtx, stopFn: stopFn,
@@ -112,9 +120,10 @@ func (w *Worker) ConsumerConfig(p int) jetstream.ConsumerConfig {
 	}
 }
 
-// Start creates or updates the partition consumers and starts consuming them
-// all in the resolver priority group. It returns once every consumer is
-// pulling; processing goes on in the background until Stop.
+// Start creates or updates the partition consumers and starts pulling them
+// all in the resolver priority group, and (with cfg.Members) the balancing
+// loop. It returns once every consumer is pulling; processing goes on in the
+// background until Stop.
 func (w *Worker) Start(ctx context.Context) error {
 	for p := 0; p < w.partitions; p++ {
 		cons, err := w.js.CreateOrUpdateConsumer(ctx, events.StreamIn, w.ConsumerConfig(p))
@@ -123,21 +132,41 @@ func (w *Worker) Start(ctx context.Context) error {
 			return fmt.Errorf("resolver: consumer %s: %w", ConsumerName(p), err)
 		}
 		w.cons[p] = cons
-		cc, err := cons.Consume(w.dispatch,
-			jetstream.PullPriorityGroup(PriorityGroup),
-			jetstream.PullMaxMessages(min(256, w.cfg.MaxAckPending)),
-			jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-				if !errors.Is(err, jetstream.ErrNoHeartbeat) {
-					w.log.Warn("consume error", "consumer", ConsumerName(p), "err", err)
-				}
-			}))
-		if err != nil {
-			w.stopConsumers()
-			return fmt.Errorf("resolver: consume %s: %w", ConsumerName(p), err)
-		}
-		w.consumers = append(w.consumers, cc)
 	}
-	w.log.Info("resolver started", "partitions", w.partitions, "ack_wait", w.cfg.AckWait)
+	for p := 0; p < w.partitions; p++ {
+		if err := w.startConsume(ctx, p); err != nil {
+			w.stopConsumers()
+			return err
+		}
+	}
+	if w.cfg.Members != nil {
+		w.balanceCtx, w.balanceStop = context.WithCancel(w.stopCtx)
+		w.balanceWG.Add(1)
+		go func() {
+			defer w.balanceWG.Done()
+			w.balance(w.balanceCtx)
+		}()
+	}
+	w.log.Info("resolver started", "partitions", w.partitions, "ack_wait", w.cfg.AckWait, "balancing", w.cfg.Members != nil)
+	return nil
+}
+
+// startConsume starts pulling partition p.
+func (w *Worker) startConsume(_ context.Context, p int) error {
+	cc, err := w.cons[p].Consume(w.dispatch,
+		jetstream.PullPriorityGroup(PriorityGroup),
+		jetstream.PullMaxMessages(min(256, w.cfg.MaxAckPending)),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			if !errors.Is(err, jetstream.ErrNoHeartbeat) {
+				w.log.Warn("consume error", "consumer", ConsumerName(p), "err", err)
+			}
+		}))
+	if err != nil {
+		return fmt.Errorf("resolver: consume %s: %w", ConsumerName(p), err)
+	}
+	w.ccMu.Lock()
+	w.ccs[p] = cc
+	w.ccMu.Unlock()
 	return nil
 }
 
@@ -145,6 +174,8 @@ func (w *Worker) Start(ctx context.Context) error {
 // returns when they are acked, or when ctx ends (unfinished messages are then
 // redelivered after AckWait). Safe to call once.
 func (w *Worker) Stop(ctx context.Context) error {
+	w.stopBalance()
+	w.leave(ctx)
 	w.stopConsumers()
 	done := make(chan struct{})
 	go func() { w.wg.Wait(); close(done) }()
@@ -161,13 +192,31 @@ func (w *Worker) Stop(ctx context.Context) error {
 }
 
 func (w *Worker) stopConsumers() {
-	for _, cc := range w.consumers {
-		cc.Drain()
+	w.ccMu.Lock()
+	ccs := slices.Clone(w.ccs)
+	for p := range w.ccs {
+		w.ccs[p] = nil
+		w.cooldown[p] = time.Now().Add(24 * time.Hour)
 	}
-	for _, cc := range w.consumers {
-		<-cc.Closed()
+	w.ccMu.Unlock()
+	for _, cc := range ccs {
+		if cc != nil {
+			cc.Drain()
+		}
 	}
-	w.consumers = nil
+	for _, cc := range ccs {
+		if cc != nil {
+			<-cc.Closed()
+		}
+	}
+}
+
+// stopBalance ends the balancing loop; it cancels nothing else.
+func (w *Worker) stopBalance() {
+	if w.balanceStop != nil {
+		w.balanceStop()
+	}
+	w.balanceWG.Wait()
 }
 
 // unpin releases the partitions this worker consumed recently, so that

@@ -18,6 +18,13 @@ import (
 // MetaPartitions is the COMMS_IN metadata key that records its partition count.
 const MetaPartitions = "commsops.partitions"
 
+// BucketWorkers is the KV bucket where resolver workers announce themselves
+// (a heartbeat per worker, expiring after WorkerTTL) to share the partitions.
+const BucketWorkers = "COMMS_WORKERS"
+
+// WorkerTTL is how long a worker counts as alive after its last heartbeat.
+const WorkerTTL = 10 * time.Second
+
 // Config sizes what Ensure creates.
 type Config struct {
 	Replicas   int
@@ -37,6 +44,7 @@ type Layout struct {
 	// Partitions is COMMS_IN's partition count (an existing stream keeps its own).
 	Partitions int
 	State      jetstream.KeyValue
+	Workers    jetstream.KeyValue
 }
 
 // Ensure creates the streams and the state bucket, or updates them to cfg where
@@ -125,7 +133,18 @@ func Ensure(ctx context.Context, js jetstream.JetStream, cfg Config) (*Layout, e
 	if err != nil {
 		return nil, fmt.Errorf("streams: create or update bucket %s: %w", events.BucketState, err)
 	}
-	return &Layout{Partitions: partitions, State: kv}, nil
+	workers, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      BucketWorkers,
+		Description: "commsops: live resolver workers (heartbeats)",
+		History:     1,
+		TTL:         WorkerTTL,
+		Storage:     jetstream.MemoryStorage,
+		Replicas:    cfg.Replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("streams: create or update bucket %s: %w", BucketWorkers, err)
+	}
+	return &Layout{Partitions: partitions, State: kv, Workers: workers}, nil
 }
 
 // Writable returns a readiness check: nil when COMMS_IN answers through its
