@@ -24,7 +24,7 @@ import (
 func TestBrokerRestartMidStream(t *testing.T) {
 	p := startPipeline(t)
 	// An ingest with a short store timeout, on its own reconnecting connection.
-	_, js := natstest.Connect(t, p.srv.URL())
+	_, js := natstest.Connect(t, p.url)
 	pub, _ := events.NewPublisher(js)
 	h, _ := ingest.NewHandler(ingest.Options{Store: pub, Ready: streams.Writable(js), Log: testLog(t), StoreTimeout: 300 * time.Millisecond})
 	ts := httptest.NewServer(h)

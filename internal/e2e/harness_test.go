@@ -28,7 +28,8 @@ const testPartitions = 4
 
 type pipeline struct {
 	t      *testing.T
-	srv    *natstest.Server
+	srv    *natstest.Server // nil on a cluster
+	url    string
 	js     jetstream.JetStream
 	http   *httptest.Server
 	layout *streams.Layout
@@ -54,10 +55,19 @@ func (w testWriter) Write(p []byte) (int, error) {
 func startPipeline(t *testing.T) *pipeline {
 	t.Helper()
 	srv := natstest.Run(t)
-	_, js := natstest.Connect(t, srv.URL())
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	p := startPipelineAt(t, srv.URL(), 1)
+	p.srv = srv
+	return p
+}
+
+// startPipelineAt is startPipeline against url (a server or a cluster) with
+// streams of the given replicas.
+func startPipelineAt(t *testing.T, url string, replicas int) *pipeline {
+	t.Helper()
+	_, js := natstest.Connect(t, url)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	layout, err := streams.Ensure(ctx, js, streams.Config{Partitions: testPartitions})
+	layout, err := streams.Ensure(ctx, js, streams.Config{Partitions: testPartitions, Replicas: replicas})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,8 +81,8 @@ func startPipeline(t *testing.T) *pipeline {
 	}
 	ts := httptest.NewServer(h)
 	t.Cleanup(ts.Close)
-	p := &pipeline{t: t, srv: srv, js: js, http: ts, layout: layout}
-	p.out = collect(t, srv.URL())
+	p := &pipeline{t: t, url: url, js: js, http: ts, layout: layout}
+	p.out = collect(t, url)
 	return p
 }
 
@@ -85,7 +95,7 @@ type worker struct {
 
 func (p *pipeline) startWorker(id string, cfg resolver.Config) *worker {
 	p.t.Helper()
-	nc, err := nats.Connect(p.srv.URL(), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond), nats.Name(id))
+	nc, err := nats.Connect(p.url, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond), nats.Name(id))
 	if err != nil {
 		p.t.Fatal(err)
 	}

@@ -1,0 +1,84 @@
+package e2e
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/commsops/commsops/internal/natstest"
+	"github.com/commsops/commsops/pkg/events"
+)
+
+// postUntilStored posts one piece of evidence as Graph would: again and again
+// until it is answered 202 (a 503 means "not stored, retry").
+func (p *pipeline) postUntilStored(t *testing.T, e genEvidence, etag int) {
+	t.Helper()
+	o := op{typ: e.op.typ, id: e.op.id, cc: e.op.cc, status: e.status, code: 200}
+	route, body := "/v1/notifications", any(nil)
+	if e.response {
+		b := response("x", o, 200)
+		b["operation"].(map[string]any)["@odata.etag"] = strconv.Itoa(etag)
+		route, body = "/v1/responses", b
+	} else {
+		b := notification(o)
+		b["value"].([]any)[0].(map[string]any)["resourceData"].(map[string]any)["@odata.etag"] = strconv.Itoa(etag)
+		body = b
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for p.post(route, body) != http.StatusAccepted {
+		if time.Now().After(deadline) {
+			t.Fatalf("evidence %d never stored", etag)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestClusterFaults: a 3-node JetStream cluster with R3 streams and KV; under
+// load through the HTTP ingest, the leaders of COMMS_IN, COMMS_RESOLVED, the
+// state bucket and a resolver consumer step down, and a node is shut down and
+// brought back. Everything acknowledged with 202 is resolved exactly as the
+// model says: nothing lost, nothing twice, order kept.
+func TestClusterFaults(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster test skipped in -short mode")
+	}
+	c := natstest.RunCluster(t, 3)
+	p := startPipelineAt(t, c.URL(), 3)
+	p.startWorker("w1", resolverDefaults())
+	p.startWorker("w2", resolverDefaults())
+	nc, _ := natstest.Connect(t, c.URL())
+
+	ops, seq := generate(rand.New(rand.NewPCG(31, 31)), 150)
+	faults := map[int]func(){
+		len(seq) * 1 / 8: func() { must(t, natstest.StepDown(nc, "$JS.API.STREAM.LEADER.STEPDOWN."+events.StreamIn)) },
+		len(seq) * 2 / 8: func() {
+			must(t, natstest.StepDown(nc, "$JS.API.CONSUMER.LEADER.STEPDOWN."+events.StreamIn+".resolver-0"))
+		},
+		len(seq) * 3 / 8: func() { must(t, natstest.StepDown(nc, "$JS.API.STREAM.LEADER.STEPDOWN.KV_"+events.BucketState)) },
+		len(seq) * 4 / 8: func() { must(t, natstest.StepDown(nc, "$JS.API.STREAM.LEADER.STEPDOWN."+events.StreamResolved)) },
+		len(seq) * 5 / 8: func() { c.Nodes[1].Shutdown() },
+		len(seq) * 7 / 8: func() { c.Nodes[1].Restart() },
+	}
+	start := time.Now()
+	for i, e := range seq {
+		if f := faults[i]; f != nil {
+			f()
+			t.Logf("fault at evidence %d/%d (%v)", i, len(seq), time.Since(start).Round(time.Millisecond))
+		}
+		p.postUntilStored(t, e, i)
+	}
+	want := expected(seq)
+	n := total(want)
+	p.out.waitFor(t, 120*time.Second, fmt.Sprintf("%d events", n), func(evs []resolvedEvent) bool { return len(evs) >= n })
+	checkAgainstModel(t, ops, want, p.out.settle(time.Second))
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
