@@ -73,10 +73,12 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 
-	// Step 2: the worker.
+	// Step 2: the worker, with its metrics.
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	w, err := resolver.NewWorker(ctx, conn.JS, layout.State, layout.Partitions, resolver.Config{
 		WorkerID: cfg.WorkerID, AckWait: cfg.AckWait, MaxDeliver: cfg.MaxDeliver,
-		MaxAckPending: cfg.MaxAckPending, StallAfter: cfg.StallAfter, Retention: cfg.Retention, Members: layout.Workers, Heartbeat: cfg.Heartbeat,
+		MaxAckPending: cfg.MaxAckPending, StallAfter: cfg.StallAfter, Retention: cfg.Retention, Members: layout.Workers, Heartbeat: cfg.Heartbeat, Registerer: reg,
 	}, log)
 	if err != nil {
 		return err
@@ -86,8 +88,6 @@ func run(ctx context.Context, args []string) error {
 	}
 
 	// Step 3: health and metrics.
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	ready := streams.Writable(conn.JS)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })

@@ -194,6 +194,7 @@ func (p *pipeline) mustPost(route string, body any) {
 // resolvedEvent is one message of COMMS_RESOLVED as a subscriber sees it.
 type resolvedEvent struct {
 	Seq     uint64
+	Trace   string
 	ID      string
 	Type    string
 	Subject string
@@ -228,7 +229,8 @@ func collect(t *testing.T, url string) *collector {
 			c.err = err
 			return
 		}
-		c.all = append(c.all, resolvedEvent{Seq: meta.Sequence.Stream, ID: e.ID(), Type: e.Type(), Subject: m.Subject(), Data: data})
+		trace, _ := e.Extensions()[events.ExtTraceParent].(string)
+		c.all = append(c.all, resolvedEvent{Seq: meta.Sequence.Stream, Trace: trace, ID: e.ID(), Type: e.Type(), Subject: m.Subject(), Data: data})
 	})
 	if err != nil {
 		t.Fatal(err)

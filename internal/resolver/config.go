@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Config tunes a Worker. The zero value of each field means its default.
@@ -42,6 +43,8 @@ type Config struct {
 	// Heartbeat is how often a worker announces itself and rebalances
 	// (default 2s).
 	Heartbeat time.Duration
+	// Registerer receives the worker's Prometheus metrics; nil: not exported.
+	Registerer prometheus.Registerer
 }
 
 func (c *Config) setDefaults() error {

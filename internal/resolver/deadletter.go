@@ -56,5 +56,7 @@ func (w *Worker) deadLetter(msg jetstream.Msg, key string, reason error) {
 	if err := msg.TermWithReason(reason.Error()); err != nil {
 		log.Warn("terminate failed", "err", err)
 	}
+	w.m.deadLetter.Inc()
+	w.m.messages.WithLabelValues("deadlettered").Inc()
 	log.Warn("message dead-lettered", "reason", reason.Error(), "deliveries", delivered)
 }

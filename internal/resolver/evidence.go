@@ -30,6 +30,8 @@ type Evidence struct {
 	Extra            map[string]json.RawMessage
 	// HTTPStatus is the action response's status (responses only).
 	HTTPStatus int
+	// TraceParent is the W3C trace context the evidence was ingested with.
+	TraceParent string
 	// Slot and NewsSeq identify what a stall check is about (stall checks only).
 	Slot    string
 	NewsSeq uint64
@@ -49,6 +51,9 @@ func DecodeEvidence(h nats.Header, data []byte, seq uint64) (*Evidence, error) {
 // EvidenceFromEvent is DecodeEvidence for an already decoded CloudEvent.
 func EvidenceFromEvent(e event.Event, seq uint64) (*Evidence, error) {
 	ev := &Evidence{Seq: seq, ReceivedAt: e.Time().UTC(), EventID: e.ID()}
+	if tp, ok := e.Extensions()[events.ExtTraceParent].(string); ok {
+		ev.TraceParent = tp
+	}
 	switch e.Type() {
 	case events.TypeOperationNotification:
 		ev.Kind = events.SourceNotification

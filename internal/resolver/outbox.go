@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/nats-io/nats.go"
@@ -30,6 +31,13 @@ func (w *Worker) flush(ctx context.Context, st *KeyState) error {
 		if !published {
 			if err := w.publish(ctx, em); err != nil {
 				return err
+			}
+			if em.Kind == EmitResolved {
+				w.m.emitted.WithLabelValues(em.Status.Token()).Inc()
+				if em.Status != events.StatusStalled {
+					w.m.resolve.Observe(time.Since(em.ResolvedAt).Seconds())
+				}
+				w.log.Debug("resolved event published", "client_context", em.ClientCtx, "status", em.Status, "event_id", em.ID)
 			}
 		}
 		st.Outbox = st.Outbox[1:]
@@ -85,6 +93,9 @@ func EmissionMsg(em Emission) (*nats.Msg, error) {
 		e.SetSubject(em.ClientCtx)
 	}
 	e.SetTime(em.ResolvedAt)
+	if em.TraceParent != "" {
+		e.SetExtension(events.ExtTraceParent, em.TraceParent)
+	}
 	if err := e.SetData(events.ContentTypeJSON, []byte(em.Data)); err != nil {
 		return nil, fmt.Errorf("resolver: event data: %w", err)
 	}

@@ -90,6 +90,8 @@ type Emission struct {
 	ClientCtx  string          `json:"clientContext,omitempty"`
 	ResolvedAt time.Time       `json:"resolvedAt"`
 	Data       json.RawMessage `json:"data"`
+	// TraceParent is the W3C trace context of the evidence that caused it.
+	TraceParent string `json:"traceparent,omitempty"`
 }
 
 // HasApplied reports whether the message at stream sequence seq was already

@@ -36,6 +36,7 @@ type Worker struct {
 	resolved   jetstream.Stream
 	partitions int
 	log        *slog.Logger
+	m          *metrics
 
 	mu    sync.Mutex
 	keys  map[string]*keyQueue // keys with messages queued or being processed
@@ -93,6 +94,7 @@ func NewWorker(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValu
 	return &Worker{
 		cfg: cfg, js: js, kv: kv, in: in, resolved: resolved, partitions: partitions,
 		log:      log.With("worker", cfg.WorkerID),
+		m:        newMetrics(cfg.Registerer),
 		keys:     make(map[string]*keyQueue),
 		cons:     make([]jetstream.Consumer, partitions),
 		ccs:      make([]jetstream.ConsumeContext, partitions),
@@ -139,12 +141,19 @@ func (w *Worker) Start(ctx context.Context) error {
 			return err
 		}
 	}
+	w.balanceCtx, w.balanceStop = context.WithCancel(w.stopCtx)
 	if w.cfg.Members != nil {
-		w.balanceCtx, w.balanceStop = context.WithCancel(w.stopCtx)
 		w.balanceWG.Add(1)
 		go func() {
 			defer w.balanceWG.Done()
 			w.balance(w.balanceCtx)
+		}()
+	}
+	if w.cfg.Registerer != nil {
+		w.balanceWG.Add(1)
+		go func() {
+			defer w.balanceWG.Done()
+			w.watchLag(w.balanceCtx, 5*time.Second)
 		}()
 	}
 	w.log.Info("resolver started", "partitions", w.partitions, "ack_wait", w.cfg.AckWait, "balancing", w.cfg.Members != nil)
@@ -334,6 +343,7 @@ func (w *Worker) handle(key string, msg jetstream.Msg) {
 		w.deadLetter(msg, key, fmt.Errorf("gave up after %d deliveries: %w", meta.NumDelivered, lastErr))
 		return
 	}
+	w.m.messages.WithLabelValues("left").Inc()
 	log.Error("processing failed; leaving the message for redelivery", "deliveries", meta.NumDelivered, "err", lastErr)
 	_ = msg.NakWithDelay(backoff(int(meta.NumDelivered) + 3))
 }
@@ -356,9 +366,16 @@ func (w *Worker) process(ctx context.Context, key, subject string, ev *Evidence)
 		return err
 	}
 	if c.st.HasApplied(ev.Seq) {
+		w.m.messages.WithLabelValues("duplicate").Inc()
 		return nil
 	}
 	c.st.Outbox = c.st.Apply(ev)
+	if op := c.st.touched; op != nil && len(op.Sources) > 0 && op.Sources[len(op.Sources)-1].Absorbed && op.RaceDetected {
+		w.m.races.Inc()
+	}
+	for i := range c.st.Outbox {
+		c.st.Outbox[i].TraceParent = ev.TraceParent
+	}
 	if sched, ok := c.st.StallSchedule(w.cfg.StallAfter, subject, time.Now()); ok {
 		c.st.Outbox = append(c.st.Outbox, sched)
 	}
@@ -368,6 +385,7 @@ func (w *Worker) process(ctx context.Context, key, subject string, ev *Evidence)
 		return err
 	}
 	c.rev = rev
+	w.m.messages.WithLabelValues("applied").Inc()
 	return w.flush(ctx, c.st)
 }
 
