@@ -195,6 +195,7 @@ func (p *pipeline) mustPost(route string, body any) {
 type resolvedEvent struct {
 	Seq     uint64
 	Trace   string
+	Raw     []byte
 	ID      string
 	Type    string
 	Subject string
@@ -230,7 +231,7 @@ func collect(t *testing.T, url string) *collector {
 			return
 		}
 		trace, _ := e.Extensions()[events.ExtTraceParent].(string)
-		c.all = append(c.all, resolvedEvent{Seq: meta.Sequence.Stream, Trace: trace, ID: e.ID(), Type: e.Type(), Subject: m.Subject(), Data: data})
+		c.all = append(c.all, resolvedEvent{Seq: meta.Sequence.Stream, Trace: trace, Raw: append([]byte(nil), e.Data()...), ID: e.ID(), Type: e.Type(), Subject: m.Subject(), Data: data})
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -16,19 +16,24 @@ import (
 )
 
 // flush publishes the state's outbox and empties it in memory. An outbox
-// event may already have been published (a crash after the publish, before the
-// next state write): every event is published with its id as Nats-Msg-Id, and
-// first checked against the last event on its subject, which is exact because
-// nothing reaches a key's subjects without a state write that empties the
-// outbox before it.
+// event loaded from KV or tried before may already have been published (a
+// crash after the publish, before the next state write): every event is
+// published with its id as Nats-Msg-Id, and such an event is first checked
+// against the last event on its subject, which is exact because nothing
+// reaches a key's subjects without a state write that empties the outbox
+// before it. An event decided by the current attempt skips the check.
 func (w *Worker) flush(ctx context.Context, st *KeyState) error {
 	for len(st.Outbox) > 0 {
 		em := st.Outbox[0]
-		published, err := w.alreadyPublished(ctx, em)
-		if err != nil {
-			return err
+		published := false
+		if !em.fresh {
+			var err error
+			if published, err = w.alreadyPublished(ctx, em); err != nil {
+				return err
+			}
 		}
 		if !published {
+			st.Outbox[0].fresh = false
 			if err := w.publish(ctx, em); err != nil {
 				return err
 			}

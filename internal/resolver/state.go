@@ -92,6 +92,9 @@ type Emission struct {
 	Data       json.RawMessage `json:"data"`
 	// TraceParent is the W3C trace context of the evidence that caused it.
 	TraceParent string `json:"traceparent,omitempty"`
+	// fresh: decided by the current attempt and never tried, so it cannot have
+	// been published (the state write always precedes the publish).
+	fresh bool
 }
 
 // HasApplied reports whether the message at stream sequence seq was already

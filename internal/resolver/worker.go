@@ -375,6 +375,7 @@ func (w *Worker) process(ctx context.Context, key, subject string, ev *Evidence)
 	}
 	for i := range c.st.Outbox {
 		c.st.Outbox[i].TraceParent = ev.TraceParent
+		c.st.Outbox[i].fresh = true
 	}
 	if sched, ok := c.st.StallSchedule(w.cfg.StallAfter, subject, time.Now()); ok {
 		c.st.Outbox = append(c.st.Outbox, sched)

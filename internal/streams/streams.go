@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -160,4 +161,44 @@ func Writable(js jetstream.JetStream) func(ctx context.Context) error {
 		}
 		return nil
 	}
+}
+
+// ResetResolver prepares a rebuild of the resolver from COMMS_IN: it deletes
+// the resolver's partition consumers (so that they start again from the first
+// message), its state bucket COMMS_OPS and the workers bucket. Run it with
+// every resolver stopped, then Ensure, then start the resolvers: they
+// republish the same resolved events with the same ids and data. Ids already
+// in COMMS_RESOLVED's duplicate window are not stored again (a purge keeps
+// that window): for a clean copy delete COMMS_RESOLVED before Ensure;
+// otherwise events older than the window are stored again with the same ids
+// and subscribers dedupe by id.
+// It returns how many consumers it deleted.
+func ResetResolver(ctx context.Context, js jetstream.JetStream) (int, error) {
+	s, err := js.Stream(ctx, events.StreamIn)
+	if err != nil {
+		return 0, fmt.Errorf("streams: %s: %w", events.StreamIn, err)
+	}
+	deleted := 0
+	names := s.ConsumerNames(ctx)
+	var toDelete []string
+	for name := range names.Name() {
+		if strings.HasPrefix(name, "resolver-") {
+			toDelete = append(toDelete, name)
+		}
+	}
+	if err := names.Err(); err != nil {
+		return 0, fmt.Errorf("streams: list consumers: %w", err)
+	}
+	for _, name := range toDelete {
+		if err := s.DeleteConsumer(ctx, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return deleted, fmt.Errorf("streams: delete consumer %s: %w", name, err)
+		}
+		deleted++
+	}
+	for _, bucket := range []string{events.BucketState, BucketWorkers} {
+		if err := js.DeleteKeyValue(ctx, bucket); err != nil && !errors.Is(err, jetstream.ErrBucketNotFound) {
+			return deleted, fmt.Errorf("streams: delete bucket %s: %w", bucket, err)
+		}
+	}
+	return deleted, nil
 }
