@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -180,6 +181,11 @@ func (h *Handler) readJSON(w http.ResponseWriter, r *http.Request) ([]byte, bool
 			return nil, false
 		}
 		writeProblem(w, http.StatusBadRequest, ProblemInvalid, "reading the body failed: "+err.Error(), 0)
+		return nil, false
+	}
+	if !utf8.Valid(body) {
+		// encoding/json would silently turn invalid bytes into U+FFFD.
+		writeProblem(w, http.StatusBadRequest, ProblemInvalid, "nothing was stored: the body is not valid UTF-8 (RFC 8259)", 0)
 		return nil, false
 	}
 	return body, true

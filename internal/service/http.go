@@ -10,18 +10,39 @@ import (
 	"time"
 )
 
-// NewHTTPServer returns an http.Server with timeouts that slow clients cannot
-// stretch: headers within 5s, the whole request within 15s, the answer within
-// 15s, idle keep-alive connections closed after 60s, headers at most 64 KiB.
+// HTTPLimits bounds what one client can hold of a server.
+type HTTPLimits struct {
+	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration
+	MaxHeaderBytes                                            int
+}
+
+// DefaultHTTPLimits: headers within 5s, the whole request within 15s, the
+// answer within 15s, idle keep-alive connections closed after 60s, headers at
+// most 64 KiB.
+var DefaultHTTPLimits = HTTPLimits{
+	ReadHeaderTimeout: 5 * time.Second,
+	ReadTimeout:       15 * time.Second,
+	WriteTimeout:      15 * time.Second,
+	IdleTimeout:       60 * time.Second,
+	MaxHeaderBytes:    64 << 10,
+}
+
+// NewHTTPServer returns an http.Server with DefaultHTTPLimits, so that slow
+// or greedy clients cannot hold it.
 func NewHTTPServer(addr string, h http.Handler, log *slog.Logger) *http.Server {
+	return NewHTTPServerWithLimits(addr, h, log, DefaultHTTPLimits)
+}
+
+// NewHTTPServerWithLimits returns an http.Server with the given limits.
+func NewHTTPServerWithLimits(addr string, h http.Handler, log *slog.Logger, l HTTPLimits) *http.Server {
 	return &http.Server{
 		Addr:              addr,
 		Handler:           h,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      15 * time.Second,
-		IdleTimeout:       60 * time.Second,
-		MaxHeaderBytes:    64 << 10,
+		ReadHeaderTimeout: l.ReadHeaderTimeout,
+		ReadTimeout:       l.ReadTimeout,
+		WriteTimeout:      l.WriteTimeout,
+		IdleTimeout:       l.IdleTimeout,
+		MaxHeaderBytes:    l.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 }
