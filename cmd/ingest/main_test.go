@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/commsops/commsops/internal/natstest"
+)
+
+func freeAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return "127.0.0.1:" + strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+}
+
+// TestRunStoresAndShutsDown: the binary's run stores a callback (202) and on
+// SIGTERM finishes in-flight requests and returns within its deadline.
+func TestRunStoresAndShutsDown(t *testing.T) {
+	srv := natstest.Run(t)
+	addr := freeAddr(t)
+	t.Setenv("NATS_URL", srv.URL())
+	t.Setenv("INGEST_ADDR", addr)
+	t.Setenv("INGEST_AUTH", "none")
+	t.Setenv("COMMSOPS_SHUTDOWN_TIMEOUT", "5s")
+	t.Setenv("COMMSOPS_LOG_LEVEL", "error")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, nil) }()
+
+	body := `{"value":[{"changeType":"deleted","resourceUrl":"/communications/calls/c1/operations/0fe0623f-d628-42ed-b4bd-8ac290072cc5","resourceData":{"@odata.type":"#microsoft.graph.playPromptOperation","id":"0fe0623f-d628-42ed-b4bd-8ac290072cc5","status":"completed","clientContext":"x"}}]}`
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := http.Post("http://"+addr+"/v1/notifications", "application/json", strings.NewReader(body))
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusAccepted {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never stored (%v)", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run: %v", err)
+		}
+	case <-time.After(7 * time.Second):
+		t.Fatal("run did not return within its shutdown deadline")
+	}
+}
+
+// TestGraphAuthNeedsAudience: the default graph auth refuses to start without
+// INGEST_JWT_AUDIENCE, with a message that says what to set.
+func TestGraphAuthNeedsAudience(t *testing.T) {
+	srv := natstest.Run(t)
+	t.Setenv("NATS_URL", srv.URL())
+	t.Setenv("INGEST_ADDR", freeAddr(t))
+	t.Setenv("INGEST_AUTH", "")
+	t.Setenv("INGEST_JWT_AUDIENCE", "")
+	t.Setenv("COMMSOPS_LOG_LEVEL", "error")
+	err := run(context.Background(), nil)
+	if err == nil || !strings.Contains(err.Error(), "INGEST_") {
+		t.Fatalf("err = %v", err)
+	}
+}
