@@ -19,11 +19,11 @@ import (
 // is deterministic: the same evidence in the same order yields the same state
 // and the same emissions. Not safe for concurrent use on one KeyState.
 func (s *KeyState) Apply(ev *Evidence) []Emission {
-	s.markApplied(ev.Seq)
 	s.touched = nil
 	if ev.Kind == events.SourceStallTimer {
-		return s.applyStallCheck(ev)
+		return nil // stall checks go through CheckStall
 	}
+	s.markApplied(ev.Seq)
 	op := s.match(ev)
 	if op == nil {
 		op = &OpState{Slot: "seq:" + strconv.FormatUint(ev.Seq, 10), ID: ev.OpID}
@@ -36,48 +36,64 @@ func (s *KeyState) Apply(ev *Evidence) []Emission {
 	return op.merge(s.Key, ev)
 }
 
-// applyStallCheck emits stalled for the operation in the check's slot when it
-// is still open, had no news since the check was scheduled, and was never
-// reported stalled: so exactly one stalled event per stuck operation, whoever
-// scheduled the check and however often it fires.
-func (s *KeyState) applyStallCheck(ev *Evidence) []Emission {
+// CheckStall applies a fired stall check: for the operation in the check's
+// slot, when it is still open and was never reported stalled, either it had
+// no news for stallAfter before the check's time, and one stalled event is
+// returned, or it had news, and the check is re-armed for its latest news plus
+// stallAfter (one schedule pending per open operation, not one per message).
+// changed is false when the check concerns nothing (a terminal or stalled
+// operation): then the state needs no write. target is the key's stored
+// subject the re-armed check fires onto.
+func (s *KeyState) CheckStall(ev *Evidence, stallAfter time.Duration, target string, now time.Time) (out []Emission, changed bool) {
+	s.touched = nil
 	for _, op := range s.Ops {
 		if op.Slot != ev.Slot {
 			continue
 		}
-		if op.Status.Terminal() || op.NewsSeq != ev.NewsSeq || slices.Contains(op.Emitted, events.StatusStalled) {
-			return nil
+		if op.Status.Terminal() || slices.Contains(op.Emitted, events.StatusStalled) {
+			return nil, false
+		}
+		s.markApplied(ev.Seq)
+		if due := op.LastNewsAt.Add(stallAfter); due.After(ev.ReceivedAt) {
+			return []Emission{s.stallSchedule(op, due, target, now)}, true
 		}
 		op.addSource(events.Source{Kind: events.SourceStallTimer, ReceivedAt: ev.ReceivedAt, StreamSeq: ev.Seq, Status: events.StatusStalled})
-		return []Emission{op.emission(s.Key, events.StatusStalled, ev.ReceivedAt)}
+		return []Emission{op.emission(s.Key, events.StatusStalled, ev.ReceivedAt)}, true
 	}
-	return nil
+	return nil, false
 }
 
-// StallSchedule returns the stall check to schedule after the last Apply:
-// for the operation it touched, when that one is open and was never reported
-// stalled, due stallAfter after its latest news (at the earliest now+1s), to
-// fire onto target, the key's stored subject. ok is false when none is due.
+// StallSchedule returns the stall check to schedule after the last Apply: for
+// the operation it touched, when that one is open, never reported stalled and
+// has no check pending; due stallAfter after its latest news. ok is false when
+// none is due. target is the key's stored subject the check fires onto.
 func (s *KeyState) StallSchedule(stallAfter time.Duration, target string, now time.Time) (Emission, bool) {
 	op := s.touched
-	if op == nil || op.Status.Terminal() || slices.Contains(op.Emitted, events.StatusStalled) {
+	if op == nil || op.Status.Terminal() || !op.StallDue.IsZero() || slices.Contains(op.Emitted, events.StatusStalled) {
 		return Emission{}, false
 	}
-	at := op.LastNewsAt.Add(stallAfter)
-	if earliest := now.Add(time.Second); at.Before(earliest) {
-		at = earliest
+	return s.stallSchedule(op, op.LastNewsAt.Add(stallAfter), target, now), true
+}
+
+// stallSchedule records and returns a check for op due at due (rounded up to
+// the second, at the earliest a second from now).
+func (s *KeyState) stallSchedule(op *OpState, due time.Time, target string, now time.Time) Emission {
+	if earliest := now.Add(time.Second); due.Before(earliest) {
+		due = earliest
 	}
+	due = due.UTC().Truncate(time.Second).Add(time.Second)
+	op.StallDue = due
 	return Emission{
 		Kind:      EmitStallSchedule,
-		ID:        EventID(s.Key, op.Slot, events.Status("stallcheck:"+strconv.FormatUint(op.NewsSeq, 10))),
+		ID:        EventID(s.Key, op.Slot, events.Status("stallcheck:"+due.Format(time.RFC3339))),
 		Subject:   events.StallScheduleSubject(s.Key, op.Slot),
-		At:        at.UTC().Truncate(time.Second).Add(time.Second),
+		At:        due,
 		Target:    target,
 		Slot:      op.Slot,
 		NewsSeq:   op.NewsSeq,
 		ClientCtx: op.ClientContext,
 		CallID:    op.CallID,
-	}, true
+	}
 }
 
 // match finds the operation evidence belongs to, or nil for a new one.

@@ -67,7 +67,7 @@ func (w *Worker) catchUp(p int) {
 // any, is acked when it comes). Failures are left to that redelivery.
 func (w *Worker) handleCatchUp(key, subject string, ev *Evidence) {
 	for attempt := 1; attempt <= w.cfg.MaxAttempts; attempt++ {
-		err := w.process(w.stopCtx, key, subject, ev)
+		err := w.process(w.stopCtx, key, subject, ev, false)
 		if err == nil || w.stopCtx.Err() != nil {
 			return
 		}

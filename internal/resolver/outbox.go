@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -23,6 +24,9 @@ import (
 // reaches a key's subjects without a state write that empties the outbox
 // before it. An event decided by the current attempt skips the check.
 func (w *Worker) flush(ctx context.Context, st *KeyState) error {
+	if len(st.Outbox) > 1 && !slices.ContainsFunc(st.Outbox, func(em Emission) bool { return !em.fresh }) {
+		return w.flushConcurrently(ctx, st)
+	}
 	for len(st.Outbox) > 0 {
 		em := st.Outbox[0]
 		published := false
@@ -34,21 +38,68 @@ func (w *Worker) flush(ctx context.Context, st *KeyState) error {
 		}
 		if !published {
 			st.Outbox[0].fresh = false
-			if err := w.publish(ctx, em); err != nil {
+			msg, opts, err := w.outboxMsg(em)
+			if err != nil {
 				return err
 			}
-			if em.Kind == EmitResolved {
-				w.m.emitted.WithLabelValues(em.Status.Token()).Inc()
-				if em.Status != events.StatusStalled {
-					w.m.resolve.Observe(time.Since(em.ResolvedAt).Seconds())
-				}
-				w.log.Debug("resolved event published", "client_context", em.ClientCtx, "status", em.Status, "event_id", em.ID)
+			if _, err := w.js.PublishMsg(ctx, msg, opts...); err != nil {
+				return fmt.Errorf("resolver: publish %s: %w", em.Subject, err)
 			}
+			w.published(em)
 		}
 		st.Outbox = st.Outbox[1:]
 	}
 	st.Outbox = nil
 	return nil
+}
+
+// flushConcurrently publishes a fresh outbox (a resolved event and a stall
+// schedule, say) in one round trip and waits for every ack.
+func (w *Worker) flushConcurrently(ctx context.Context, st *KeyState) error {
+	futures := make([]jetstream.PubAckFuture, 0, len(st.Outbox))
+	fail := func(err error) error {
+		for i := range st.Outbox {
+			st.Outbox[i].fresh = false // the retry checks what made it
+		}
+		return err
+	}
+	for _, em := range st.Outbox {
+		msg, opts, err := w.outboxMsg(em)
+		if err != nil {
+			return fail(err)
+		}
+		f, err := w.js.PublishMsgAsync(msg, opts...)
+		if err != nil {
+			return fail(fmt.Errorf("resolver: publish %s: %w", em.Subject, err))
+		}
+		futures = append(futures, f)
+	}
+	for i, f := range futures {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			return fail(fmt.Errorf("resolver: publish %s: %w", st.Outbox[i].Subject, err))
+		case <-ctx.Done():
+			return fail(ctx.Err())
+		}
+	}
+	for _, em := range st.Outbox {
+		w.published(em)
+	}
+	st.Outbox = nil
+	return nil
+}
+
+// published records a stored outbox entry in metrics and logs.
+func (w *Worker) published(em Emission) {
+	if em.Kind != EmitResolved {
+		return
+	}
+	w.m.emitted.WithLabelValues(em.Status.Token()).Inc()
+	if em.Status != events.StatusStalled {
+		w.m.resolve.Observe(time.Since(em.ResolvedAt).Seconds())
+	}
+	w.log.Debug("resolved event published", "client_context", em.ClientCtx, "status", em.Status, "event_id", em.ID)
 }
 
 func (w *Worker) alreadyPublished(ctx context.Context, em Emission) (bool, error) {
@@ -66,20 +117,17 @@ func (w *Worker) alreadyPublished(ctx context.Context, em Emission) (bool, error
 	return m.Header.Get(events.HeaderID) == em.ID, nil
 }
 
-// publish stores one resolved event in COMMS_RESOLVED, or schedules one stall
-// check in COMMS_IN.
-func (w *Worker) publish(ctx context.Context, em Emission) error {
+// outboxMsg returns the message and publish options of an outbox entry: a
+// resolved event to COMMS_RESOLVED, or a stall check scheduled into COMMS_IN.
+// Either carries its id as Nats-Msg-Id.
+func (w *Worker) outboxMsg(em Emission) (*nats.Msg, []jetstream.PublishOpt, error) {
 	if em.Kind == EmitStallSchedule {
-		return w.schedule(ctx, em)
+		msg, err := stallCheckMsg(em)
+		return msg, []jetstream.PublishOpt{jetstream.WithMsgID(em.ID), jetstream.WithExpectStream(events.StreamIn),
+			jetstream.WithScheduleAt(em.At), jetstream.WithScheduleTarget(em.Target)}, err
 	}
 	msg, err := EmissionMsg(em)
-	if err != nil {
-		return err
-	}
-	if _, err := w.js.PublishMsg(ctx, msg, jetstream.WithMsgID(em.ID), jetstream.WithExpectStream(events.StreamResolved)); err != nil {
-		return fmt.Errorf("resolver: publish %s: %w", em.Subject, err)
-	}
-	return nil
+	return msg, []jetstream.PublishOpt{jetstream.WithMsgID(em.ID), jetstream.WithExpectStream(events.StreamResolved)}, err
 }
 
 // EmissionMsg returns the CloudEvents binary-mode NATS message of a resolved
@@ -117,8 +165,8 @@ func marshalState(st *KeyState) ([]byte, error) {
 
 func unmarshalState(b []byte, st *KeyState) error { return json.Unmarshal(b, st) }
 
-// schedule stores a stall check in COMMS_IN to fire at em.At onto em.Target.
-func (w *Worker) schedule(ctx context.Context, em Emission) error {
+// stallCheckMsg returns the stall check message of a schedule entry.
+func stallCheckMsg(em Emission) (*nats.Msg, error) {
 	e := event.New(event.CloudEventsVersionV1)
 	e.SetID(em.ID)
 	e.SetType(events.TypeStallCheck)
@@ -130,16 +178,7 @@ func (w *Worker) schedule(ctx context.Context, em Emission) error {
 	e.SetExtension(events.ExtSlot, em.Slot)
 	e.SetExtension(events.ExtNewsSeq, strconv.FormatUint(em.NewsSeq, 10))
 	if err := e.SetData(events.ContentTypeJSON, []byte("{}")); err != nil {
-		return fmt.Errorf("resolver: stall check: %w", err)
+		return nil, fmt.Errorf("resolver: stall check: %w", err)
 	}
-	msg, err := events.EncodeMsg(em.Subject, e)
-	if err != nil {
-		return err
-	}
-	_, err = w.js.PublishMsg(ctx, msg, jetstream.WithMsgID(em.ID), jetstream.WithExpectStream(events.StreamIn),
-		jetstream.WithScheduleAt(em.At), jetstream.WithScheduleTarget(em.Target))
-	if err != nil {
-		return fmt.Errorf("resolver: schedule stall check %s: %w", em.Subject, err)
-	}
-	return nil
+	return events.EncodeMsg(em.Subject, e)
 }

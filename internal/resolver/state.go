@@ -57,8 +57,11 @@ type OpState struct {
 	LastNewsAt       time.Time          `json:"lastNewsAt"`
 	// NewsSeq is the stream sequence of the latest evidence merged; a stall
 	// check scheduled for an older one is stale.
-	NewsSeq uint64                     `json:"newsSeq,omitempty"`
-	Extra   map[string]json.RawMessage `json:"extra,omitempty"`
+	NewsSeq uint64 `json:"newsSeq,omitempty"`
+	// StallDue is when the operation's pending stall check fires; zero when
+	// none was ever scheduled.
+	StallDue time.Time                  `json:"stallDue,omitzero"`
+	Extra    map[string]json.RawMessage `json:"extra,omitempty"`
 }
 
 // EmissionKind says what an outbox entry publishes.

@@ -319,7 +319,7 @@ func (w *Worker) handle(key string, msg jetstream.Msg) {
 		if w.stopCtx.Err() != nil {
 			return // abandoned at the drain deadline: redelivered later
 		}
-		err := w.process(w.stopCtx, key, msg.Subject(), ev)
+		err := w.process(w.stopCtx, key, msg.Subject(), ev, attempt == 1)
 		if err == nil {
 			if err := msg.Ack(); err != nil {
 				log.Warn("ack failed; the message will be redelivered and skipped", "err", err)
@@ -328,7 +328,8 @@ func (w *Worker) handle(key string, msg jetstream.Msg) {
 		}
 		lastErr = err
 		if errors.Is(err, ErrFenced) {
-			log.Info("state changed under this worker; reloading", "attempt", attempt)
+			// Expected after an optimistic create on an existing key; rare otherwise.
+			log.Debug("state changed under this worker; reloading", "attempt", attempt)
 			continue
 		}
 		log.Warn("processing failed; retrying", "attempt", attempt, "err", err)
@@ -357,8 +358,8 @@ func backoff(attempt int) time.Duration {
 // outbox, skip if already applied, apply, write the state with a revision
 // compare-and-swap, publish what was decided. Returns ErrFenced when the CAS
 // failed (the cached state is dropped so the next attempt reloads it).
-func (w *Worker) process(ctx context.Context, key, subject string, ev *Evidence) error {
-	c, err := w.state(ctx, key)
+func (w *Worker) process(ctx context.Context, key, subject string, ev *Evidence, optimistic bool) error {
+	c, err := w.state(ctx, key, optimistic)
 	if err != nil {
 		return err
 	}
@@ -369,17 +370,27 @@ func (w *Worker) process(ctx context.Context, key, subject string, ev *Evidence)
 		w.m.messages.WithLabelValues("duplicate").Inc()
 		return nil
 	}
-	c.st.Outbox = c.st.Apply(ev)
-	if op := c.st.touched; op != nil && len(op.Sources) > 0 && op.Sources[len(op.Sources)-1].Absorbed && op.RaceDetected {
-		w.m.races.Inc()
+	var outbox []Emission
+	if ev.Kind == events.SourceStallTimer {
+		var changed bool
+		if outbox, changed = c.st.CheckStall(ev, w.cfg.StallAfter, subject, time.Now()); !changed {
+			w.m.messages.WithLabelValues("noop").Inc()
+			return nil // nothing to write: the check concerns a finished operation
+		}
+	} else {
+		outbox = c.st.Apply(ev)
+		if op := c.st.touched; op != nil && len(op.Sources) > 0 && op.Sources[len(op.Sources)-1].Absorbed && op.RaceDetected {
+			w.m.races.Inc()
+		}
+		if sched, ok := c.st.StallSchedule(w.cfg.StallAfter, subject, time.Now()); ok {
+			outbox = append(outbox, sched)
+		}
 	}
-	for i := range c.st.Outbox {
-		c.st.Outbox[i].TraceParent = ev.TraceParent
-		c.st.Outbox[i].fresh = true
+	for i := range outbox {
+		outbox[i].TraceParent = ev.TraceParent
+		outbox[i].fresh = true
 	}
-	if sched, ok := c.st.StallSchedule(w.cfg.StallAfter, subject, time.Now()); ok {
-		c.st.Outbox = append(c.st.Outbox, sched)
-	}
+	c.st.Outbox = outbox
 	rev, err := w.save(ctx, key, c.st, c.rev)
 	if err != nil {
 		w.forget(key)
@@ -390,8 +401,11 @@ func (w *Worker) process(ctx context.Context, key, subject string, ev *Evidence)
 	return w.flush(ctx, c.st)
 }
 
-// state returns the key's cached state, loading it from KV on a miss.
-func (w *Worker) state(ctx context.Context, key string) (*cachedState, error) {
+// state returns the key's cached state. On a miss it loads it from KV, or,
+// when optimistic, assumes a new key (most misses are the first message of a
+// new operation) and lets the create-only write find out otherwise: that
+// write fails with ErrFenced, and the retry loads.
+func (w *Worker) state(ctx context.Context, key string, optimistic bool) (*cachedState, error) {
 	w.mu.Lock()
 	c := w.cache[key]
 	w.mu.Unlock()
@@ -399,16 +413,18 @@ func (w *Worker) state(ctx context.Context, key string) (*cachedState, error) {
 		return c, nil
 	}
 	c = &cachedState{st: &KeyState{Key: key}}
-	entry, err := w.kv.Get(ctx, key)
-	switch {
-	case errors.Is(err, jetstream.ErrKeyNotFound):
-	case err != nil:
-		return nil, fmt.Errorf("resolver: load state: %w", err)
-	default:
-		if err := unmarshalState(entry.Value(), c.st); err != nil {
-			return nil, fmt.Errorf("resolver: decode state of %s: %w", key, err)
+	if !optimistic {
+		entry, err := w.kv.Get(ctx, key)
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound):
+		case err != nil:
+			return nil, fmt.Errorf("resolver: load state: %w", err)
+		default:
+			if err := unmarshalState(entry.Value(), c.st); err != nil {
+				return nil, fmt.Errorf("resolver: decode state of %s: %w", key, err)
+			}
+			c.rev = entry.Revision()
 		}
-		c.rev = entry.Revision()
 	}
 	w.mu.Lock()
 	if len(w.cache) >= w.cfg.CacheSize {

@@ -1,0 +1,59 @@
+package resolver
+
+import (
+	"testing"
+	"time"
+
+	"github.com/commsops/commsops/pkg/events"
+)
+
+func TestStallChecks(t *testing.T) {
+	const after = time.Minute
+	now := t0.Add(time.Hour) // long after every piece of evidence
+	check := func(seq uint64, slot string, at time.Time) *Evidence {
+		return &Evidence{Seq: seq, Kind: events.SourceStallTimer, ReceivedAt: at, Slot: slot}
+	}
+	t.Run("one schedule per open operation, not per message", func(t *testing.T) {
+		st := &KeyState{Key: "k"}
+		st.Apply(ev(1, R, "op", events.StatusNotStarted))
+		if _, ok := st.StallSchedule(after, "subj", t0); !ok {
+			t.Fatal("no schedule for a new open operation")
+		}
+		st.Apply(ev(2, N, "op", events.StatusRunning))
+		if _, ok := st.StallSchedule(after, "subj", t0); ok {
+			t.Fatal("scheduled again while one is pending")
+		}
+	})
+	t.Run("news since: re-armed, not stalled", func(t *testing.T) {
+		st := &KeyState{Key: "k"}
+		st.Apply(ev(1, R, "op", events.StatusRunning)) // news at t0+1s
+		sched, _ := st.StallSchedule(after, "subj", t0)
+		st.Apply(ev(30, N, "op", events.StatusRunning)) // news at t0+30s
+		out, changed := st.CheckStall(check(40, st.Ops[0].Slot, sched.At), after, "subj", t0)
+		if !changed || len(out) != 1 || out[0].Kind != EmitStallSchedule || !out[0].At.After(t0.Add(30*time.Second+after)) {
+			t.Fatalf("want a re-armed schedule after the latest news + %v, got %+v", after, out)
+		}
+		out, _ = st.CheckStall(check(41, st.Ops[0].Slot, out[0].At), after, "subj", now)
+		if len(out) != 1 || out[0].Status != events.StatusStalled {
+			t.Fatalf("want stalled, got %+v", out)
+		}
+		if out2, changed := st.CheckStall(check(42, st.Ops[0].Slot, now), after, "subj", now); changed || len(out2) != 0 {
+			t.Fatal("stalled twice")
+		}
+		if _, ok := st.StallSchedule(after, "subj", now); ok {
+			t.Fatal("a stalled operation is scheduled again")
+		}
+		// A terminal status still resolves it.
+		if out := st.Apply(ev(50, N, "op", events.StatusCompleted)); len(out) != 1 || out[0].Status != events.StatusCompleted {
+			t.Fatalf("completion after stall: %+v", out)
+		}
+	})
+	t.Run("finished operation: no-op, no write", func(t *testing.T) {
+		st := &KeyState{Key: "k"}
+		st.Apply(ev(1, R, "op", events.StatusRunning))
+		st.Apply(ev(2, N, "op", events.StatusCompleted))
+		if out, changed := st.CheckStall(check(3, st.Ops[0].Slot, now), after, "subj", now); changed || out != nil {
+			t.Fatal("a check for a completed operation changed the state")
+		}
+	})
+}
