@@ -308,11 +308,17 @@ func (w *Worker) handle(key string, msg jetstream.Msg) {
 		return
 	}
 	seq := meta.Sequence.Stream
-	log := w.log.With("key", key, "stream_seq", seq)
 	ev, decodeErr := DecodeEvidence(msg.Headers(), msg.Data(), seq)
 	if decodeErr != nil {
 		w.deadLetter(msg, key, decodeErr)
 		return
+	}
+	var logger *slog.Logger // built only when something is logged
+	log := func() *slog.Logger {
+		if logger == nil {
+			logger = w.log.With("key", key, "stream_seq", seq, "client_context", ev.ClientContext, "operation_id", ev.OpID)
+		}
+		return logger
 	}
 	var lastErr error
 	for attempt := 1; attempt <= w.cfg.MaxAttempts; attempt++ {
@@ -322,17 +328,17 @@ func (w *Worker) handle(key string, msg jetstream.Msg) {
 		err := w.process(w.stopCtx, key, msg.Subject(), ev, attempt == 1)
 		if err == nil {
 			if err := msg.Ack(); err != nil {
-				log.Warn("ack failed; the message will be redelivered and skipped", "err", err)
+				log().Warn("ack failed; the message will be redelivered and skipped", "err", err)
 			}
 			return
 		}
 		lastErr = err
 		if errors.Is(err, ErrFenced) {
 			// Expected after an optimistic create on an existing key; rare otherwise.
-			log.Debug("state changed under this worker; reloading", "attempt", attempt)
+			log().Debug("state changed under this worker; reloading", "attempt", attempt)
 			continue
 		}
-		log.Warn("processing failed; retrying", "attempt", attempt, "err", err)
+		log().Warn("processing failed; retrying", "attempt", attempt, "err", err)
 		_ = msg.InProgress()
 		select {
 		case <-time.After(backoff(attempt)):
@@ -345,7 +351,7 @@ func (w *Worker) handle(key string, msg jetstream.Msg) {
 		return
 	}
 	w.m.messages.WithLabelValues("left").Inc()
-	log.Error("processing failed; leaving the message for redelivery", "deliveries", meta.NumDelivered, "err", lastErr)
+	log().Error("processing failed; leaving the message for redelivery", "deliveries", meta.NumDelivered, "err", lastErr)
 	_ = msg.NakWithDelay(backoff(int(meta.NumDelivered) + 3))
 }
 
