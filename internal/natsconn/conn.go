@@ -56,7 +56,9 @@ func Connect(ctx context.Context, cfg Config, name string, log *slog.Logger) (*C
 		c.shutdownEmbedded()
 		return nil, fmt.Errorf("natsconn: connect %s: %w", redactURL(c.URL), err)
 	}
-	js, err := jetstream.New(nc)
+	// Async publishes that get no ack (an outage) fail after 10s instead of
+	// piling up; at most 16k may wait for acks at once.
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(10*time.Second), jetstream.WithPublishAsyncMaxPending(16384))
 	if err != nil {
 		nc.Close()
 		c.shutdownEmbedded()
