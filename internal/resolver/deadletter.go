@@ -3,6 +3,7 @@ package resolver
 import (
 	"context"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -19,7 +20,18 @@ const (
 	HeaderDLQSeq        = "Commsops-Dlq-Stream-Seq"
 	HeaderDLQDeliveries = "Commsops-Dlq-Deliveries"
 	HeaderDLQWorker     = "Commsops-Dlq-Worker"
+	HeaderDLQMsgID      = "Commsops-Dlq-Msg-Id" // the original Nats-Msg-Id
 )
+
+// publishControl reports whether a header is a JetStream publish assertion or
+// control (Nats-Expected-*, Nats-Msg-Id, Nats-TTL, Nats-Rollup, Nats-Schedule*)
+// that must not be replayed on the copy: it would make the copy's publish fail
+// or behave differently.
+func publishControl(name string) bool {
+	n := strings.ToLower(name)
+	return strings.HasPrefix(n, "nats-expected-") || strings.HasPrefix(n, "nats-schedule") ||
+		n == "nats-msg-id" || n == "nats-ttl" || n == "nats-rollup"
+}
 
 // deadLetter copies msg to COMMS_DLQ with the reason, its original subject,
 // headers and stream sequence, then terminates it so it is never redelivered.
@@ -36,7 +48,12 @@ func (w *Worker) deadLetter(msg jetstream.Msg, key string, reason error) {
 	}
 	h := nats.Header{}
 	for k, v := range msg.Headers() {
-		h[k] = append([]string(nil), v...)
+		if !publishControl(k) {
+			h[k] = append([]string(nil), v...)
+		}
+	}
+	if id := msg.Headers().Get(nats.MsgIdHdr); id != "" {
+		h.Set(HeaderDLQMsgID, id)
 	}
 	h.Set(HeaderDLQReason, reason.Error())
 	h.Set(HeaderDLQStream, events.StreamIn)
