@@ -2,22 +2,49 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"strings"
 
+	"github.com/commsops/commsops/internal/graphauth"
 	"github.com/commsops/commsops/internal/ingest"
 )
 
 // authenticators returns the guards of /v1/notifications and /v1/responses
-// for INGEST_AUTH, and a function that releases them.
-func authenticators(_ context.Context, mode string, cfg Config, log *slog.Logger) (ingest.Authenticator, ingest.Authenticator, func(), error) {
+// for INGEST_AUTH, and a function that releases them. With graph, callbacks
+// must carry Graph's JWT and responses one of INGEST_RESPONSE_TOKENS.
+func authenticators(ctx context.Context, mode string, cfg Config, log *slog.Logger) (ingest.Authenticator, ingest.Authenticator, func(), error) {
 	switch mode {
 	case "none":
 		log.Warn("INGEST_AUTH=none: requests are NOT authenticated; never expose this ingest to the internet")
 		return nil, nil, func() {}, nil
 	case "graph":
-		return nil, nil, nil, errors.New("INGEST_AUTH=graph is not available in this build yet: set INGEST_AUTH=none behind a trusted proxy")
+	default:
+		return nil, nil, nil, fmt.Errorf("INGEST_AUTH=%q: use graph or none", mode)
 	}
-	return nil, nil, nil, fmt.Errorf("INGEST_AUTH=%q: use graph or none", mode)
+	if strings.TrimSpace(cfg.JWTAudience) == "" {
+		return nil, nil, nil, fmt.Errorf("INGEST_AUTH=graph needs INGEST_JWT_AUDIENCE (the bot's app id); set INGEST_AUTH=none only behind a trusted proxy")
+	}
+	tokens, err := graphauth.NewStaticTokens(cfg.ResponseTokens)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("INGEST_AUTH=graph needs INGEST_RESPONSE_TOKENS for /v1/responses: %w", err)
+	}
+	v, err := graphauth.NewVerifier(ctx, graphauth.Config{
+		Audience:        cfg.JWTAudience,
+		Issuers:         cfg.JWTIssuers,
+		OpenIDConfigURL: cfg.OpenIDConfigURL,
+		Tenants:         cfg.Tenants,
+	}, log)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("INGEST_OPENID_CONFIG_URL: %w", err)
+	}
+	notif := ingest.AuthenticatorFunc(func(r *http.Request) error {
+		_, err := v.Verify(r.Context(), r.Header.Get("Authorization"))
+		return err
+	})
+	resp := ingest.AuthenticatorFunc(func(r *http.Request) error {
+		return tokens.Verify(r.Header.Get("Authorization"))
+	})
+	return notif, resp, v.Close, nil
 }

@@ -75,3 +75,23 @@ func TestGraphAuthNeedsAudience(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// TestGraphAuthStartupChecks: graph auth refuses to start without response
+// tokens or with an unreachable OpenID configuration, saying what to fix.
+func TestGraphAuthStartupChecks(t *testing.T) {
+	srv := natstest.Run(t)
+	t.Setenv("NATS_URL", srv.URL())
+	t.Setenv("INGEST_ADDR", freeAddr(t))
+	t.Setenv("INGEST_AUTH", "graph")
+	t.Setenv("INGEST_JWT_AUDIENCE", "bot-app")
+	t.Setenv("COMMSOPS_LOG_LEVEL", "error")
+	t.Setenv("INGEST_RESPONSE_TOKENS", "")
+	if err := run(context.Background(), nil); err == nil || !strings.Contains(err.Error(), "INGEST_RESPONSE_TOKENS") {
+		t.Fatalf("without response tokens: %v", err)
+	}
+	t.Setenv("INGEST_RESPONSE_TOKENS", "0123456789abcdef0123")
+	t.Setenv("INGEST_OPENID_CONFIG_URL", "http://127.0.0.1:1/openid")
+	if err := run(context.Background(), nil); err == nil || !strings.Contains(err.Error(), "INGEST_OPENID_CONFIG_URL") {
+		t.Fatalf("unreachable OpenID configuration: %v", err)
+	}
+}

@@ -36,7 +36,7 @@ func generate(r *rand.Rand, n int) ([]*genOp, []genEvidence) {
 	for i := range ops {
 		o := &genOp{id: fmt.Sprintf("%08x-0000-4000-8000-%012x", r.Uint32(), i), typ: types[r.IntN(len(types))]}
 		if r.IntN(4) == 0 {
-			o.cc = fmt.Sprintf("shared-%d", r.IntN(5)) // several operations on one clientContext
+			o.cc = fmt.Sprintf("shared-%d", r.IntN(max(1, n/20))) // about five operations per shared clientContext
 		} else {
 			o.cc = fmt.Sprintf("cc-%d-%d", i, r.Uint32())
 		}
@@ -90,7 +90,9 @@ func expected(seq []genEvidence) map[*genOp][]events.Status {
 }
 
 // inbound renders one piece of evidence as the events ingest would store.
-func inbound(t *testing.T, e genEvidence, etag int) []events.Inbound {
+func inbound(t *testing.T, e genEvidence, etag int) []events.Inbound { return inboundB(t, e, etag) }
+
+func inboundB(t testing.TB, e genEvidence, etag int) []events.Inbound {
 	o := op{typ: e.op.typ, id: e.op.id, cc: e.op.cc, status: e.status, code: 200}
 	if e.response {
 		body := response("x", o, 200)

@@ -148,3 +148,33 @@ func TestAppliedMemoryIsBounded(t *testing.T) {
 		t.Error("future seq counted as applied")
 	}
 }
+
+// TestPruneBoundsHotKeys: a clientContext reused for many operations (the
+// samples use the call id) keeps its state bounded.
+func TestPruneBoundsHotKeys(t *testing.T) {
+	st := &KeyState{Key: "k"}
+	for i := uint64(0); i < 100; i++ {
+		id := "op" + string(rune('a'+i%26)) + string(rune('a'+i/26))
+		st.Apply(ev(2*i+1, R, id, events.StatusRunning))
+		st.Apply(ev(2*i+2, N, id, events.StatusCompleted))
+		st.Prune(t0.Add(time.Duration(2*i+2)*time.Second), time.Hour)
+	}
+	detailed := 0
+	for _, op := range st.Ops {
+		if len(op.Sources) > 0 {
+			detailed++
+		}
+	}
+	if detailed != keepDetailed {
+		t.Fatalf("%d operations keep details, want %d", detailed, keepDetailed)
+	}
+	// A late duplicate of a compacted operation is still absorbed.
+	if out := st.Apply(ev(1000, N, "opaa", events.StatusCompleted)); len(out) != 0 {
+		t.Fatalf("late duplicate emitted %v", out)
+	}
+	// An hour later the finished operations are dropped altogether.
+	st.Prune(t0.Add(3*time.Hour), time.Hour)
+	if len(st.Ops) != 0 {
+		t.Fatalf("%d operations left after the retention", len(st.Ops))
+	}
+}

@@ -128,6 +128,9 @@ func (w *Worker) yield(ctx context.Context, p int, to string) {
 		w.log.Debug("unpin failed", "partition", p, "err", err)
 	}
 	w.lastSeen[p].Store(0)
+	w.pinMu.Lock()
+	w.pinsSeen[p] = false // coming back is a new ownership, whatever the pin id
+	w.pinMu.Unlock()
 	w.log.Info("partition yielded to its owner", "partition", p, "owner", to)
 }
 

@@ -22,8 +22,9 @@ import (
 // applied is skipped, and the later redelivery of what it applies is
 // recognised and only acked. Unreadable messages are left to the normal path,
 // which dead-letters them. Called from p's consume callback, so nothing else
-// of p is dispatched meanwhile.
-func (w *Worker) catchUp(p int) {
+// of p is dispatched meanwhile. below, when not 0, bounds the walk to
+// sequences under it.
+func (w *Worker) catchUp(p int, below uint64) {
 	ctx, cancel := context.WithTimeout(w.stopCtx, 10*time.Second)
 	defer cancel()
 	info, err := w.cons[p].Info(ctx)
@@ -32,6 +33,9 @@ func (w *Worker) catchUp(p int) {
 		return
 	}
 	floor, last := info.AckFloor.Stream, info.Delivered.Stream
+	if below > 0 && below-1 < last {
+		last = below - 1
+	}
 	filter := events.InFilter(p, events.KindOperation)
 	queued := 0
 	for seq := floor + 1; seq <= last; {

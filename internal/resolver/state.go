@@ -138,3 +138,40 @@ func EventID(key, slot string, status events.Status) string {
 	h := sha256.Sum256([]byte(key + "\x00" + slot + "\x00" + string(status)))
 	return hex.EncodeToString(h[:16])
 }
+
+// keepDetailed is how many terminal operations per key keep their sources and
+// further fields; older terminal ones keep only what matching and absorbing
+// late evidence need.
+const keepDetailed = 8
+
+// Prune bounds the key's state: terminal operations whose latest news is
+// older than retention before now are dropped; terminal operations beyond the
+// newest keepDetailed lose their sources and further fields. now is the time
+// of the evidence being applied (not the wall clock), so a replay prunes the
+// same way. Returns whether anything changed.
+func (s *KeyState) Prune(now time.Time, retention time.Duration) bool {
+	changed := false
+	kept := s.Ops[:0]
+	for _, op := range s.Ops {
+		if op.Status.Terminal() && retention > 0 && op.LastNewsAt.Add(retention).Before(now) {
+			changed = true
+			continue
+		}
+		kept = append(kept, op)
+	}
+	clear(s.Ops[len(kept):])
+	s.Ops = kept
+	terminal := 0
+	for i := len(s.Ops) - 1; i >= 0; i-- {
+		op := s.Ops[i]
+		if !op.Status.Terminal() {
+			continue
+		}
+		if terminal++; terminal > keepDetailed && (len(op.Sources) > 0 || op.Extra != nil) {
+			op.SourcesDropped += len(op.Sources)
+			op.Sources, op.Extra = nil, nil
+			changed = true
+		}
+	}
+	return changed
+}

@@ -48,7 +48,10 @@ type Worker struct {
 	cooldown    []time.Time                // per partition: no pulling before
 	balanceWG   sync.WaitGroup
 	cons        []jetstream.Consumer
-	lastSeen    []atomic.Int64  // per partition: unix nanos of the last delivery
+	lastSeen    []atomic.Int64 // per partition: unix nanos of the last delivery
+	pinMu       sync.Mutex
+	pins        []string // per partition: pin id of the last delivery
+	pinsSeen    []bool
 	stopCtx     context.Context // cancelled when the drain deadline passes
 	stopFn      context.CancelFunc
 	balanceCtx  context.Context
@@ -100,6 +103,8 @@ func NewWorker(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValu
 		ccs:      make([]jetstream.ConsumeContext, partitions),
 		cooldown: make([]time.Time, partitions),
 		lastSeen: make([]atomic.Int64, partitions),
+		pins:     make([]string, partitions),
+		pinsSeen: make([]bool, partitions),
 		cache:    make(map[string]*cachedState),
 		stopCtx:  stopCtx, stopFn: stopFn,
 	}, nil
@@ -253,13 +258,31 @@ func (w *Worker) dispatch(msg jetstream.Msg) {
 		w.deadLetter(msg, "", fmt.Errorf("%w: subject %q is not a partition of this stream", ErrPoison, msg.Subject()))
 		return
 	}
-	now := time.Now().UnixNano()
-	if last := w.lastSeen[in.Partition].Swap(now); now-last > int64(w.cfg.PinnedTTL) {
-		// First delivery on this partition in a while: it may have been
-		// another worker's until now. Queue what that one left unacked first.
-		w.catchUp(in.Partition)
+	w.lastSeen[in.Partition].Store(time.Now().UnixNano())
+	if w.acquired(in.Partition, msg.Headers().Get("Nats-Pin-Id")) {
+		// The partition was just pinned to this worker (a new pin id): it may
+		// have been another worker's, or this one's under an older pin, until
+		// now. Queue what was left unacked first. A fresh first delivery
+		// bounds that range: everything from it on comes to this worker anyway.
+		below := uint64(0)
+		if meta, err := msg.Metadata(); err == nil && meta.NumDelivered == 1 {
+			below = meta.Sequence.Stream
+		}
+		w.catchUp(in.Partition, below)
 	}
 	w.enqueue(in.Key, item{msg: msg})
+}
+
+// acquired reports whether a delivery under pin id starts a new ownership of
+// partition p: the first delivery, or the first under a new pin.
+func (w *Worker) acquired(p int, pin string) bool {
+	w.pinMu.Lock()
+	defer w.pinMu.Unlock()
+	if w.pins[p] == pin && w.pinsSeen[p] {
+		return false
+	}
+	w.pins[p], w.pinsSeen[p] = pin, true
+	return true
 }
 
 func (w *Worker) enqueue(key string, it item) {
@@ -325,7 +348,10 @@ func (w *Worker) handle(key string, msg jetstream.Msg) {
 		if w.stopCtx.Err() != nil {
 			return // abandoned at the drain deadline: redelivered later
 		}
-		err := w.process(w.stopCtx, key, msg.Subject(), ev, attempt == 1)
+		// Optimistic create only for evidence that always writes: a stall check
+		// may decide to write nothing, and that decision needs the real state.
+		optimistic := attempt == 1 && ev.Kind != events.SourceStallTimer
+		err := w.process(w.stopCtx, key, msg.Subject(), ev, optimistic)
 		if err == nil {
 			if err := msg.Ack(); err != nil {
 				log().Warn("ack failed; the message will be redelivered and skipped", "err", err)
@@ -385,6 +411,7 @@ func (w *Worker) process(ctx context.Context, key, subject string, ev *Evidence,
 		}
 	} else {
 		outbox = c.st.Apply(ev)
+		c.st.Prune(ev.ReceivedAt, w.cfg.Retention)
 		if op := c.st.touched; op != nil && len(op.Sources) > 0 && op.Sources[len(op.Sources)-1].Absorbed && op.RaceDetected {
 			w.m.races.Inc()
 		}
