@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/commsops/commsops/internal/natstest"
 	"github.com/commsops/commsops/internal/resolver"
 	"github.com/commsops/commsops/internal/streams"
