@@ -3,8 +3,12 @@ package e2e
 import (
 	"context"
 	"math/rand/v2"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/commsops/commsops/internal/natstest"
 	"github.com/commsops/commsops/internal/resolver"
@@ -12,11 +16,9 @@ import (
 	"github.com/commsops/commsops/pkg/events"
 )
 
-// BenchmarkResolver measures one resolver worker draining b.N operations'
-// evidence (2-3 events each, races and duplicates) preloaded in COMMS_IN, on
-// one file-backed embedded server; it reports input messages per second and
-// verifies the output against the model.
-func BenchmarkResolver(b *testing.B) {
+// preload fills COMMS_IN with n operations' evidence and returns how many
+// messages and how many resolved events they make.
+func preload(b *testing.B, n int) (*natstest.Server, jetstream.JetStream, *streams.Layout, int, int) {
 	srv := natstest.Run(b)
 	_, js := natstest.Connect(b, srv.URL())
 	ctx := context.Background()
@@ -24,8 +26,7 @@ func BenchmarkResolver(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	_, seq := generate(rand.New(rand.NewPCG(1, 1)), max(b.N, 100))
-	want := total(expected(seq))
+	_, seq := generate(rand.New(rand.NewPCG(1, 1)), n)
 	pub, _ := events.NewPublisher(js)
 	var batch []events.Inbound
 	for i, e := range seq {
@@ -37,6 +38,62 @@ func BenchmarkResolver(b *testing.B) {
 			batch = batch[:0]
 		}
 	}
+	return srv, js, layout, len(seq), total(expected(seq))
+}
+
+// BenchmarkRelayCeiling is the bare JetStream loop the resolver is measured
+// against: consume COMMS_IN, republish each message unchanged (async) to
+// another stream, ack once the publish is acknowledged. No parsing, no state.
+func BenchmarkRelayCeiling(b *testing.B) {
+	_, js, _, msgs, _ := preload(b, max(b.N, 100))
+	ctx := context.Background()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "RELAY", Subjects: []string{"relay.>"}}); err != nil {
+		b.Fatal(err)
+	}
+	cons, err := js.CreateConsumer(ctx, events.StreamIn, jetstream.ConsumerConfig{Durable: "relay", AckPolicy: jetstream.AckExplicitPolicy,
+		FilterSubject: events.InFilter(-1, events.KindOperation), MaxAckPending: 16 * 1024})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	start := time.Now()
+	done := make(chan struct{})
+	var acked atomic.Int64
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		f, err := js.PublishMsgAsync(&nats.Msg{Subject: "relay." + m.Subject(), Header: m.Headers(), Data: m.Data()})
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		go func() {
+			select {
+			case <-f.Ok():
+				_ = m.Ack()
+				if acked.Add(1) == int64(msgs) {
+					close(done)
+				}
+			case err := <-f.Err():
+				b.Error(err)
+			}
+		}()
+	}, jetstream.PullMaxMessages(512))
+	if err != nil {
+		b.Fatal(err)
+	}
+	<-done
+	el := time.Since(start)
+	b.StopTimer()
+	cc.Stop()
+	b.ReportMetric(float64(msgs)/el.Seconds(), "msgs/s")
+}
+
+// BenchmarkResolver measures one resolver worker draining b.N operations'
+// evidence (2-3 events each, races and duplicates) preloaded in COMMS_IN, on
+// one file-backed embedded server; it reports input messages per second and
+// verifies the output against the model.
+func BenchmarkResolver(b *testing.B) {
+	_, js, layout, msgs, want := preload(b, max(b.N, 100))
+	ctx := context.Background()
 	rs, _ := js.Stream(ctx, events.StreamResolved)
 	b.ResetTimer()
 	start := time.Now()
@@ -63,5 +120,5 @@ func BenchmarkResolver(b *testing.B) {
 	el := time.Since(start)
 	b.StopTimer()
 	_ = w.Stop(ctx)
-	b.ReportMetric(float64(len(seq))/el.Seconds(), "msgs/s")
+	b.ReportMetric(float64(msgs)/el.Seconds(), "msgs/s")
 }

@@ -134,11 +134,15 @@ func (w *Worker) yield(ctx context.Context, p int, to string) {
 	w.log.Info("partition yielded to its owner", "partition", p, "owner", to)
 }
 
-// leave removes this worker's heartbeat so the others rebalance at once.
+// leave removes this worker's heartbeat so the others rebalance at once. It
+// is best effort and takes at most a second of the shutdown deadline: the
+// heartbeat also expires by itself.
 func (w *Worker) leave(ctx context.Context) {
 	if w.cfg.Members == nil {
 		return
 	}
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
 	if err := w.cfg.Members.Delete(ctx, w.cfg.WorkerID); err != nil {
 		w.log.Debug("leaving membership failed", "err", err)
 	}
