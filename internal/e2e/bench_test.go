@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"math/rand/v2"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -60,9 +61,16 @@ func BenchmarkRelayCeiling(b *testing.B) {
 	done := make(chan struct{})
 	var acked atomic.Int64
 	cc, err := cons.Consume(func(m jetstream.Msg) {
-		f, err := js.PublishMsgAsync(&nats.Msg{Subject: "relay." + m.Subject(), Header: m.Headers(), Data: m.Data()})
+		h := nats.Header{}
+		for k, v := range m.Headers() {
+			if !strings.HasPrefix(k, "Nats-") { // publish assertions of the original
+				h[k] = v
+			}
+		}
+		f, err := js.PublishMsgAsync(&nats.Msg{Subject: "relay." + m.Subject(), Header: h, Data: m.Data()})
 		if err != nil {
 			b.Error(err)
+			close(done)
 			return
 		}
 		go func() {
@@ -80,7 +88,11 @@ func BenchmarkRelayCeiling(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	<-done
+	select {
+	case <-done:
+	case <-time.After(5 * time.Minute):
+		b.Fatalf("relayed %d of %d", acked.Load(), msgs)
+	}
 	el := time.Since(start)
 	b.StopTimer()
 	cc.Stop()

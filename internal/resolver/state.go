@@ -86,13 +86,15 @@ type Emission struct {
 	Slot    string    `json:"slot,omitempty"`
 	NewsSeq uint64    `json:"newsSeq,omitempty"`
 
-	ID         string          `json:"id"`
-	Subject    string          `json:"subject"`
-	Status     events.Status   `json:"status"`
-	CallID     string          `json:"callId"`
-	ClientCtx  string          `json:"clientContext,omitempty"`
-	ResolvedAt time.Time       `json:"resolvedAt"`
-	Data       json.RawMessage `json:"data"`
+	ID         string        `json:"id"`
+	Subject    string        `json:"subject"`
+	Status     events.Status `json:"status"`
+	CallID     string        `json:"callId"`
+	ClientCtx  string        `json:"clientContext,omitempty"`
+	ResolvedAt time.Time     `json:"resolvedAt"`
+	// Data is the event data; bytes (base64 in the state) so that encoding
+	// the state does not re-validate it.
+	Data []byte `json:"data"`
 	// TraceParent is the W3C trace context of the evidence that caused it.
 	TraceParent string `json:"traceparent,omitempty"`
 	// fresh: decided by the current attempt and never tried, so it cannot have

@@ -98,7 +98,15 @@ type Operation struct {
 // ErrClientContextTooLong / ErrClientContextInvalid for a bad clientContext.
 // Unknown fields are kept in Extra; an absent status leaves Status "".
 func ParseOperation(data []byte) (*Operation, error) {
-	fields, err := objectFields(data)
+	if err := checkDepth(data); err != nil {
+		return nil, fmt.Errorf("operation: %w", err)
+	}
+	return parseOperation(data)
+}
+
+// parseOperation is ParseOperation for data already checked by checkDepth.
+func parseOperation(data []byte) (*Operation, error) {
+	fields, err := fieldsOf(data)
 	if err != nil {
 		return nil, fmt.Errorf("operation: %w", err)
 	}
@@ -222,7 +230,7 @@ func ParseNotifications(body []byte) (*Notifications, error) {
 }
 
 func parseNotification(raw json.RawMessage) (*Notification, error) {
-	fields, err := objectFields(raw)
+	fields, err := fieldsOf(raw)
 	if err != nil {
 		return nil, err
 	}
@@ -306,11 +314,18 @@ func ResourceType(resource json.RawMessage) string {
 	return s
 }
 
-// objectFields checks depth and returns the top-level fields of a JSON object.
+// objectFields checks validity and depth and returns the top-level fields of
+// a JSON object.
 func objectFields(data []byte) (map[string]json.RawMessage, error) {
 	if err := checkDepth(data); err != nil {
 		return nil, err
 	}
+	return fieldsOf(data)
+}
+
+// fieldsOf returns the top-level fields of a JSON object already checked by
+// checkDepth (or nested in one that was).
+func fieldsOf(data []byte) (map[string]json.RawMessage, error) {
 	data = bytes.TrimSpace(data)
 	if len(data) == 0 || data[0] != '{' {
 		return nil, fmt.Errorf("%w: not a JSON object", ErrInvalidJSON)

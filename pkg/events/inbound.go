@@ -86,7 +86,7 @@ func notificationEvent(item Notification, res json.RawMessage, narrow bool, at t
 	switch kind {
 	case KindOperation:
 		if res != nil {
-			if op, err = ParseOperation(res); err != nil {
+			if op, err = parseOperation(res); err != nil {
 				return Inbound{}, err
 			}
 		} else {

@@ -3,6 +3,7 @@ package events
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -50,24 +51,32 @@ type ResolvedOperation struct {
 type resolvedAlias ResolvedOperation
 
 // MarshalJSON writes the named fields and then every Extra field whose name
-// the named fields do not already use.
+// the named fields do not already use, in sorted order, in one pass.
 func (r ResolvedOperation) MarshalJSON() ([]byte, error) {
 	base, err := json.Marshal(resolvedAlias(r))
 	if err != nil || len(r.Extra) == 0 {
 		return base, err
 	}
-	merged := make(map[string]json.RawMessage, len(r.Extra)+12)
-	for k, v := range r.Extra {
-		merged[k] = v
+	names := make([]string, 0, len(r.Extra))
+	for k := range r.Extra {
+		if !slices.Contains(resolvedFieldNames, k) {
+			names = append(names, k)
+		}
 	}
-	var named map[string]json.RawMessage
-	if err := json.Unmarshal(base, &named); err != nil {
-		return nil, err
+	slices.Sort(names)
+	out := base[:len(base)-1] // drop the closing brace
+	for _, k := range names {
+		v := r.Extra[k]
+		if !json.Valid(v) {
+			return nil, fmt.Errorf("%w: extra field %q is not JSON", ErrInvalidPayload, k)
+		}
+		kb, _ := json.Marshal(k)
+		out = append(out, ',')
+		out = append(out, kb...)
+		out = append(out, ':')
+		out = append(out, v...)
 	}
-	for k, v := range named {
-		merged[k] = v
-	}
-	return json.Marshal(merged)
+	return append(out, '}'), nil
 }
 
 // UnmarshalJSON reads the named fields and keeps the rest in Extra.

@@ -1,6 +1,7 @@
 package events
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -39,8 +40,11 @@ type ParsedResponse struct {
 // becomes the envelope's. Errors wrap ErrInvalidJSON, ErrInvalidPayload,
 // ErrInvalidStatus, ErrTooDeep or the clientContext errors and name the field.
 func ParseActionResponse(body []byte) (*ParsedResponse, error) {
-	if _, err := objectFields(body); err != nil {
+	if err := checkDepth(body); err != nil {
 		return nil, fmt.Errorf("action response: %w", err)
+	}
+	if b := bytes.TrimSpace(body); len(b) == 0 || b[0] != '{' {
+		return nil, fmt.Errorf("action response: %w: not a JSON object", ErrInvalidJSON)
 	}
 	var r ParsedResponse
 	if err := json.Unmarshal(body, &r.ActionResponse); err != nil {
@@ -58,7 +62,7 @@ func ParseActionResponse(body []byte) (*ParsedResponse, error) {
 		return nil, fmt.Errorf("action response: clientContext: %w", err)
 	}
 	if !isNull(r.Operation) {
-		op, err := ParseOperation(r.Operation)
+		op, err := parseOperation(r.Operation)
 		if err != nil {
 			return nil, fmt.Errorf("action response: %w", err)
 		}
