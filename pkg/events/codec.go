@@ -163,6 +163,9 @@ func mustEscape(c byte) bool { return c <= 0x20 || c >= 0x7f || c == '"' || c ==
 // '%' not followed by two hex digits or a result that is not valid UTF-8.
 func PercentDecode(s string) (string, error) {
 	if !strings.Contains(s, "%") {
+		if !utf8.ValidString(s) {
+			return "", fmt.Errorf("%w: not UTF-8", ErrBadHeaderEncoding)
+		}
 		return s, nil
 	}
 	b := make([]byte, 0, len(s))

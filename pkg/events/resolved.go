@@ -3,6 +3,7 @@ package events
 import (
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"slices"
 	"time"
 )
@@ -103,5 +104,6 @@ var resolvedFieldNames = []string{"clientContext", "callId", "operationId", "oda
 	"completionReason", "raceDetected", "sources", "firstSeenAt", "resolvedAt"}
 
 // ResolvedSource returns the CloudEvents source of a resolved event:
-// "/communications/calls/<callId>".
-func ResolvedSource(callID string) string { return "/communications/calls/" + callID }
+// "/communications/calls/<callId>", the call id path-escaped so that any id
+// makes a valid URI reference.
+func ResolvedSource(callID string) string { return "/communications/calls/" + url.PathEscape(callID) }
