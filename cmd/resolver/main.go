@@ -68,7 +68,7 @@ func run(ctx context.Context, args []string) error {
 		defer cancel()
 		conn.Close(ctx)
 	}()
-	layout, err := streams.Ensure(ctx, conn.JS, streams.Config{Replicas: cfg.Replicas, Partitions: cfg.Partitions})
+	layout, err := streams.EnsureWithin(ctx, conn.JS, streams.Config{Replicas: cfg.Replicas, Partitions: cfg.Partitions}, 2*time.Minute, log)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -201,4 +202,25 @@ func ResetResolver(ctx context.Context, js jetstream.JetStream) (int, error) {
 		}
 	}
 	return deleted, nil
+}
+
+// EnsureWithin is Ensure retried with backoff until it succeeds or within
+// passes: a JetStream cluster that is still electing its meta leader (a fresh
+// deploy, a rolling restart) times requests out for a while.
+func EnsureWithin(ctx context.Context, js jetstream.JetStream, cfg Config, within time.Duration, log *slog.Logger) (*Layout, error) {
+	deadline := time.Now().Add(within)
+	wait := 250 * time.Millisecond
+	for {
+		l, err := Ensure(ctx, js, cfg)
+		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
+			return l, err
+		}
+		log.Warn("JetStream not ready for the streams yet; retrying", "err", err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
 }
