@@ -384,6 +384,12 @@ func looseString(v json.RawMessage) (string, error) {
 	}
 	switch v[0] {
 	case '"':
+		// The common case, a string without escapes, needs no decoder.
+		if len(v) >= 2 && v[len(v)-1] == '"' {
+			if inner := v[1 : len(v)-1]; bytes.IndexByte(inner, '\\') < 0 && bytes.IndexByte(inner, '"') < 0 {
+				return string(inner), nil
+			}
+		}
 		var s string
 		if err := json.Unmarshal(v, &s); err != nil {
 			return "", err

@@ -1,6 +1,7 @@
 package events
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -184,21 +185,19 @@ func receivedAt(o InboundOptions) time.Time {
 	return o.ReceivedAt.UTC()
 }
 
-// canonical re-encodes JSON with sorted keys and no insignificant white space,
-// so that the same content always hashes the same. Invalid JSON hashes as is.
+// canonical returns JSON without insignificant white space, so that the same
+// content hashes the same however it was indented. Key order is kept: Graph's
+// retry of a callback resends the same bytes. Invalid JSON hashes as is.
 func canonical(b []byte) string {
 	if len(b) == 0 {
 		return ""
 	}
-	var v any
-	if err := json.Unmarshal(b, &v); err != nil {
+	var buf bytes.Buffer
+	buf.Grow(len(b))
+	if err := json.Compact(&buf, b); err != nil {
 		return string(b)
 	}
-	c, err := json.Marshal(v)
-	if err != nil {
-		return string(b)
-	}
-	return string(c)
+	return buf.String()
 }
 
 // contentID hashes its parts, NUL-separated, to 32 hex digits.
