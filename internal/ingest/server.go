@@ -15,7 +15,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/trace"
 
+	"github.com/commsops/commsops/internal/tracing"
 	"github.com/commsops/commsops/pkg/events"
 )
 
@@ -102,6 +104,8 @@ func NewHandler(o Options) (*Handler, error) {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
 
 func (h *Handler) notifications(w http.ResponseWriter, r *http.Request) {
+	r, span := traced(r, "ingest notifications")
+	defer span.End()
 	if !h.authenticate(w, r, h.opts.NotificationAuth) {
 		return
 	}
@@ -123,6 +127,8 @@ func (h *Handler) notifications(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) responses(w http.ResponseWriter, r *http.Request) {
+	r, span := traced(r, "ingest responses")
+	defer span.End()
 	if !h.authenticate(w, r, h.opts.ResponseAuth) {
 		return
 	}
@@ -147,8 +153,16 @@ func (h *Handler) inboundOptions(r *http.Request) events.InboundOptions {
 	return events.InboundOptions{
 		ReceivedAt:  h.opts.Now(),
 		MessageID:   r.Header.Get("X-Microsoft-Skype-Message-ID"),
-		TraceParent: r.Header.Get("traceparent"),
+		TraceParent: tracing.TraceParent(r.Context(), r.Header.Get("traceparent")),
 	}
+}
+
+// traced starts the request's span as a child of its W3C traceparent; with no
+// exporter configured the span is a no-op that keeps the caller's context.
+func traced(r *http.Request, name string) (*http.Request, trace.Span) {
+	ctx := tracing.FromTraceParent(r.Context(), r.Header.Get("traceparent"))
+	ctx, span := tracing.Tracer().Start(ctx, name, trace.WithSpanKind(trace.SpanKindServer))
+	return r.WithContext(ctx), span
 }
 
 func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request, a Authenticator) bool {

@@ -13,7 +13,9 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 
+	"github.com/commsops/commsops/internal/tracing"
 	"github.com/commsops/commsops/pkg/events"
 )
 
@@ -336,6 +338,12 @@ func (w *Worker) handle(key string, msg jetstream.Msg) {
 		w.deadLetter(msg, key, decodeErr)
 		return
 	}
+	// A span per message, child of the trace the evidence was ingested in; the
+	// resolved events it decides carry this span's context.
+	sctx, span := tracing.Tracer().Start(tracing.FromTraceParent(w.stopCtx, ev.TraceParent), "resolve",
+		trace.WithSpanKind(trace.SpanKindConsumer))
+	defer span.End()
+	ev.TraceParent = tracing.TraceParent(sctx, ev.TraceParent)
 	var logger *slog.Logger // built only when something is logged
 	log := func() *slog.Logger {
 		if logger == nil {
