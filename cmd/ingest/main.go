@@ -21,7 +21,6 @@ import (
 	"github.com/commsops/commsops/internal/natsconn"
 	"github.com/commsops/commsops/internal/service"
 	"github.com/commsops/commsops/internal/streams"
-	"github.com/commsops/commsops/internal/tracing"
 	"github.com/commsops/commsops/pkg/events"
 )
 
@@ -51,24 +50,13 @@ func main() {
 }
 
 func run(ctx context.Context, args []string) error {
+	// Step 0: configuration, logger, tracing.
 	var cfg Config
-	if err := service.Load("ingest", args, &cfg, os.Stdout, nil); err != nil {
-		return err
-	}
-	log := service.NewLogger(os.Stderr, cfg.LogFormat, cfg.LogLevel, cfg.DevMode(), "ingest")
-	log.Info("starting", append([]any{"version", version}, service.Redacted(&cfg)...)...)
-
-	// Step 0: tracing, when an OTLP exporter is configured.
-	traced, stopTracing, err := tracing.Setup(ctx, "commsops-ingest")
+	log, stopTracing, err := service.Boot(ctx, "ingest", version, args, &cfg)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = stopTracing(ctx)
-	}()
-	log.Info("tracing", "otlp_exporter", traced)
+	defer stopTracing()
 
 	// Step 1: authentication, before anything listens.
 	auth := strings.ToLower(strings.TrimSpace(cfg.Auth))

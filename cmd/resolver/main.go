@@ -24,7 +24,6 @@ import (
 	"github.com/commsops/commsops/internal/resolver"
 	"github.com/commsops/commsops/internal/service"
 	"github.com/commsops/commsops/internal/streams"
-	"github.com/commsops/commsops/internal/tracing"
 )
 
 var version = "dev"
@@ -52,24 +51,13 @@ func main() {
 }
 
 func run(ctx context.Context, args []string) error {
+	// Step 0: configuration, logger, tracing.
 	var cfg Config
-	if err := service.Load("resolver", args, &cfg, os.Stdout, nil); err != nil {
-		return err
-	}
-	log := service.NewLogger(os.Stderr, cfg.LogFormat, cfg.LogLevel, cfg.DevMode(), "resolver")
-	log.Info("starting", append([]any{"version", version}, service.Redacted(&cfg)...)...)
-
-	// Step 0: tracing, when an OTLP exporter is configured.
-	traced, stopTracing, err := tracing.Setup(ctx, "commsops-resolver")
+	log, stopTracing, err := service.Boot(ctx, "resolver", version, args, &cfg)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = stopTracing(ctx)
-	}()
-	log.Info("tracing", "otlp_exporter", traced)
+	defer stopTracing()
 
 	// Step 1: NATS and the streams.
 	conn, err := natsconn.Connect(ctx, cfg.Config, "commsops-resolver", log)
