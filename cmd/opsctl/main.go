@@ -1,74 +1,190 @@
 // Command opsctl is the operators' tool for commsops:
 //
-//	opsctl tail   [-status s1,s2] [-cc clientContext] [-json]   live resolved events
-//	opsctl get    [-json] <clientContext>                       current state of its operations
-//	opsctl replay -since <RFC 3339 time | stream seq> [-status ...] [-cc ...] [-json]
-//	opsctl dlq list                                             dead-lettered input
-//	opsctl dlq redrive (-seq N | -all)                          put dead letters back into COMMS_IN
-//	opsctl demo   [-url http://127.0.0.1:8080] [-token T]       feed the bundled sample capture
+//	opsctl tail   [-status s1,s2] [-cc clientContext] [-since time|seq|duration] [-json]
+//	opsctl get    [-json] [-key] <clientContext>
+//	opsctl replay -since <time|seq|duration> [-status s1,s2] [-cc clientContext] [-json] [-progress N]
+//	opsctl dlq list [-json]
+//	opsctl dlq redrive (-seq N | -all) [-dry-run]
+//	opsctl demo   [-url http://127.0.0.1:8080] [-token T]
 //
-// It connects with the same variables as the other processes (NATS_URL, ...);
-// with NATS_URL unset it joins the dev server on 127.0.0.1:COMMSOPS_DEV_PORT
-// and never starts one.
+// It reads the same environment as every commsops process (NATS_URL,
+// NATS_CREDS, ...; `opsctl -h` lists them). With NATS_URL unset it joins the
+// dev server on 127.0.0.1:COMMSOPS_DEV_PORT and never starts one.
 package main
 
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
+
+	"github.com/commsops/commsops/internal/service"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, errUsage) {
-			fmt.Fprintln(os.Stderr, "opsctl:", err)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(exitCode(err, os.Stderr))
+}
+
+// usageError is a command line opsctl cannot make sense of.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+// errHelp: usage was asked for and printed.
+var errHelp = flag.ErrHelp
+
+// exitCode prints err and returns the exit status: 0 done (or -h), 2 a bad
+// command line, 1 anything else.
+func exitCode(err error, stderr io.Writer) int {
+	var ue usageError
+	switch {
+	case err == nil, errors.Is(err, errHelp):
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "opsctl: %v\n(opsctl -h lists the commands, opsctl <command> -h their flags)\n", err)
+		return 2
+	}
+	fmt.Fprintln(stderr, "opsctl:", err)
+	return 1
+}
+
+// command is one subcommand.
+type command struct {
+	name, synopsis, summary string
+	run                     func(ctx context.Context, io cmdIO, args []string) error
+}
+
+// cmdIO is where a command writes: results to out, progress and notes to errOut.
+type cmdIO struct{ out, errOut io.Writer }
+
+var commands = []command{
+	{"tail", "[-status s1,s2] [-cc clientContext] [-since time|seq|duration] [-json]",
+		"print resolved events as they are stored (from -since, else from now) until Ctrl-C", cmdTail},
+	{"get", "[-json] [-key] <clientContext>",
+		"print the resolver's current state of a clientContext's operations (KV COMMS_OPS)", cmdGet},
+	{"replay", "-since <time|seq|duration> [-status s1,s2] [-cc clientContext] [-json] [-progress N]",
+		"print resolved events from a point in COMMS_RESOLVED and exit once caught up", cmdReplay},
+	{"dlq", "list [-json] | redrive (-seq N | -all) [-dry-run]",
+		"list dead-lettered input (COMMS_DLQ), or put it back into COMMS_IN once its cause is fixed", cmdDLQ},
+	{"demo", "[-url http://127.0.0.1:8080] [-token T]",
+		"feed the bundled sample call (with the race in it) through a running ingest", cmdDemo},
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, "opsctl: operate a commsops pipeline.\n\nUsage:\n")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  opsctl %-6s %s\n", c.name, c.synopsis)
+	}
+	fmt.Fprint(w, "\n")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-6s  %s\n", c.name, c.summary)
+	}
+	fmt.Fprint(w, `
+  opsctl <command> -h prints the command's flags.
+
+-since takes a COMMS_RESOLVED stream sequence (1200), an RFC 3339 time
+(2026-11-22T10:00:00Z) or a duration back from now (15m, 2h).
+
+NATS: NATS_URL and the other variables below, as for every commsops process.
+With NATS_URL unset, opsctl joins the dev server on 127.0.0.1:COMMSOPS_DEV_PORT
+(start it with `+"`go run ./cmd/devstack`"+`); it never starts one itself.
+
+`)
+	var cfg config
+	_ = service.Load("opsctl", []string{"-h"}, &cfg, w, nil)
+}
+
+// run executes one opsctl command line (without the program name).
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		usage(stderr)
+		return usagef("no command given")
+	}
+	if isHelp(args[0]) || args[0] == "help" {
+		if len(args) > 1 && !isHelp(args[1]) {
+			return run(ctx, []string{args[1], "-h"}, stdout, stderr)
 		}
-		os.Exit(1)
+		usage(stdout)
+		return errHelp
+	}
+	i := slices.IndexFunc(commands, func(c command) bool { return c.name == args[0] })
+	if i < 0 {
+		return usagef("unknown command %q: the commands are tail, get, replay, dlq and demo", args[0])
+	}
+	return commands[i].run(ctx, cmdIO{out: stdout, errOut: stderr}, args[1:])
+}
+
+func isHelp(a string) bool { return a == "-h" || a == "-help" || a == "--help" }
+
+// newFlags returns the flag set of a command; its usage goes to the
+// command's error output (to stdout for -h, see parse).
+func newFlags(cio cmdIO, name, synopsis, doc string) *flag.FlagSet {
+	fs := flag.NewFlagSet("opsctl "+name, flag.ContinueOnError)
+	fs.SetOutput(cio.errOut)
+	fs.Usage = func() {
+		w := fs.Output()
+		fmt.Fprintf(w, "usage: opsctl %s %s\n\n%s\n", name, synopsis, doc)
+		n := 0
+		fs.VisitAll(func(*flag.Flag) { n++ })
+		if n > 0 {
+			fmt.Fprint(w, "\nflags:\n")
+			fs.PrintDefaults()
+		}
+	}
+	return fs
+}
+
+// parse parses flags and positional arguments in any order ("get cc -json"
+// as well as "get -json cc"); everything after "--" is positional. -h prints
+// the usage to out and returns errHelp; a bad flag returns a usageError.
+func parse(fs *flag.FlagSet, cio cmdIO, args []string) ([]string, error) {
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if isHelp(a) {
+			fs.SetOutput(cio.out)
+			fs.Usage()
+			return nil, errHelp
+		}
+	}
+	fs.SetOutput(io.Discard) // parse errors are returned, with a pointer to -h
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, usagef("%s: %v", fs.Name(), err)
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		consumed := len(args) - len(rest)
+		if consumed > 0 && args[consumed-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
 	}
 }
 
-var errUsage = errors.New("usage")
-
-const usage = `opsctl: operate commsops.
-
-  opsctl tail   [-status s1,s2] [-cc clientContext] [-json]    live resolved events
-  opsctl get    [-json] <clientContext>                        current state of its operations
-  opsctl replay -since <RFC 3339 time | stream seq> [-status ...] [-cc ...] [-json]
-  opsctl dlq list                                              dead-lettered input messages
-  opsctl dlq redrive (-seq N | -all)                           put dead letters back into COMMS_IN
-  opsctl demo   [-url http://127.0.0.1:8080] [-token T]        feed the bundled sample capture
-
-NATS from NATS_URL (and NATS_CREDS, NATS_USER, ... as for every commsops process);
-unset: the dev server on 127.0.0.1:4222 (COMMSOPS_DEV_PORT).
-`
-
-// run executes one opsctl command.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(stdout, usage)
-		if len(args) == 0 {
-			return errUsage
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
 		}
-		return nil
 	}
-	switch args[0] {
-	case "tail":
-		return cmdTail(ctx, args[1:], stdout, stderr)
-	case "get":
-		return cmdGet(ctx, args[1:], stdout)
-	case "replay":
-		return cmdReplay(ctx, args[1:], stdout, stderr)
-	case "dlq":
-		return cmdDLQ(ctx, args[1:], stdout)
-	case "demo":
-		return cmdDemo(ctx, args[1:], stdout)
-	}
-	fmt.Fprint(stderr, usage)
-	return fmt.Errorf("unknown command %q: see opsctl -h", args[0])
+	return out
 }
