@@ -2,33 +2,61 @@ package graphauth
 
 import "errors"
 
-// Sentinel errors of Verify and StaticTokens.Verify, wrapped with what failed.
-// None of their messages contains the token.
+// Sentinel errors. Verify and StaticTokens.Verify wrap exactly one of the
+// token sentinels with a description of what failed; match them with
+// errors.Is. No message contains the token or its signature.
 var (
-	// ErrMissingToken: no Authorization header, or an empty bearer token.
+	// ErrMissingToken: no Authorization header, or "Bearer" with no token.
 	ErrMissingToken = errors.New("graphauth: missing bearer token")
-	// ErrMalformedToken: not "Bearer <token>", or not a compact JWS.
+	// ErrMalformedToken: the header is not "Bearer <token>", or the token is
+	// not a compact JWS with a JSON claims set.
 	ErrMalformedToken = errors.New("graphauth: malformed token")
-	// ErrUnsupportedAlg: a signature algorithm other than RS256 (none, HS256, ...).
+	// ErrUnsupportedAlg: the token is signed with an algorithm other than
+	// RS256 ("none", HS256, ES256, ...).
 	ErrUnsupportedAlg = errors.New("graphauth: unsupported signature algorithm")
-	// ErrUnknownKey: the token's key id is not in the JWKS, even after a refresh.
-	ErrUnknownKey = errors.New("graphauth: unknown signing key")
-	// ErrBadSignature: the signature does not verify with the key.
+	// ErrBadSignature: the signature does not verify with the JWKS key named
+	// by the token's kid.
 	ErrBadSignature = errors.New("graphauth: bad signature")
-	// ErrExpired: exp is missing or in the past (beyond the leeway).
+	// ErrUnknownKey: the token names no kid, or one the JWKS lacks even after
+	// the refresh it may trigger (or while refreshes are rate-limited).
+	ErrUnknownKey = errors.New("graphauth: unknown signing key")
+	// ErrExpired: exp is missing, or is past by more than the leeway.
 	ErrExpired = errors.New("graphauth: token expired")
-	// ErrNotYetValid: nbf is in the future (beyond the leeway).
+	// ErrNotYetValid: nbf is ahead by more than the leeway.
 	ErrNotYetValid = errors.New("graphauth: token not yet valid")
-	// ErrAudience: aud does not hold the configured audience.
+	// ErrAudience: aud does not name the configured audience.
 	ErrAudience = errors.New("graphauth: wrong audience")
-	// ErrIssuer: iss is not an accepted issuer.
+	// ErrIssuer: iss is not one of the accepted issuers.
 	ErrIssuer = errors.New("graphauth: wrong issuer")
-	// ErrTenant: tid is not an accepted tenant.
+	// ErrTenant: tenants are configured and tid is missing or not one of them.
 	ErrTenant = errors.New("graphauth: wrong tenant")
-	// ErrKeysUnavailable: the OpenID configuration or the JWKS could not be fetched.
+	// ErrKeysUnavailable: the OpenID configuration or the JWKS could not be
+	// fetched or parsed (at start, or on a refresh for an unknown kid).
 	ErrKeysUnavailable = errors.New("graphauth: signing keys unavailable")
-	// ErrBadToken: a static bearer token that matches none configured.
+	// ErrBadToken: a static bearer token that matches none of the configured
+	// tokens (or is not presented as "Bearer <token>").
 	ErrBadToken = errors.New("graphauth: bearer token not accepted")
-	// ErrConfig: an invalid configuration.
+	// ErrConfig: an invalid Config or static token list.
 	ErrConfig = errors.New("graphauth: invalid configuration")
 )
+
+// maxEchoLen bounds a claim or header value quoted in an error message.
+const maxEchoLen = 64
+
+// clip returns s, cut to maxEchoLen bytes with "..." appended when longer, so
+// that an attacker-chosen claim value cannot flood messages and logs.
+func clip(s string) string {
+	if len(s) <= maxEchoLen {
+		return s
+	}
+	return s[:maxEchoLen] + "..."
+}
+
+// clipAll applies clip to every element of ss.
+func clipAll(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = clip(s)
+	}
+	return out
+}

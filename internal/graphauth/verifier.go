@@ -2,10 +2,11 @@ package graphauth
 
 import (
 	"context"
-	"errors"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"log/slog"
-	"slices"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -15,141 +16,125 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jwt"
 )
 
-// Claims are what a verified token says about its caller.
-type Claims struct {
-	Issuer, TenantID, Subject string
-	Audience                  []string
-	ExpiresAt                 time.Time
-}
-
-// Verifier verifies Graph's callback tokens. Safe for concurrent use.
+// Verifier verifies the bearer JWTs Graph puts on notification callbacks.
+// Safe for concurrent use.
 type Verifier struct {
-	cfg  Config
-	keys *keyCache
-	log  *slog.Logger
-	stop context.CancelFunc
-	wg   sync.WaitGroup
+	cfg       Config
+	keys      *keySource
+	now       func() time.Time
+	closeOnce sync.Once
 }
 
-// NewVerifier fetches the OpenID configuration and the JWKS once (it fails
-// with ErrKeysUnavailable when it cannot), then refreshes the keys every
-// RefreshInterval in the background until Close.
+// NewVerifier validates cfg, fetches the OpenID configuration and the JWKS
+// it names once (failing with an error wrapping ErrKeysUnavailable, and
+// naming the URL, when it cannot), then refreshes them in the background
+// every cfg.RefreshInterval until Close. ctx bounds the initial fetches
+// only. A nil log logs to slog.Default().
 func NewVerifier(ctx context.Context, cfg Config, log *slog.Logger) (*Verifier, error) {
+	return newVerifier(ctx, cfg, log, time.Now)
+}
+
+// newVerifier is NewVerifier with the clock of the expiry checks and of the
+// unknown-kid rate limit (tests).
+func newVerifier(ctx context.Context, cfg Config, log *slog.Logger, now func() time.Time) (*Verifier, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	cfg.setDefaults()
-	jwksURL, err := discover(ctx, cfg)
+	cfg = cfg.withDefaults()
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("component", "graphauth")
+	if u, _ := url.Parse(cfg.OpenIDConfigURL); u != nil && u.Scheme != "https" {
+		log.Warn("the OpenID configuration is fetched without TLS", "url", cfg.OpenIDConfigURL)
+	}
+	keys, err := newKeySource(ctx, cfg, log, now)
 	if err != nil {
 		return nil, err
 	}
-	keys := &keyCache{cfg: cfg, jwksURL: jwksURL}
-	if err := keys.refresh(ctx); err != nil {
-		return nil, err
-	}
-	bg, stop := context.WithCancel(context.Background())
-	v := &Verifier{cfg: cfg, keys: keys, log: log, stop: stop}
-	v.wg.Add(1)
-	go func() {
-		defer v.wg.Done()
-		t := time.NewTicker(cfg.RefreshInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-bg.Done():
-				return
-			case <-t.C:
-				if err := keys.refresh(bg); err != nil {
-					log.Warn("signing keys refresh failed; keeping the cached keys", "err", err)
-				}
-			}
-		}
-	}()
-	log.Info("graph token verification ready", "jwks", jwksURL, "issuers", cfg.Issuers, "tenants", len(cfg.Tenants))
-	return v, nil
+	log.Info("graph token verification ready", "openid_config", cfg.OpenIDConfigURL,
+		"issuers", cfg.Issuers, "tenants", len(cfg.Tenants), "leeway", cfg.Leeway,
+		"refresh_interval", cfg.RefreshInterval, "min_refresh_interval", cfg.MinRefreshInterval)
+	return &Verifier{cfg: cfg, keys: keys, now: now}, nil
 }
 
-// Close stops the background refresh. Verify keeps working on cached keys.
+// Close stops the background refreshes and waits for them to end. Verify
+// keeps working on the cached keys afterwards; an unknown kid can no longer
+// trigger a refresh (ErrUnknownKey, or ErrKeysUnavailable where a refresh
+// would have been due). Close may be called more than once.
 func (v *Verifier) Close() {
-	v.stop()
-	v.wg.Wait()
+	v.closeOnce.Do(v.keys.close)
 }
 
-// Verify checks an Authorization header value ("Bearer <JWT>") and returns
-// the token's claims, or an error wrapping one of the sentinels that says what
-// failed without quoting the token.
-func (v *Verifier) Verify(ctx context.Context, authorization string) (*Claims, error) {
-	raw, err := bearer(authorization)
+// Verify checks an Authorization header value "Bearer <JWT>" (the scheme in
+// any casing) and returns the token's claims. The checks, in order: a
+// compact JWS; alg RS256 (none, HS256 and every other algorithm are
+// refused before any key is looked up); the signature with the JWKS key
+// named by kid (an unknown kid refreshes the JWKS once, rate-limited by
+// MinRefreshInterval); exp (required) and nbf within the leeway; aud names
+// Audience; iss is one of Issuers; tid is one of Tenants when set.
+//
+// Every error wraps one sentinel of errors.go and never contains the token.
+func (v *Verifier) Verify(ctx context.Context, authorizationHeader string) (*Claims, error) {
+	raw, err := bearer(authorizationHeader)
 	if err != nil {
 		return nil, err
 	}
-	msg, err := jws.Parse([]byte(raw))
+	parts := strings.Split(raw, ".")
+	if len(parts) != 3 {
+		return nil, fmt.Errorf("%w: not a compact JWS (header.payload.signature)", ErrMalformedToken)
+	}
+	// The algorithm is checked on the raw header first, so that a token the
+	// JOSE library would not even parse ("None", no alg) is still reported
+	// as an unsupported algorithm.
+	alg, err := headerAlg(parts[0])
+	if err != nil {
+		return nil, err
+	}
+	if alg != jwa.RS256().String() {
+		return nil, fmt.Errorf("%w: alg %q (only RS256 is accepted)", ErrUnsupportedAlg, clip(alg))
+	}
+	if parts[2] == "" {
+		return nil, fmt.Errorf("%w: the token has no signature", ErrBadSignature)
+	}
+	msg, err := jws.Parse([]byte(raw), jws.WithCompact())
 	if err != nil || len(msg.Signatures()) != 1 {
-		return nil, fmt.Errorf("%w: not a compact JWS with one signature", ErrMalformedToken)
+		return nil, fmt.Errorf("%w: the JWS header or encoding does not parse", ErrMalformedToken)
 	}
 	hdr := msg.Signatures()[0].ProtectedHeaders()
-	alg, _ := hdr.Algorithm()
-	if alg != jwa.RS256() {
-		return nil, fmt.Errorf("%w: %q (only RS256 is accepted)", ErrUnsupportedAlg, alg.String())
+	if a, ok := hdr.Algorithm(); !ok || a != jwa.RS256() {
+		return nil, fmt.Errorf("%w: only RS256 is accepted", ErrUnsupportedAlg)
 	}
 	kid, _ := hdr.KeyID()
 	key, err := v.keys.key(ctx, kid)
 	if err != nil {
 		return nil, err
 	}
-	tok, err := jwt.Parse([]byte(raw), jwt.WithKey(jwa.RS256(), key), jwt.WithValidate(false))
+	if _, err := jws.Verify([]byte(raw), jws.WithKey(jwa.RS256(), key), jws.WithCompact()); err != nil {
+		return nil, fmt.Errorf("%w: the RS256 signature does not verify with key id %q", ErrBadSignature, clip(kid))
+	}
+	tok, err := jwt.ParseInsecure([]byte(raw)) // the signature is verified above
 	if err != nil {
-		return nil, fmt.Errorf("%w: signature does not verify with key %q", ErrBadSignature, kid)
+		return nil, fmt.Errorf("%w: the payload is not a JWT claims set", ErrMalformedToken)
 	}
-	return v.claims(tok)
+	return checkClaims(tok, v.cfg, v.now())
 }
 
-func (v *Verifier) claims(tok jwt.Token) (*Claims, error) {
-	now := v.cfg.Now()
-	c := &Claims{}
-	exp, ok := tok.Expiration()
-	if !ok {
-		return nil, fmt.Errorf("%w: no exp claim", ErrExpired)
+// headerAlg returns the alg of a JWS protected header segment ("" when
+// absent). Its errors wrap ErrMalformedToken.
+func headerAlg(segment string) (string, error) {
+	b, err := base64.RawURLEncoding.DecodeString(segment)
+	if err != nil {
+		return "", fmt.Errorf("%w: the JWS header is not base64url", ErrMalformedToken)
 	}
-	if now.After(exp.Add(v.cfg.Leeway)) {
-		return nil, fmt.Errorf("%w: expired at %s", ErrExpired, exp.UTC().Format(time.RFC3339))
+	var h struct {
+		Alg *string `json:"alg"`
 	}
-	if nbf, ok := tok.NotBefore(); ok && nbf.After(now.Add(v.cfg.Leeway)) {
-		return nil, fmt.Errorf("%w: valid from %s", ErrNotYetValid, nbf.UTC().Format(time.RFC3339))
+	if err := json.Unmarshal(b, &h); err != nil {
+		return "", fmt.Errorf("%w: the JWS header does not parse as a JSON object with a string alg", ErrMalformedToken)
 	}
-	c.ExpiresAt = exp
-	c.Audience, _ = tok.Audience()
-	if !slices.Contains(c.Audience, v.cfg.Audience) {
-		return nil, fmt.Errorf("%w: %q does not include the configured audience", ErrAudience, c.Audience)
+	if h.Alg == nil {
+		return "", fmt.Errorf("%w: the JWS header has no alg (only RS256 is accepted)", ErrUnsupportedAlg)
 	}
-	c.Issuer, _ = tok.Issuer()
-	if !slices.Contains(v.cfg.Issuers, c.Issuer) {
-		return nil, fmt.Errorf("%w: %q", ErrIssuer, c.Issuer)
-	}
-	var tid string
-	if err := tok.Get("tid", &tid); err != nil && !errors.Is(err, jwt.ClaimNotFoundError()) {
-		return nil, fmt.Errorf("%w: tid claim: %v", ErrTenant, err)
-	}
-	c.TenantID = tid
-	if len(v.cfg.Tenants) > 0 && !slices.Contains(v.cfg.Tenants, tid) {
-		return nil, fmt.Errorf("%w: %q", ErrTenant, tid)
-	}
-	c.Subject, _ = tok.Subject()
-	return c, nil
-}
-
-// bearer returns the token of "Bearer <token>" (scheme in any casing).
-func bearer(authorization string) (string, error) {
-	f := strings.Fields(authorization)
-	switch {
-	case len(f) == 0:
-		return "", fmt.Errorf("%w: no Authorization header", ErrMissingToken)
-	case !strings.EqualFold(f[0], "Bearer"):
-		return "", fmt.Errorf("%w: Authorization is not a Bearer token", ErrMalformedToken)
-	case len(f) == 1:
-		return "", fmt.Errorf("%w: empty bearer token", ErrMissingToken)
-	case len(f) > 2:
-		return "", fmt.Errorf("%w: Authorization holds more than one token", ErrMalformedToken)
-	}
-	return f[1], nil
+	return *h.Alg, nil
 }
