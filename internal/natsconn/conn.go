@@ -2,11 +2,15 @@ package natsconn
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -20,30 +24,46 @@ type Conn struct {
 	NC       *nats.Conn
 	JS       jetstream.JetStream
 	Embedded *server.Server // nil unless this process started the dev server
-	URL      string
+	URL      string         // as configured (dev mode: the embedded server's): may embed credentials, log RedactedURL
 	log      *slog.Logger
 }
+
+// RedactedURL is URL without the user information (user:password or token) of
+// any of its servers, fit for logs and error messages.
+func (c *Conn) RedactedURL() string { return redactURL(c.URL) }
 
 // Connect connects to NATS per cfg under the client name name. In dev mode it
 // first tries to join a server already listening on 127.0.0.1:DevPort (another
 // local commsops process); failing that it starts an embedded JetStream server
-// there with its store under DevDir, and logs both. The connection reconnects
-// forever. Close drains it and shuts down an embedded server.
+// there with its store under DevDir, and logs both. A failed first connection
+// is retried for cfg.ConnectWait (the server may be starting) unless the
+// failure would repeat (refused credentials, a missing file, an untrusted
+// server certificate). Once connected, the connection reconnects forever.
+// Neither the error nor the log quote a password, token or seed. Close drains
+// the connection and shuts down an embedded server.
 func Connect(ctx context.Context, cfg Config, name string, log *slog.Logger) (*Conn, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if log == nil {
+		log = slog.Default()
+	}
 	c := &Conn{log: log, URL: cfg.URL}
 	if cfg.DevMode() {
 		c.URL = fmt.Sprintf("nats://127.0.0.1:%d", cfg.DevPort)
-		if !reachable(c.URL) {
+		if reachable(c.URL) {
+			log.Warn("dev mode: joining the embedded JetStream server of another local process", "url", c.URL)
+		} else {
 			srv, err := StartEmbedded(cfg, log)
-			if err != nil {
+			switch {
+			case err == nil:
+				c.Embedded = srv
+			case reachable(c.URL):
+				// Another process started at the same moment and won the port.
+				log.Warn("dev mode: joining the embedded JetStream server another local process started meanwhile", "url", c.URL)
+			default:
 				return nil, err
 			}
-			c.Embedded = srv
-		} else {
-			log.Warn("dev mode: joining the embedded JetStream server of another local process", "url", c.URL)
 		}
 	}
 	opts, err := cfg.options(name, log)
@@ -76,7 +96,7 @@ func connectRetry(ctx context.Context, url string, wait time.Duration, opts []na
 		if err == nil {
 			return nc, nil
 		}
-		if errors.Is(err, nats.ErrAuthorization) || time.Now().After(deadline) {
+		if permanent(err) || time.Now().After(deadline) {
 			return nil, err
 		}
 		select {
@@ -85,6 +105,21 @@ func connectRetry(ctx context.Context, url string, wait time.Duration, opts []na
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
+}
+
+// permanent reports whether a failed connection attempt would fail again the
+// same way: refused credentials, a file (creds, seed, certificate, key, CA)
+// that is missing or unreadable, or a server certificate this client does not
+// trust. Waiting for the server to come up (ConnectWait) is then pointless.
+func permanent(err error) bool {
+	var untrusted *tls.CertificateVerificationError
+	return errors.Is(err, nats.ErrAuthorization) ||
+		errors.Is(err, nats.ErrAuthExpired) ||
+		errors.Is(err, nats.ErrAuthRevoked) ||
+		errors.Is(err, nats.ErrAccountAuthExpired) ||
+		errors.Is(err, fs.ErrNotExist) ||
+		errors.Is(err, fs.ErrPermission) ||
+		errors.As(err, &untrusted)
 }
 
 func reachable(url string) bool {
@@ -101,6 +136,9 @@ func reachable(url string) bool {
 // with its store under DevDir (default <tmp>/commsops-dev) and returns it
 // once it accepts connections.
 func StartEmbedded(cfg Config, log *slog.Logger) (*server.Server, error) {
+	if log == nil {
+		log = slog.Default()
+	}
 	dir := cfg.DevDir
 	if dir == "" {
 		dir = filepath.Join(os.TempDir(), "commsops-dev")
@@ -108,6 +146,14 @@ func StartEmbedded(cfg Config, log *slog.Logger) (*server.Server, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("natsconn: dev store dir: %w", err)
 	}
+	// The server does not report a port it cannot listen on, it only never
+	// gets ready: find out now rather than after ReadyForConnections' wait.
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.DevPort))
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("natsconn: dev mode: cannot listen on %s (taken by something that is not a NATS server?): %w", addr, err)
+	}
+	l.Close()
 	srv, err := server.NewServer(&server.Options{
 		ServerName: "commsops-dev",
 		Host:       "127.0.0.1",

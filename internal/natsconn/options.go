@@ -3,7 +3,6 @@ package natsconn
 import (
 	"fmt"
 	"log/slog"
-	"net/url"
 	"strings"
 	"time"
 
@@ -24,7 +23,9 @@ func (c Config) options(name string, log *slog.Logger) ([]nats.Option, error) {
 			log.Warn("nats disconnected", "err", err)
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
-			log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted())
+			// ConnectedUrlRedacted masks a password but not a token
+			// (nats://token@host): redactURL masks both.
+			log.Info("nats reconnected", "url", redactURL(nc.ConnectedUrlRedacted()))
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
 			subject := ""
@@ -40,7 +41,7 @@ func (c Config) options(name string, log *slog.Logger) ([]nats.Option, error) {
 	case c.NKeySeed != "":
 		o, err := nats.NkeyOptionFromSeed(c.NKeySeed)
 		if err != nil {
-			return nil, fmt.Errorf("natsconn: NATS_NKEY_SEED: %w", err)
+			return nil, fmt.Errorf("%w: NATS_NKEY_SEED: %w", ErrConfig, err)
 		}
 		opts = append(opts, o)
 	case c.User != "":
@@ -54,17 +55,50 @@ func (c Config) options(name string, log *slog.Logger) ([]nats.Option, error) {
 	if c.TLSCert != "" {
 		opts = append(opts, nats.ClientCert(c.TLSCert, c.TLSKey))
 	}
+	// nats.Connect applies the options, reading the CA, certificate and key
+	// files, at each attempt: apply them once here so that a missing or bad
+	// file fails at once rather than after ConnectWait of retries.
+	probe := nats.GetDefaultOptions()
+	for _, o := range opts {
+		if err := o(&probe); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+	}
 	return opts, nil
 }
 
-// redactURL hides passwords and tokens embedded in NATS URLs.
+// redactURL hides the user information (user:password, or a token) of each
+// URL in a comma-separated NATS URL list. It works on the text rather than on
+// a parsed URL so that URLs which do not parse (a password with an unescaped
+// '/', '#' or '?') or have no scheme (svc:pw@host:4222, which nats.go
+// accepts) are redacted too: everything between the scheme and the last '@'
+// goes.
 func redactURL(s string) string {
 	parts := strings.Split(s, ",")
 	for i, p := range parts {
-		if u, err := url.Parse(strings.TrimSpace(p)); err == nil && u.User != nil {
-			u.User = url.User("redacted")
-			parts[i] = u.String()
+		at := strings.LastIndex(p, "@")
+		if at < 0 {
+			continue
 		}
+		start := len(p) - len(strings.TrimLeft(p, " \t"))
+		if j := strings.Index(p[start:at], "://"); j > 0 && isScheme(p[start:start+j]) {
+			start += j + len("://")
+		}
+		parts[i] = p[:start] + "redacted" + p[at:]
 	}
 	return strings.Join(parts, ",")
+}
+
+// isScheme reports whether s is a URL scheme (RFC 3986: a letter, then
+// letters, digits, '+', '-' or '.').
+func isScheme(s string) bool {
+	for i, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z':
+		case i > 0 && (r >= '0' && r <= '9' || r == '+' || r == '-' || r == '.'):
+		default:
+			return false
+		}
+	}
+	return s != ""
 }
