@@ -2,6 +2,8 @@ package events
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -27,13 +29,20 @@ const (
 // EncodeMsg returns a NATS message carrying e in CloudEvents binary content
 // mode: each attribute in a ce- header, percent-encoded as the NATS binding
 // requires, content-type from datacontenttype, and the data as the body. It
-// validates e first and returns ErrNotCloudEvent wrapped with the reason.
+// validates e first (and that every attribute is UTF-8, so that DecodeMsg can
+// read what it writes) and returns ErrNotCloudEvent wrapped with the reason.
 func EncodeMsg(subject string, e event.Event) (*nats.Msg, error) {
 	if err := e.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNotCloudEvent, err)
 	}
 	h := make(nats.Header, 8+len(e.Extensions()))
-	set := func(k, v string) { h[k] = []string{PercentEncode(v)} }
+	var bad string // the first attribute that is not UTF-8
+	set := func(k, v string) {
+		if bad == "" && !utf8.ValidString(v) {
+			bad = k
+		}
+		h[k] = []string{PercentEncode(v)}
+	}
 	set(HeaderSpecVersion, e.SpecVersion())
 	set(HeaderID, e.ID())
 	set(HeaderSource, e.Source())
@@ -48,6 +57,13 @@ func EncodeMsg(subject string, e event.Event) (*nats.Msg, error) {
 		set(HeaderDataSchema, s)
 	}
 	if ct := e.DataContentType(); ct != "" {
+		// content-type is not percent-encoded: it must be a plain header value
+		// (a quoted parameter may hold bytes a header cannot carry).
+		for i := 0; i < len(ct); i++ {
+			if ct[i] < 0x20 || ct[i] > 0x7e {
+				return nil, fmt.Errorf("%w: datacontenttype %q is not printable ASCII", ErrNotCloudEvent, ct)
+			}
+		}
 		h[HeaderContentType] = []string{ct}
 	}
 	for name, v := range e.Extensions() {
@@ -57,6 +73,10 @@ func EncodeMsg(subject string, e event.Event) (*nats.Msg, error) {
 		}
 		set(headerPrefix+name, s)
 	}
+	if bad != "" {
+		// CloudEvents strings are Unicode: DecodeMsg would refuse this message.
+		return nil, fmt.Errorf("%w: %s is not UTF-8", ErrNotCloudEvent, bad)
+	}
 	return &nats.Msg{Subject: subject, Header: h, Data: e.Data()}, nil
 }
 
@@ -65,14 +85,36 @@ func EncodeMsg(subject string, e event.Event) (*nats.Msg, error) {
 // returns ErrNotCloudEvent (missing or invalid required attributes, an
 // unsupported specversion) or ErrBadHeaderEncoding, wrapped with the header's name.
 func DecodeMsg(h nats.Header, data []byte) (event.Event, error) {
-	get := func(k string) (string, bool, error) {
-		vals, ok := h[k]
-		if !ok || len(vals) == 0 {
+	// NATS header names are case-sensitive and the binding writes them in
+	// lower case; other casings are read too, but never ambiguously: the
+	// lower-case header wins, and two other casings of one name are an error
+	// (map order would otherwise pick one at random).
+	keys := make(map[string]string, len(h)) // lower-cased name → header key
+	for k := range h {
+		lk := strings.ToLower(k)
+		if !strings.HasPrefix(lk, headerPrefix) && lk != HeaderContentType {
+			continue
+		}
+		prev, dup := keys[lk]
+		switch {
+		case !dup || k == lk:
+			keys[lk] = k
+		case prev != lk:
+			return event.Event{}, fmt.Errorf("%w: headers %q and %q both carry %s", ErrNotCloudEvent, prev, k, lk)
+		}
+	}
+	get := func(lk string) (string, bool, error) {
+		k, ok := keys[lk]
+		if !ok {
+			return "", false, nil
+		}
+		vals := h[k]
+		if len(vals) == 0 {
 			return "", false, nil
 		}
 		v, err := PercentDecode(vals[0])
 		if err != nil {
-			return "", true, fmt.Errorf("%s: %w", k, err)
+			return "", true, fmt.Errorf("%s: %w", lk, err)
 		}
 		return v, true, nil
 	}
@@ -87,12 +129,13 @@ func DecodeMsg(h nats.Header, data []byte) (event.Event, error) {
 		return event.Event{}, fmt.Errorf("%w: specversion %q is not 1.0", ErrNotCloudEvent, sv)
 	}
 	e := event.New(event.CloudEventsVersionV1)
-	for k := range h {
-		name, isCE := strings.CutPrefix(strings.ToLower(k), headerPrefix)
+	// In sorted order, so that a message with several faults always gets the same error.
+	for _, lk := range slices.Sorted(maps.Keys(keys)) {
+		name, isCE := strings.CutPrefix(lk, headerPrefix)
 		if !isCE || name == "specversion" {
 			continue
 		}
-		v, _, err := get(k)
+		v, _, err := get(lk)
 		if err != nil {
 			return event.Event{}, err
 		}
@@ -119,8 +162,10 @@ func DecodeMsg(h nats.Header, data []byte) (event.Event, error) {
 			}
 		}
 	}
-	if ct := h.Get(HeaderContentType); ct != "" {
-		e.SetDataContentType(ct)
+	if k, ok := keys[HeaderContentType]; ok {
+		if ct := h.Get(k); ct != "" {
+			e.SetDataContentType(ct)
+		}
 	}
 	if len(data) > 0 {
 		e.DataEncoded = data

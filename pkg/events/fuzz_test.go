@@ -1,129 +1,313 @@
 package events
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
+	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/nats-io/nats.go"
 )
 
-// sentinels are the errors every rejection must wrap.
-var sentinels = []error{ErrInvalidJSON, ErrInvalidPayload, ErrInvalidStatus, ErrClientContextTooLong,
-	ErrClientContextInvalid, ErrNotCloudEvent, ErrBadHeaderEncoding, ErrTooDeep, ErrTooManyItems}
+// Fuzz targets. Run one with, e.g.:
+//
+//	go test -run='^$' -fuzz=FuzzParseNotifications -fuzztime=20s ./pkg/events/
+//
+// Every testdata payload is a seed; inputs that once failed are kept under
+// testdata/fuzz/<target>/ and replayed by every `go test`.
 
-func wrapsSentinel(err error) bool {
-	for _, s := range sentinels {
-		if errors.Is(err, s) {
-			return true
-		}
+// testdataPayloads returns every payload file under testdata/ (not the fuzz corpus).
+func testdataPayloads(f *testing.F) [][]byte {
+	f.Helper()
+	paths, err := filepath.Glob(filepath.Join("testdata", "*", "*.json"))
+	if err != nil || len(paths) == 0 {
+		f.Fatalf("no testdata payloads: %v", err)
 	}
-	return false
+	var out [][]byte
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		out = append(out, b)
+	}
+	return out
 }
 
-func seedFromTestdata(f *testing.F) {
-	files, _ := filepath.Glob("testdata/*.json")
-	for _, file := range files {
-		b, err := os.ReadFile(file)
-		if err == nil {
-			f.Add(b)
-		}
+func seedPayloads(f *testing.F) {
+	for _, b := range testdataPayloads(f) {
+		f.Add(b)
 	}
 	f.Add([]byte(`{"value":[{"resourceData":[{"@odata.type":"#microsoft.graph.participant"}]}]}`))
+	f.Add([]byte(`{"value":[{"resourceUrl":"/communications/calls/a.b*>/operations/1","resourceData":{"id":"x y","clientContext":" "}}]}`))
 	f.Add([]byte(`{"callId":"c","action":"a","httpStatus":202,"operation":null,"clientContext":"x"}`))
+	f.Add([]byte("{\"callId\":\"c\xff\",\"action\":\"a\",\"httpStatus\":200,\"operation\":{\"id\":\"\xfe\",\"clientContext\":\"\xc3\"}}"))
+}
+
+// checkRejected asserts a rejection wraps a documented sentinel.
+func checkRejected(t *testing.T, what string, err error) {
+	t.Helper()
+	if !wrapsSentinel(err) {
+		t.Fatalf("%s: rejection without a documented sentinel: %v", what, err)
+	}
+}
+
+// checkInbound asserts what the ingest would store is safe and readable back
+// the way the resolver reads it.
+func checkInbound(t *testing.T, in Inbound) event.Event {
+	t.Helper()
+	checkSubject(t, in.Subject, 4)
+	if !kvKeyRe.MatchString(in.Key) || strings.Contains(in.Key, ".") || in.Subject != InSubject(in.Kind, in.Key) {
+		t.Fatalf("key %q subject %q", in.Key, in.Subject)
+	}
+	m, err := EncodeMsg(in.Subject, in.Event)
+	if err != nil {
+		t.Fatalf("accepted input yields an unencodable event: %v", err)
+	}
+	back, err := DecodeMsg(m.Header, m.Data)
+	if err != nil {
+		t.Fatalf("accepted input yields an event no consumer can decode: %v", err)
+	}
+	if back.ID() != in.Event.ID() || back.Type() != in.Event.Type() || back.Subject() != in.Event.Subject() ||
+		back.Source() != in.Event.Source() || !bytes.Equal(back.Data(), in.Event.Data()) {
+		t.Fatalf("the event changed in transit:\n%v\n%v", in.Event, back)
+	}
+	return back
 }
 
 func FuzzParseNotifications(f *testing.F) {
-	seedFromTestdata(f)
+	seedPayloads(f)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		n, err := ParseNotifications(body)
 		if err != nil {
-			if !wrapsSentinel(err) {
-				t.Fatalf("rejection without a documented sentinel: %v", err)
+			if n != nil {
+				t.Fatal("a result beside an error")
 			}
+			checkRejected(t, "ParseNotifications", err)
 			return
 		}
-		ins, err := NotificationEvents(n, InboundOptions{})
+		for _, item := range n.Items {
+			for _, res := range item.Resources {
+				if ResourceKind(ResourceType(res), item.Path) != KindOperation {
+					continue
+				}
+				if _, err := ParseOperation(res); err != nil {
+					checkRejected(t, "ParseOperation", err)
+				}
+			}
+		}
+		ins, err := NotificationEvents(n, InboundOptions{MessageID: "m"})
 		if err != nil {
-			if !wrapsSentinel(err) {
-				t.Fatalf("rejection without a documented sentinel: %v", err)
-			}
+			checkRejected(t, "NotificationEvents", err)
 			return
 		}
-		for _, in := range ins {
-			if toks := strings.Split(in.Subject, "."); len(toks) != 4 || strings.ContainsAny(in.Subject, "*> ") {
-				t.Fatalf("unsafe subject %q", in.Subject)
+		again, _ := ParseNotifications(body)
+		insAgain, err := NotificationEvents(again, InboundOptions{})
+		if err != nil || len(insAgain) != len(ins) {
+			t.Fatalf("not deterministic: %v", err)
+		}
+		for i, in := range ins {
+			if insAgain[i].Event.ID() != in.Event.ID() || insAgain[i].Subject != in.Subject {
+				t.Fatalf("event %d: id or subject not deterministic", i)
 			}
-			if _, err := EncodeMsg(in.Subject, in.Event); err != nil {
-				t.Fatalf("accepted input yields an unencodable event: %v", err)
+			back := checkInbound(t, in)
+			if in.Kind != KindOperation {
+				continue
+			}
+			// The resolver parses what was stored: it must never be poison.
+			item, err := ParseNotificationItem(back.Data())
+			if err != nil {
+				t.Fatalf("stored operation notification does not parse back: %v", err)
+			}
+			if len(item.Resources) > 0 {
+				if _, err := ParseOperation(item.Resources[0]); err != nil {
+					t.Fatalf("stored operation does not parse back: %v", err)
+				}
 			}
 		}
 	})
 }
 
 func FuzzParseActionResponse(f *testing.F) {
-	seedFromTestdata(f)
+	seedPayloads(f)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		r, err := ParseActionResponse(body)
 		if err != nil {
-			if !wrapsSentinel(err) {
-				t.Fatalf("rejection without a documented sentinel: %v", err)
+			if r != nil {
+				t.Fatal("a result beside an error")
 			}
+			checkRejected(t, "ParseActionResponse", err)
 			return
+		}
+		if err := ValidateClientContext(r.ClientContext); err != nil {
+			t.Fatalf("accepted an invalid clientContext: %v", err)
+		}
+		if r.Op == nil && r.ClientContext == "" {
+			t.Fatal("accepted a null operation without clientContext")
+		}
+		if r.HTTPStatus < 100 || r.HTTPStatus > 599 || strings.TrimSpace(r.CallID) == "" || strings.TrimSpace(r.Action) == "" {
+			t.Fatalf("accepted an invalid envelope: %+v", r.ActionResponse)
 		}
 		in, err := ResponseEvent(r, body, InboundOptions{})
 		if err != nil {
 			t.Fatalf("accepted response yields no event: %v", err)
 		}
-		if toks := strings.Split(in.Subject, "."); len(toks) != 4 || strings.ContainsAny(in.Subject, "*> ") {
-			t.Fatalf("unsafe subject %q", in.Subject)
+		opID := ""
+		if r.Op != nil {
+			opID = r.Op.ID
+		}
+		if in.Key != OperationKey(r.ClientContext, r.NormalizedCallID(), opID) {
+			t.Fatalf("key %q", in.Key)
+		}
+		back := checkInbound(t, in)
+		// The resolver parses what was stored: the same response again.
+		r2, err := ParseActionResponse(back.Data())
+		if err != nil || r2.ClientContext != r.ClientContext || r2.NormalizedCallID() != r.NormalizedCallID() {
+			t.Fatalf("stored response does not parse back the same: %v", err)
 		}
 	})
 }
 
 func FuzzDecodeMsg(f *testing.F) {
-	f.Add("1.0", "id-1", "/src", "io.commsops.x", "subj é %", "2026-11-22T10:00:00Z", []byte(`{}`))
-	f.Add("1.0", "%4", "/src", "t", "", "", []byte(nil))
-	f.Add("0.3", "id", "%zz", "t", "\x00", "not a time", []byte("x"))
-	f.Fuzz(func(t *testing.T, spec, id, source, typ, subject, tm string, data []byte) {
+	f.Add("1.0", "id-1", "/src", "io.commsops.x", "subj é %", "2026-11-22T10:00:00Z", "c1", "application/json", []byte(`{}`))
+	f.Add("1.0", "%4", "/src", "t", "", "", "", "", []byte(nil))
+	f.Add("0.3", "id", "%zz", "t", "\x00", "not a time", "%FF", "json!", []byte("x"))
+	f.Add("1.0", "a%20b", "%2Fs", "t%22", "%C3%A9", "2026-11-22T10:00:00.123456789+02:00", "%25", "text/plain; charset=utf-8", []byte("\xff"))
+	// Header values of real events, and every payload as the body.
+	for _, b := range testdataPayloads(f) {
+		f.Add("1.0", "n-1", "/communications/calls/c", TypeOperationNotification, "", "", "", ContentTypeJSON, b)
+		if n, err := ParseNotifications(b); err == nil {
+			if ins, err := NotificationEvents(n, InboundOptions{MessageID: "m é"}); err == nil && len(ins) > 0 {
+				if m, err := EncodeMsg(ins[0].Subject, ins[0].Event); err == nil {
+					h := m.Header
+					f.Add(h.Get(HeaderSpecVersion), h.Get(HeaderID), h.Get(HeaderSource), h.Get(HeaderType), h.Get(HeaderSubject),
+						h.Get(HeaderTime), h.Get("ce-"+ExtCallID), h.Get(HeaderContentType), m.Data)
+				}
+			}
+		}
+	}
+	f.Fuzz(func(t *testing.T, spec, id, source, typ, subject, tm, ext, ct string, data []byte) {
+		// 1. Decoding whatever arrives: never a panic, only documented errors.
 		h := nats.Header{}
-		for k, v := range map[string]string{HeaderSpecVersion: spec, HeaderID: id, HeaderSource: source, HeaderType: typ, HeaderSubject: subject, HeaderTime: tm} {
+		for k, v := range map[string]string{HeaderSpecVersion: spec, HeaderID: id, HeaderSource: source, HeaderType: typ,
+			HeaderSubject: subject, HeaderTime: tm, "ce-" + ExtCallID: ext, HeaderContentType: ct} {
 			if v != "" {
-				h.Set(k, v)
+				h[k] = []string{v}
 			}
 		}
 		e, err := DecodeMsg(h, data)
 		if err != nil {
-			if !wrapsSentinel(err) {
-				t.Fatalf("rejection without a documented sentinel: %v", err)
+			if !errors.Is(err, ErrNotCloudEvent) && !errors.Is(err, ErrBadHeaderEncoding) {
+				t.Fatalf("DecodeMsg: undocumented error: %v", err)
+			}
+		} else {
+			m, err := EncodeMsg("s", e)
+			if err != nil {
+				t.Fatalf("decoded event does not re-encode: %v", err)
+			}
+			checkEncodedHeaders(t, m.Header)
+			back, err := DecodeMsg(m.Header, m.Data)
+			if err != nil {
+				t.Fatalf("re-encoded event does not decode: %v", err)
+			}
+			checkSameEvent(t, e, back)
+		}
+
+		// 2. Encoding the fuzz strings as attribute values: what the SDK takes
+		// as a valid event comes back unchanged.
+		ev := event.New()
+		ev.SetID(id)
+		ev.SetSource("/calls/" + PercentEncode(source))
+		ev.SetType(typ)
+		ev.SetSubject(subject)
+		if utf8.ValidString(ext) {
+			ev.SetExtension(ExtClientContext, ext)
+		}
+		if len(data) > 0 {
+			_ = ev.SetData(ContentTypeJSON, data)
+		}
+		if ev.Validate() != nil {
+			return
+		}
+		m, err := EncodeMsg("s", ev)
+		if !utf8.ValidString(id + typ + subject) {
+			if !errors.Is(err, ErrNotCloudEvent) {
+				t.Fatalf("EncodeMsg of attributes that are not UTF-8: %v", err)
 			}
 			return
 		}
-		// What decodes re-encodes and decodes to the same attributes.
-		m, err := EncodeMsg("s", e)
 		if err != nil {
-			t.Fatalf("decoded event does not re-encode: %v", err)
+			t.Fatalf("EncodeMsg of a valid event: %v", err)
 		}
+		checkEncodedHeaders(t, m.Header)
 		back, err := DecodeMsg(m.Header, m.Data)
-		if err != nil || back.ID() != e.ID() || back.Source() != e.Source() || back.Subject() != e.Subject() {
-			t.Fatalf("round trip changed the event (err %v)", err)
+		if err != nil {
+			t.Fatalf("DecodeMsg of an encoded event: %v", err)
 		}
+		checkSameEvent(t, ev, back)
 	})
 }
 
-func FuzzKey(f *testing.F) {
-	for _, s := range []string{"", ".", "a.b", "*", ">", "a b", "ü", "d45324c1-fcb5-430a-902c-f20af696537c"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, cc string) {
-		k := Key(cc)
-		if !kvKey.MatchString(k) {
-			t.Fatalf("Key(%q) = %q", cc, k)
+func checkEncodedHeaders(t *testing.T, h nats.Header) {
+	t.Helper()
+	for k, vs := range h {
+		if !strings.HasPrefix(k, "ce-") {
+			continue
 		}
-		if toks := strings.Split(ResolvedSubject(k, StatusCompleted), "."); len(toks) != 4 {
-			t.Fatalf("Key(%q) widens the subject", cc)
+		for i := 0; i < len(vs[0]); i++ {
+			if c := vs[0][i]; c < 0x21 || c > 0x7e || c == '"' {
+				t.Fatalf("header %s = %q is not percent-encoded", k, vs[0])
+			}
+		}
+	}
+}
+
+func checkSameEvent(t *testing.T, a, b event.Event) {
+	t.Helper()
+	if a.ID() != b.ID() || a.Source() != b.Source() || a.Type() != b.Type() || a.Subject() != b.Subject() ||
+		!a.Time().Equal(b.Time()) || a.DataContentType() != b.DataContentType() || a.DataSchema() != b.DataSchema() ||
+		!bytes.Equal(a.Data(), b.Data()) {
+		t.Fatalf("round trip changed the event:\n%v\n%v", a, b)
+	}
+	if len(a.Extensions()) != len(b.Extensions()) {
+		t.Fatalf("extensions %v became %v", a.Extensions(), b.Extensions())
+	}
+	for k, v := range a.Extensions() {
+		if b.Extensions()[k] != v {
+			t.Fatalf("extension %s: %#v became %#v", k, v, b.Extensions()[k])
+		}
+	}
+}
+
+func FuzzKey(f *testing.F) {
+	cases := keyCases()
+	for i, s := range cases {
+		f.Add(s, cases[(i+1)%len(cases)])
+	}
+	for _, b := range testdataPayloads(f) {
+		f.Add(string(b), string(b[:len(b)/2]))
+	}
+	f.Fuzz(func(t *testing.T, a, b string) {
+		ka, kb := checkKey(t, a), checkKey(t, b)
+		if a != b && ka == kb {
+			t.Fatalf("Key(%q) == Key(%q) == %q", a, b, ka)
+		}
+		if ValidateClientContext(a) == nil {
+			for _, derived := range []string{OperationKey("", b, a), OperationKey("", a, b), OperationKey("", a, ""), CallKey(a), CallKey(b)} {
+				if derived == ka {
+					t.Fatalf("Key(%q) meets a derived key", a)
+				}
+			}
+		}
+		if OperationKey(a, b, b) != Key(a) && a != "" {
+			t.Fatal("OperationKey with a clientContext is not its Key")
+		}
+		if NormalizeID(a) != NormalizeID(b) && OperationKey("", a, b) == OperationKey("", b, a) {
+			t.Fatalf("OperationKey(%q, %q) == OperationKey(%q, %q)", a, b, b, a)
 		}
 	})
 }

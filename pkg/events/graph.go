@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -63,11 +64,17 @@ func looseInt(b json.RawMessage) (int, error) {
 		if s = strings.TrimSpace(s); s == "" {
 			return 0, nil
 		}
-		return strconv.Atoi(s)
+		n, err := strconv.ParseInt(s, 10, 32)
+		return int(n), err
 	}
 	var f float64
 	if err := json.Unmarshal(b, &f); err != nil {
 		return 0, err
+	}
+	// Converting an out-of-range float to int is implementation-defined in Go
+	// (1e19 becomes math.MinInt64 on amd64): refuse instead of inventing a code.
+	if f < math.MinInt32 || f > math.MaxInt32 {
+		return 0, fmt.Errorf("%s is out of range", b)
 	}
 	return int(f), nil
 }
@@ -154,14 +161,14 @@ func parseOperation(data []byte) (*Operation, error) {
 // with no control characters.
 func ValidateClientContext(cc string) error {
 	if !utf8.ValidString(cc) {
-		return ErrClientContextInvalid
+		return fmt.Errorf("%w: not UTF-8", ErrClientContextInvalid)
 	}
 	if n := utf8.RuneCountInString(cc); n > MaxClientContextLen {
 		return fmt.Errorf("%w: %d characters, at most %d", ErrClientContextTooLong, n, MaxClientContextLen)
 	}
-	for _, r := range cc {
+	for i, r := range cc {
 		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			return ErrClientContextInvalid
+			return fmt.Errorf("%w: control character U+%04X at byte %d", ErrClientContextInvalid, r, i)
 		}
 	}
 	return nil
@@ -216,6 +223,9 @@ func ParseNotifications(body []byte) (*Notifications, error) {
 	}
 	total := 0
 	for i, raw := range items {
+		if b := bytes.TrimSpace(raw); len(b) == 0 || b[0] != '{' {
+			return nil, fmt.Errorf("notifications: %w: value[%d] is not an object", ErrInvalidPayload, i)
+		}
 		item, err := parseNotification(raw)
 		if err != nil {
 			return nil, fmt.Errorf("notifications: value[%d]: %w", i, err)
@@ -384,9 +394,12 @@ func looseString(v json.RawMessage) (string, error) {
 	}
 	switch v[0] {
 	case '"':
-		// The common case, a string without escapes, needs no decoder.
+		// The common case, a string without escapes, needs no decoder. Invalid
+		// UTF-8 goes to the decoder, which turns it into U+FFFD as it does
+		// everywhere else: raw invalid bytes would otherwise reach CloudEvents
+		// headers that no consumer can decode.
 		if len(v) >= 2 && v[len(v)-1] == '"' {
-			if inner := v[1 : len(v)-1]; bytes.IndexByte(inner, '\\') < 0 && bytes.IndexByte(inner, '"') < 0 {
+			if inner := v[1 : len(v)-1]; bytes.IndexByte(inner, '\\') < 0 && bytes.IndexByte(inner, '"') < 0 && utf8.Valid(inner) {
 				return string(inner), nil
 			}
 		}

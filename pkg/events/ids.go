@@ -75,10 +75,19 @@ func looksLikeOperationID(id string) bool {
 	if id == "" || id == "null" {
 		return false
 	}
+	if isGUID(id) { // a GUID may, rarely, hold no digit at all
+		return true
+	}
 	for i := 0; i < len(id); i++ {
 		if id[i] >= '0' && id[i] <= '9' {
 			return true
 		}
 	}
 	return false
+}
+
+// isGUID reports whether id is a GUID in NormalizeID's canonical form.
+func isGUID(id string) bool {
+	return len(id) == 36 && id[8] == '-' && id[13] == '-' && id[18] == '-' && id[23] == '-' &&
+		isHex(id[0:8]+id[9:13]+id[14:18]+id[19:23]+id[24:36])
 }

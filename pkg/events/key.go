@@ -3,6 +3,8 @@ package events
 import (
 	"crypto/sha256"
 	"encoding/base64"
+	"strconv"
+	"strings"
 )
 
 // MaxClientContextLen is Graph's limit on clientContext, in characters.
@@ -35,7 +37,13 @@ func OperationKey(clientContext, callID, operationID string) string {
 	if clientContext != "" {
 		return Key(clientContext)
 	}
-	return hashedKey("\x00op\x00" + NormalizeID(callID) + "\x00" + NormalizeID(operationID))
+	callID, operationID = NormalizeID(callID), NormalizeID(operationID)
+	if strings.IndexByte(callID, 0) >= 0 || strings.IndexByte(operationID, 0) >= 0 {
+		// Ids holding NUL would make the NUL-separated form ambiguous ("a\x00b"+"c"
+		// vs "a"+"b\x00c"): length-prefix them, in a namespace of their own.
+		return hashedKey("\x00op2\x00" + strconv.Itoa(len(callID)) + "\x00" + callID + operationID)
+	}
+	return hashedKey("\x00op\x00" + callID + "\x00" + operationID)
 }
 
 // CallKey returns the key of the evidence about a call itself (call state,

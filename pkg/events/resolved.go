@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -60,7 +61,7 @@ func (r ResolvedOperation) MarshalJSON() ([]byte, error) {
 	}
 	names := make([]string, 0, len(r.Extra))
 	for k := range r.Extra {
-		if !slices.Contains(resolvedFieldNames, k) {
+		if !isResolvedField(k) {
 			names = append(names, k)
 		}
 	}
@@ -90,8 +91,10 @@ func (r *ResolvedOperation) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &all); err != nil {
 		return fmt.Errorf("%w: resolved operation: %v", ErrInvalidPayload, err)
 	}
-	for _, k := range resolvedFieldNames {
-		delete(all, k)
+	for k := range all {
+		if isResolvedField(k) {
+			delete(all, k)
+		}
 	}
 	if len(all) > 0 {
 		a.Extra = all
@@ -102,6 +105,14 @@ func (r *ResolvedOperation) UnmarshalJSON(b []byte) error {
 
 var resolvedFieldNames = []string{"clientContext", "callId", "operationId", "odataType", "status", "resultInfo",
 	"completionReason", "raceDetected", "sources", "firstSeenAt", "resolvedAt"}
+
+// isResolvedField reports whether an object key would land in a named field.
+// encoding/json matches keys case-insensitively (and the last duplicate wins),
+// so an extra "Status" written after "status" would override it for any Go
+// reader: such keys are named fields too.
+func isResolvedField(k string) bool {
+	return slices.ContainsFunc(resolvedFieldNames, func(n string) bool { return strings.EqualFold(n, k) })
+}
 
 // ResolvedSource returns the CloudEvents source of a resolved event:
 // "/communications/calls/<callId>", the call id path-escaped so that any id

@@ -3,6 +3,7 @@ package events
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -48,6 +49,12 @@ func ParseActionResponse(body []byte) (*ParsedResponse, error) {
 	}
 	var r ParsedResponse
 	if err := json.Unmarshal(body, &r.ActionResponse); err != nil {
+		// Type errors name their field. The body is valid JSON (checkDepth),
+		// so any other error comes from the one field with its own decoder,
+		// sentAt (time.Time), whose errors name no field.
+		if _, ok := errors.AsType[*json.UnmarshalTypeError](err); !ok {
+			return nil, fmt.Errorf("action response: %w: sentAt: %v", ErrInvalidPayload, err)
+		}
 		return nil, fmt.Errorf("action response: %w: %v", ErrInvalidPayload, err)
 	}
 	switch {

@@ -2,6 +2,7 @@ package events
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -77,10 +78,15 @@ func ParseStoredInSubject(subject string) (StoredIn, error) {
 	if len(parts) != 3 {
 		return s, fmt.Errorf("%w: subject %q is not comms.in.<partition>.<kind>.<key>", ErrInvalidPayload, subject)
 	}
-	if _, err := fmt.Sscanf(parts[0], "%d", &s.Partition); err != nil {
+	// Sscanf("%d") would take "1x" or "+1": the partition is digits only.
+	p, err := strconv.Atoi(parts[0])
+	if err != nil || p < 0 || strings.TrimLeft(parts[0], "0123456789") != "" {
 		return s, fmt.Errorf("%w: subject %q has no partition number", ErrInvalidPayload, subject)
 	}
-	s.Kind, s.Key = Kind(parts[1]), parts[2]
+	if parts[1] == "" || parts[2] == "" {
+		return s, fmt.Errorf("%w: subject %q has an empty kind or key", ErrInvalidPayload, subject)
+	}
+	s.Partition, s.Kind, s.Key = p, Kind(parts[1]), parts[2]
 	return s, nil
 }
 
