@@ -1,185 +1,390 @@
-// Command opsbench measures commsops against the bare JetStream ceiling on
-// the same machine, in one run: bare async publish and a bare
-// consume-republish-ack relay (the ceilings), the resolver on realistic
-// traffic (and its ratio to the relay), the HTTP ingest against a bare
-// handler that stores each body with a synchronous publish, end-to-end latency
-// at a fixed offered load, and the resolver's state memory per open
-// operation. The resolver run verifies its own output. Each phase runs on a
-// fresh embedded nats-server (file storage in a temp dir).
+// Command opsbench measures commsops against the bare JetStream ceilings of
+// the same machine, in one process on one embedded nats-server (listening on
+// 127.0.0.1, a random port; file storage in a temporary directory, or memory
+// with -memory):
 //
-//	go run ./cmd/opsbench [-ops 20000] [-clients 32] [-duration 5s] [-rate 1000] [-runs 3]
+//  1. ceilings: bare async publish of messages shaped like COMMS_IN events,
+//     and a bare consume → republish (async) → ack-after-publish-ack relay;
+//  2. one resolver worker draining preloaded traffic (races, duplicates,
+//     shared clientContexts), and its ratio to the relay ceiling;
+//  3. the real HTTP ingest against a bare handler that stores each body with a
+//     synchronous publish, under the same concurrent keep-alive load;
+//  4. end-to-end latency, HTTP request start → resolved event at a
+//     subscriber, at a fixed offered load;
+//  5. the resolver's heap per 100k open operations;
+//  6. self-verification of the resolver's output against the contract's model.
+//
+// Every phase starts from empty streams. -runs K repeats the phases and prints
+// medians with min and max; the output is a table and a final JSON line.
+//
+//	go run ./cmd/opsbench [-runs 3] [-ops 20000] [-clients 32] [-duration 5s] [-rate 1000] [-open-ops 20000]
 package main
 
 import (
+	"cmp"
 	"context"
-	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
-	"slices"
-	"sort"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
 
 // Options size the benchmark.
 type Options struct {
-	Ops        int
-	RaceShare  float64
-	DupShare   float64
-	SharedCC   float64
-	Clients    int
-	Duration   time.Duration
-	Rate       int
-	Runs       int
-	Memory     bool
-	CPUProfile string
+	Ops        int     // operations of the throughput phases (2-3 events each)
+	RaceShare  float64 // share of operations whose completion comes before the response
+	DupShare   float64 // duplicates, as a share of the events
+	SharedCC   float64 // share of operations on a shared clientContext (about five per context)
+	Seed       uint64
+	Partitions int // COMMS_IN partitions
+
+	Clients  int           // concurrent keep-alive HTTP clients of the ingest phase
+	Duration time.Duration // measured length of the ingest and latency phases
+	Warmup   time.Duration // unmeasured start of those phases; <0: none; 0: min(1s, Duration/5)
+	Rate     int           // operations per second offered in the latency phase (2 requests each)
+	OpenOps  int           // open operations loaded in the memory phase
+
+	Runs         int
+	Phases       string // comma-separated subset of the phases; "" or "all": every one
+	Memory       bool   // memory storage instead of file storage
+	CPUProfile   string
+	ProfilePhase string // which phase the CPU profile covers
+	MemProfile   string
+	Verbose      bool
+	// WaitQuiet: before each phase, wait up to this long until other
+	// processes leave the machine idle (under noisyCores for a second).
+	WaitQuiet time.Duration
 }
 
-// Result holds one run's figures.
-type Result struct {
-	PublishCeiling   float64 `json:"publish_ceiling_msgs_s"`
-	RelayCeiling     float64 `json:"relay_ceiling_msgs_s"`
-	Resolver         float64 `json:"resolver_msgs_s"`
-	ResolverRatio    float64 `json:"resolver_to_relay"`
-	Verified         string  `json:"verified"`
-	Ingest           float64 `json:"ingest_req_s"`
-	BareIngest       float64 `json:"bare_sync_ingest_req_s"`
-	IngestRatio      float64 `json:"ingest_to_bare"`
-	LatencyP50       float64 `json:"e2e_p50_ms"`
-	LatencyP99       float64 `json:"e2e_p99_ms"`
-	LatencyP999      float64 `json:"e2e_p999_ms"`
-	LatencyOps       int     `json:"e2e_operations"`
-	HeapPerOpenOp    float64 `json:"state_heap_bytes_per_open_op"`
-	KVPerOpenOp      float64 `json:"state_kv_bytes_per_open_op"`
-	MemPer100kOpenMB float64 `json:"state_heap_mb_per_100k_open_ops"`
+func (o Options) warmup() time.Duration {
+	switch {
+	case o.Warmup < 0:
+		return 0
+	case o.Warmup > 0:
+		return o.Warmup
+	}
+	return min(time.Second, o.Duration/5)
+}
+
+func defaultOptions() Options {
+	return Options{Ops: 20000, RaceShare: 0.3, DupShare: 0.2, SharedCC: 0.25, Seed: 1, Partitions: 16,
+		Clients: 32, Duration: 4 * time.Second, Rate: 1000, OpenOps: 20000, Runs: 3, ProfilePhase: "resolver"}
 }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	var o Options
-	flag.IntVar(&o.Ops, "ops", 20000, "operations for the throughput phases (2-3 events each)")
-	flag.Float64Var(&o.RaceShare, "race-share", 0.3, "share of operations whose completion arrives before the response")
-	flag.Float64Var(&o.DupShare, "dup-share", 0.2, "duplicates, as a share of the events")
-	flag.Float64Var(&o.SharedCC, "shared-cc-share", 0.25, "share of operations sharing a clientContext (about five per context)")
-	flag.IntVar(&o.Clients, "clients", 32, "concurrent keep-alive HTTP clients for the ingest phase")
-	flag.DurationVar(&o.Duration, "duration", 5*time.Second, "length of the ingest and latency phases")
-	flag.IntVar(&o.Rate, "rate", 1000, "offered load of the latency phase, operations/s (two requests each)")
-	flag.IntVar(&o.Runs, "runs", 1, "repeat everything and print medians")
-	flag.BoolVar(&o.Memory, "memory", false, "memory storage instead of file storage")
-	flag.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the resolver phase")
+	o := defaultOptions()
+	flag.IntVar(&o.Ops, "ops", o.Ops, "operations in the resolver and ceiling phases (2-3 events each, plus duplicates)")
+	flag.Float64Var(&o.RaceShare, "race-share", o.RaceShare, "share of operations whose completion arrives before the action response")
+	flag.Float64Var(&o.DupShare, "dup-share", o.DupShare, "duplicates re-sent later with a new etag, as a share of the events")
+	flag.Float64Var(&o.SharedCC, "shared-cc-share", o.SharedCC, "share of operations on a shared clientContext (about five per context)")
+	flag.Uint64Var(&o.Seed, "seed", o.Seed, "traffic generator seed (the same traffic in every run)")
+	flag.IntVar(&o.Partitions, "partitions", o.Partitions, "COMMS_IN partitions")
+	flag.IntVar(&o.Clients, "clients", o.Clients, "concurrent keep-alive HTTP clients in the ingest phase")
+	flag.Var((*seconds)(&o.Duration), "duration", "measured length of the ingest and latency phases (seconds, or a Go duration)")
+	flag.Var((*seconds)(&o.Warmup), "warmup", "unmeasured warm-up before the ingest and latency phases (default min(1s, duration/5); negative: none)")
+	flag.IntVar(&o.Rate, "rate", o.Rate, "offered load of the latency phase, operations/s (each: action response + completion notification)")
+	flag.IntVar(&o.OpenOps, "open-ops", o.OpenOps, "open operations loaded through the worker in the memory phase (result scaled to 100k)")
+	flag.IntVar(&o.Runs, "runs", o.Runs, "repeat every phase K times and print medians, min and max")
+	flag.StringVar(&o.Phases, "phases", "all", "comma-separated phases to run: publish, relay, resolver, ingest, latency, memory (ratios need both of theirs)")
+	flag.BoolVar(&o.Memory, "memory", o.Memory, "JetStream memory storage instead of file storage")
+	flag.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of one phase of the first run to `file`")
+	flag.StringVar(&o.ProfilePhase, "profile-phase", o.ProfilePhase, "phase the CPU profile covers: publish, relay, resolver, ingest, bare, latency, memory or all")
+	flag.StringVar(&o.MemProfile, "memprofile", "", "write a heap profile to `file` while the worker holds the open operations (first run)")
+	flag.BoolVar(&o.Verbose, "v", false, "log the components' warnings and errors to stderr")
+	flag.Var((*seconds)(&o.WaitQuiet), "wait-quiet", "before each phase wait up to this long for other processes to leave the CPUs idle (0: do not wait)")
 	flag.Parse()
-	if err := run(ctx, o, os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "opsbench:", err)
+	if flag.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "opsbench: unexpected arguments %q\n", flag.Args())
+		os.Exit(2)
+	}
+	if err := run(ctx, o, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "opsbench: FAILED:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, o Options, out io.Writer) error {
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	var results []Result
-	for i := 0; i < o.Runs; i++ {
-		var r Result
-		var err error
-		fmt.Fprintf(out, "run %d/%d\n", i+1, o.Runs)
-		step := func(name string, f func() error) {
-			if err == nil {
-				fmt.Fprintf(out, "  %-40s", name)
-				start := time.Now()
-				err = f()
-				fmt.Fprintf(out, " done in %v\n", time.Since(start).Round(time.Millisecond))
-			}
-		}
-		step("ceiling: bare async publish", func() (e error) { r.PublishCeiling, e = benchPublish(ctx, o); return })
-		step("ceiling: bare consume-republish-ack relay", func() (e error) { r.RelayCeiling, e = benchRelay(ctx, o); return })
-		step("resolver on realistic traffic", func() (e error) {
-			if o.CPUProfile != "" && i == 0 {
-				f, err := os.Create(o.CPUProfile)
-				if err != nil {
-					return err
-				}
-				defer f.Close()
-				_ = pprof.StartCPUProfile(f)
-				defer pprof.StopCPUProfile()
-			}
-			r.Resolver, r.Verified, e = benchResolver(ctx, o, log)
-			return
-		})
-		step("ingest over HTTP vs bare sync handler", func() (e error) { r.Ingest, r.BareIngest, e = benchIngest(ctx, o, log); return })
-		step("end-to-end latency at fixed load", func() (e error) {
-			var lat []time.Duration
-			lat, e = benchLatency(ctx, o, log)
-			if e == nil {
-				r.LatencyP50, r.LatencyP99, r.LatencyP999, r.LatencyOps = pct(lat, 0.5), pct(lat, 0.99), pct(lat, 0.999), len(lat)
-			}
-			return
-		})
-		step("state memory per open operation", func() error {
-			r.HeapPerOpenOp, r.KVPerOpenOp = benchMemory()
-			r.MemPer100kOpenMB = r.HeapPerOpenOp * 100_000 / (1 << 20)
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		r.ResolverRatio = r.Resolver / r.RelayCeiling
-		r.IngestRatio = r.Ingest / r.BareIngest
-		results = append(results, r)
+// seconds is a duration flag that also takes a plain number of seconds.
+type seconds time.Duration
+
+func (s *seconds) String() string { return time.Duration(*s).String() }
+
+func (s *seconds) Set(v string) error {
+	if f, err := strconv.ParseFloat(v, 64); err == nil {
+		*s = seconds(f * float64(time.Second))
+		return nil
 	}
-	m := median(results)
-	fmt.Fprintf(out, "\nmedians of %d run(s), %d operations, %d clients, %v phases, %d ops/s offered:\n", o.Runs, o.Ops, o.Clients, o.Duration, o.Rate)
-	fmt.Fprintf(out, "  %-44s %12.0f msgs/s\n", "bare async publish (ceiling)", m.PublishCeiling)
-	fmt.Fprintf(out, "  %-44s %12.0f msgs/s\n", "bare relay (ceiling)", m.RelayCeiling)
-	fmt.Fprintf(out, "  %-44s %12.0f msgs/s   ratio %.2f (target ≥ 0.50)\n", "resolver, one worker", m.Resolver, m.ResolverRatio)
-	fmt.Fprintf(out, "  %-44s %12.0f req/s\n", "bare handler, synchronous publish", m.BareIngest)
-	fmt.Fprintf(out, "  %-44s %12.0f req/s    ratio %.2f (target ≥ 1.00)\n", "ingest (parse, validate, split, pipelined)", m.Ingest, m.IngestRatio)
-	fmt.Fprintf(out, "  %-44s p50 %.2f ms  p99 %.2f ms  p99.9 %.2f ms  (target p99 ≤ 10 ms)\n", "end to end, request → subscriber", m.LatencyP50, m.LatencyP99, m.LatencyP999)
-	fmt.Fprintf(out, "  %-44s %.0f B heap, %.0f B KV per open operation; %.0f MB per 100k\n", "resolver state", m.HeapPerOpenOp, m.KVPerOpenOp, m.MemPer100kOpenMB)
-	fmt.Fprintf(out, "  %s\n", results[0].Verified)
-	b, _ := json.Marshal(m)
-	fmt.Fprintf(out, "%s\n", b)
+	d, err := time.ParseDuration(v)
+	*s = seconds(d)
+	return err
+}
+
+func (o Options) validate() error {
+	switch {
+	case o.Ops < 1 || o.Runs < 1 || o.Clients < 1 || o.Rate < 1 || o.OpenOps < 1 || o.Partitions < 1:
+		return errors.New("-ops, -runs, -clients, -rate, -open-ops and -partitions must be positive")
+	case o.Duration <= 0:
+		return errors.New("-duration must be positive")
+	case o.RaceShare < 0 || o.RaceShare > 1 || o.SharedCC < 0 || o.SharedCC > 1 || o.DupShare < 0 || o.DupShare > 1:
+		return errors.New("-race-share, -dup-share and -shared-cc-share are shares between 0 and 1")
+	}
+	for _, p := range strings.Split(o.Phases, ",") {
+		switch strings.TrimSpace(p) {
+		case "", "all", "publish", "relay", "resolver", "ingest", "latency", "memory":
+		default:
+			return fmt.Errorf("-phases: %q is not a phase", p)
+		}
+	}
+	switch o.ProfilePhase {
+	case "publish", "relay", "resolver", "ingest", "bare", "latency", "memory", "all":
+	default:
+		return fmt.Errorf("-profile-phase %q is not a phase", o.ProfilePhase)
+	}
 	return nil
 }
 
-func pct(d []time.Duration, p float64) float64 {
-	if len(d) == 0 {
-		return 0
+// run runs every phase o.Runs times on one embedded server, writing progress
+// and the report to out and the components' logs (with -v) to logw.
+func run(ctx context.Context, o Options, out, logw io.Writer) error {
+	if err := o.validate(); err != nil {
+		return err
 	}
-	s := slices.Clone(d)
-	slices.Sort(s)
-	i := min(len(s)-1, int(float64(len(s))*p))
-	return float64(s[i].Microseconds()) / 1000
+	log := slog.New(slog.DiscardHandler)
+	if o.Verbose {
+		log = slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	ops, seq := traffic(o, o.Seed)
+	// Each piece of evidence is one stored event. The phases that need the
+	// events render them themselves, so that no phase carries them on its heap.
+	nMsgs := len(seq)
+	_, nEvents := model(seq)
+	b, err := startServer(o)
+	if err != nil {
+		return err
+	}
+	defer b.close()
+	b.profile = &profiler{path: o.CPUProfile, phase: o.ProfilePhase}
+	defer b.profile.finish()
+
+	fmt.Fprintf(out, "opsbench: %d CPUs (GOMAXPROCS %d), %s %s/%s, nats-server %s embedded at %s, %s storage, commsops %s\n",
+		runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(), runtime.GOOS, runtime.GOARCH, serverVersion(), b.url, storageName(o),
+		cmp.Or(revision(), "(revision unknown)"))
+	fmt.Fprintf(out, "traffic: %d operations, %d messages (race %.0f%%, duplicates %.0f%%, shared clientContexts %.0f%%), %d resolved events expected\n",
+		len(ops), nMsgs, 100*o.RaceShare, 100*o.DupShare, 100*o.SharedCC, nEvents)
+
+	var runs []figures
+	var verdicts []verdict
+	var noisy []string
+	for i := range o.Runs {
+		f := figures{}
+		fmt.Fprintf(out, "run %d/%d\n", i+1, o.Runs)
+		step := func(name string, fn func() (string, error)) {
+			if err != nil || !o.runs(name) {
+				return
+			}
+			fmt.Fprintf(out, "  %-34s", phaseLabels[name])
+			if o.WaitQuiet > 0 {
+				if waited, quiet := waitQuiet(ctx, o.WaitQuiet); !quiet {
+					fmt.Fprintf(out, " [still busy after %v]", waited.Round(time.Second))
+				} else if waited > 2*time.Second {
+					fmt.Fprintf(out, " [waited %v for quiet]", waited.Round(time.Second))
+				}
+			}
+			s0 := sampleCPU()
+			var summary string
+			summary, err = fn()
+			s1 := sampleCPU()
+			took := s1.at.Sub(s0.at).Round(100 * time.Millisecond)
+			if err != nil {
+				fmt.Fprintf(out, " FAILED after %v\n", took)
+				return
+			}
+			// How busy this process kept the machine, and how much other
+			// processes took from it meanwhile (noise).
+			f["cpu_own_cores_"+name] = ownCores(s0, s1)
+			other := foreignCores(s0, s1)
+			load := fmt.Sprintf("%v, %.1f cores", took, ownCores(s0, s1))
+			if other >= 0 {
+				f["cpu_other_cores_"+name] = other
+				load += fmt.Sprintf(", others %.1f", other)
+				if other > noisyCores {
+					noisy = append(noisy, fmt.Sprintf("run %d %s: %.1f cores", i+1, name, other))
+					load += " NOISY"
+				}
+			}
+			fmt.Fprintf(out, " %-58s (%s)\n", summary, load)
+		}
+		step("publish", func() (string, error) {
+			v, cpu, err := benchPublish(ctx, b, seq)
+			f["publish_msgs_s"], f["publish_cpu_us_per_msg"] = v, us(cpu)
+			return fmt.Sprintf("%.0f msgs/s, %.1f µs CPU/msg", v, us(cpu)), err
+		})
+		step("relay", func() (string, error) {
+			v, cpu, err := benchRelay(ctx, b, seq)
+			f["relay_msgs_s"], f["relay_cpu_us_per_msg"] = v, us(cpu)
+			return fmt.Sprintf("%.0f msgs/s, %.1f µs CPU/msg", v, us(cpu)), err
+		})
+		step("resolver", func() (string, error) {
+			r, err := benchResolver(ctx, b, ops, seq, log)
+			if err != nil {
+				return "", err
+			}
+			f["resolver_msgs_s"] = r.msgsPerSec
+			f["resolver_drained_msgs_s"] = r.drainedRate
+			f["resolver_cpu_us_per_msg"] = us(r.cpuPerMsg)
+			f["resolver_stores_per_msg"] = r.storesPerMsg
+			f["resolver_kv_writes_per_msg"] = r.kvPerMsg
+			f["resolver_events_per_msg"] = r.eventsPerMsg
+			f["resolver_schedules_per_msg"] = r.schedPerMsg
+			verdicts = append(verdicts, r.verdict)
+			if relay, ok := f["relay_msgs_s"]; ok {
+				f["resolver_to_relay"] = r.msgsPerSec / relay
+				f["resolver_to_relay_cpu"] = f["relay_cpu_us_per_msg"] / f["resolver_cpu_us_per_msg"]
+				return fmt.Sprintf("%.0f msgs/s (%.2f of relay), %.1f µs CPU/msg; %s", r.msgsPerSec, f["resolver_to_relay"], us(r.cpuPerMsg), r.verdict), nil
+			}
+			return fmt.Sprintf("%.0f msgs/s, %.1f µs CPU/msg; %s", r.msgsPerSec, us(r.cpuPerMsg), r.verdict), nil
+		})
+		step("ingest", func() (string, error) {
+			real, bare, err := benchIngest(ctx, b, i, log)
+			if err != nil {
+				return "", err
+			}
+			f["ingest_req_s"], f["bare_req_s"] = real.rate, bare.rate
+			f["ingest_cpu_us_per_req"], f["bare_cpu_us_per_req"] = us(real.cpuPerReq), us(bare.cpuPerReq)
+			f["ingest_to_bare"] = real.rate / bare.rate
+			f["ingest_to_bare_cpu"] = f["bare_cpu_us_per_req"] / f["ingest_cpu_us_per_req"]
+			return fmt.Sprintf("%.0f vs %.0f req/s (%.2f); %.0f vs %.0f µs CPU/req", real.rate, bare.rate, f["ingest_to_bare"],
+				us(real.cpuPerReq), us(bare.cpuPerReq)), nil
+		})
+		step("latency", func() (string, error) {
+			r, err := benchLatency(ctx, b, i, log)
+			if err != nil {
+				return "", err
+			}
+			f["e2e_p50_ms"] = percentile(r.events, 0.50)
+			f["e2e_p99_ms"] = percentile(r.events, 0.99)
+			f["e2e_p999_ms"] = percentile(r.events, 0.999)
+			f["e2e_max_ms"] = percentile(r.events, 1)
+			f["e2e_completed_p99_ms"] = percentile(r.completed, 0.99)
+			f["e2e_operation_p50_ms"] = percentile(r.operation, 0.50)
+			f["e2e_operation_p99_ms"] = percentile(r.operation, 0.99)
+			f["e2e_http_p50_ms"] = percentile(r.http, 0.50)
+			f["e2e_http_p99_ms"] = percentile(r.http, 0.99)
+			f["e2e_offered_ops_s"] = r.offered
+			f["e2e_measured_ops"] = float64(r.ops)
+			return fmt.Sprintf("p50 %.2f p99 %.2f p99.9 %.2f ms at %.0f ops/s", f["e2e_p50_ms"], f["e2e_p99_ms"], f["e2e_p999_ms"], r.offered), nil
+		})
+		step("memory", func() (string, error) {
+			mp := ""
+			if i == 0 {
+				mp = o.MemProfile
+			}
+			r, err := benchMemory(ctx, b, i, mp, log)
+			if err != nil {
+				return "", err
+			}
+			f["mem_process_mib_per_100k"] = r.processMB
+			f["mem_resolver_mib_per_100k"] = r.resolverMB
+			f["mem_released_mib_per_100k"] = r.releasedMB
+			f["mem_peak_mib_per_100k"] = r.peakMB
+			f["kv_bytes_per_open_op"] = r.kvBytes
+			return fmt.Sprintf("heap %.1f MiB, resolver's %.1f MiB, KV %.0f B/op", r.processMB, r.resolverMB, r.kvBytes), nil
+		})
+		if i == 0 {
+			b.profile.finish()
+		}
+		if err != nil {
+			return err
+		}
+		runs = append(runs, f)
+	}
+	report(out, o, runs, verdicts, noisy, nMsgs, nEvents)
+	return nil
 }
 
-func median(rs []Result) Result {
-	pick := func(f func(Result) float64) float64 {
-		v := make([]float64, len(rs))
-		for i, r := range rs {
-			v[i] = f(r)
+// noisyCores is how much CPU other processes may take during a phase before
+// its figures are flagged.
+const noisyCores = 0.25
+
+func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+
+// profiler writes the CPU profile of one phase of the first run.
+type profiler struct {
+	path, phase string
+	f           *os.File
+	done        bool
+}
+
+func (p *profiler) start(phase string) {
+	if p == nil || p.path == "" || p.done || p.f != nil || (p.phase != "all" && p.phase != phase) {
+		return
+	}
+	f, err := os.Create(p.path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "opsbench: cpuprofile:", err)
+		p.done = true
+		return
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		fmt.Fprintln(os.Stderr, "opsbench: cpuprofile:", err)
+		f.Close()
+		p.done = true
+		return
+	}
+	p.f = f
+}
+
+func (p *profiler) stop(phase string) {
+	if p == nil || p.f == nil || p.phase == "all" || p.phase != phase {
+		return
+	}
+	p.finish()
+}
+
+func (p *profiler) finish() {
+	if p == nil || p.f == nil {
+		return
+	}
+	pprof.StopCPUProfile()
+	p.f.Close()
+	p.f, p.done = nil, true
+}
+
+var phaseLabels = map[string]string{
+	"publish":  "ceiling: bare async publish",
+	"relay":    "ceiling: bare relay",
+	"resolver": "resolver, one worker",
+	"ingest":   "ingest vs bare handler (HTTP)",
+	"latency":  "end-to-end latency",
+	"memory":   "memory per 100k open operations",
+}
+
+// runs reports whether the phase is selected by -phases.
+func (o Options) runs(phase string) bool {
+	if o.Phases == "" || o.Phases == "all" {
+		return true
+	}
+	for _, p := range strings.Split(o.Phases, ",") {
+		if strings.TrimSpace(p) == phase {
+			return true
 		}
-		sort.Float64s(v)
-		return v[len(v)/2]
 	}
-	return Result{
-		PublishCeiling:   pick(func(r Result) float64 { return r.PublishCeiling }),
-		RelayCeiling:     pick(func(r Result) float64 { return r.RelayCeiling }),
-		Resolver:         pick(func(r Result) float64 { return r.Resolver }),
-		ResolverRatio:    pick(func(r Result) float64 { return r.ResolverRatio }),
-		Verified:         rs[0].Verified,
-		Ingest:           pick(func(r Result) float64 { return r.Ingest }),
-		BareIngest:       pick(func(r Result) float64 { return r.BareIngest }),
-		IngestRatio:      pick(func(r Result) float64 { return r.IngestRatio }),
-		LatencyP50:       pick(func(r Result) float64 { return r.LatencyP50 }),
-		LatencyP99:       pick(func(r Result) float64 { return r.LatencyP99 }),
-		LatencyP999:      pick(func(r Result) float64 { return r.LatencyP999 }),
-		LatencyOps:       rs[0].LatencyOps,
-		HeapPerOpenOp:    pick(func(r Result) float64 { return r.HeapPerOpenOp }),
-		KVPerOpenOp:      pick(func(r Result) float64 { return r.KVPerOpenOp }),
-		MemPer100kOpenMB: pick(func(r Result) float64 { return r.MemPer100kOpenMB }),
+	return false
+}
+
+func storageName(o Options) string {
+	if o.Memory {
+		return "memory"
 	}
+	return "file"
 }

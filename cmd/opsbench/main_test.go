@@ -3,29 +3,110 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 )
 
-// TestBenchmarkVerifiesItself runs every phase at tiny sizes: the resolver's
-// output must match the model and every figure must be measured.
+// TestBenchmarkVerifiesItself runs every phase at tiny sizes on one embedded
+// server: the resolver's output must match the model, every figure must be
+// measured, and the last line must be the JSON report.
 func TestBenchmarkVerifiesItself(t *testing.T) {
-	if testing.Short() {
-		t.Skip("benchmark smoke test skipped in -short mode")
-	}
+	o := defaultOptions()
+	o.Ops, o.Clients, o.Duration, o.Warmup, o.Rate, o.OpenOps, o.Runs = 150, 4, time.Second, 200*time.Millisecond, 50, 300, 1
+	o.CPUProfile = filepath.Join(t.TempDir(), "cpu.prof")
+	o.MemProfile = filepath.Join(t.TempDir(), "mem.prof")
 	var out bytes.Buffer
-	o := Options{Ops: 300, RaceShare: 0.3, DupShare: 0.2, SharedCC: 0.25, Clients: 4, Duration: 500 * time.Millisecond, Rate: 100, Runs: 1}
-	if err := run(context.Background(), o, &out); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	if err := run(ctx, o, &out, io.Discard); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
 	text := out.String()
-	if !strings.Contains(text, "verified: 300 operations") || !strings.Contains(text, " 0 violations") {
+	if !strings.Contains(text, "verified: 150 operations, ") || !strings.Contains(text, " 0 violations") {
 		t.Fatalf("no clean verification:\n%s", text)
 	}
-	for _, want := range []string{"bare relay (ceiling)", "resolver, one worker", "ingest (parse", "p99", "per open operation", `"resolver_to_relay":`} {
-		if !strings.Contains(text, want) {
-			t.Errorf("output lacks %q", want)
+	lines := strings.Split(strings.TrimSpace(text), "\n")
+	var rep struct {
+		Median     map[string]float64 `json:"median"`
+		Verified   string             `json:"verified"`
+		Violations int                `json:"violations"`
+	}
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &rep); err != nil {
+		t.Fatalf("the last line is not the JSON report: %v\n%s", err, text)
+	}
+	if rep.Violations != 0 || !strings.HasPrefix(rep.Verified, "verified: 150 operations") {
+		t.Errorf("report: %+v", rep)
+	}
+	for _, d := range figDefs {
+		v, ok := rep.Median[d.key]
+		if !ok {
+			t.Errorf("figure %s missing", d.key)
+			continue
 		}
+		if strings.HasPrefix(d.key, "mem_") || strings.HasPrefix(d.key, "cpu_other_") {
+			continue // the heap after GC may even shrink at these sizes; the machine may be idle
+		}
+		if v <= 0 {
+			t.Errorf("figure %s = %v, want > 0", d.key, v)
+		}
+	}
+	for _, p := range []string{o.CPUProfile, o.MemProfile} {
+		if st, err := os.Stat(p); err != nil || st.Size() == 0 {
+			t.Errorf("profile %s not written: %v", p, err)
+		}
+	}
+}
+
+// TestModelAndTraffic: the generator applies the race and duplicate shares,
+// loses no evidence, the model ends every operation terminal, and no two
+// stored events share an id (so the stream absorbs none and the resolver sees
+// every duplicate).
+func TestModelAndTraffic(t *testing.T) {
+	o := defaultOptions()
+	o.Ops = 2000
+	ops, seq := traffic(o, 7)
+	want, n := model(seq)
+	if len(ops) != 2000 || n < 2*2000*9/10 {
+		t.Fatalf("%d operations, %d events expected", len(ops), n)
+	}
+	perOp := map[*operation]int{}
+	races := 0
+	for _, e := range seq {
+		perOp[e.op]++
+	}
+	for _, op := range ops {
+		if perOp[op] < op.evidenceSent {
+			t.Fatalf("operation %s lost evidence", op.id)
+		}
+		w := want[op]
+		if len(w) == 0 || !w[len(w)-1].Terminal() {
+			t.Fatalf("operation %s never terminal in the model: %v", op.id, w)
+		}
+		if len(w) < op.evidenceSent {
+			races++
+		}
+	}
+	dups := len(seq) - len(ops)*2
+	for _, op := range ops {
+		dups -= op.evidenceSent - 2
+	}
+	if races < len(ops)/10 || dups < len(seq)/10 {
+		t.Errorf("%d operations with absorbed evidence, %d duplicates: the shares are not applied", races, dups)
+	}
+	in, err := renderAll(seq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]bool{}
+	for _, ev := range in {
+		if ids[ev.Event.ID()] {
+			t.Fatalf("two stored events share id %s: the stream would absorb a duplicate", ev.Event.ID())
+		}
+		ids[ev.Event.ID()] = true
 	}
 }
