@@ -56,7 +56,13 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer stopTracing()
+	// One deadline for the whole shutdown, COMMSOPS_SHUTDOWN_TIMEOUT from
+	// SIGTERM (or from a failure): every step below that runs after it
+	// (the HTTP shutdown with its in-flight requests, the NATS drain, the
+	// tracing flush) ends by it.
+	shutdown := service.NewShutdownDeadline(cfg.ShutdownTimeout)
+	defer shutdown.Cancel() // deferred first: runs last
+	defer func() { stopTracing(shutdown.Context()) }()
 
 	// Step 1: authentication, before anything listens.
 	auth := strings.ToLower(strings.TrimSpace(cfg.Auth))
@@ -77,11 +83,7 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-		defer cancel()
-		conn.Close(ctx)
-	}()
+	defer func() { conn.Close(shutdown.Context()) }()
 	layout, err := streams.EnsureWithin(ctx, conn.JS, streams.Config{Replicas: cfg.Replicas, Partitions: cfg.Partitions}, 2*time.Minute, log)
 	if err != nil {
 		return err
@@ -116,14 +118,13 @@ func run(ctx context.Context, args []string) error {
 	log.Info("listening", "addr", addr.String(), "auth", auth)
 
 	// Wait, then shut down within the deadline: finish in-flight requests
-	// (each waits for its acks), then drain NATS (deferred above).
+	// (each waits for its acks), then drain NATS (deferred above) in what
+	// is left of it.
 	select {
 	case err := <-errc:
 		return fmt.Errorf("http: %w", err)
 	case <-ctx.Done():
 	}
 	log.Info("shutting down", "deadline", cfg.ShutdownTimeout)
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-	defer cancel()
-	return service.Shutdown(sctx, srv)
+	return service.Shutdown(shutdown.Context(), srv)
 }

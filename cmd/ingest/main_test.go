@@ -95,3 +95,66 @@ func TestGraphAuthStartupChecks(t *testing.T) {
 		t.Fatalf("unreachable OpenID configuration: %v", err)
 	}
 }
+
+// TestShutdownSharesOneDeadline: when NATS stalls, the HTTP shutdown (an
+// in-flight request waiting for its ack) and the NATS drain share the one
+// COMMSOPS_SHUTDOWN_TIMEOUT: run returns within it rather than the drain
+// getting a fresh one after the requests.
+func TestShutdownSharesOneDeadline(t *testing.T) {
+	const timeout = 4 * time.Second
+	srv := natstest.Run(t)
+	proxy := natstest.NewProxy(t, srv.URL())
+	addr := freeAddr(t)
+	t.Setenv("NATS_URL", proxy.URL())
+	t.Setenv("INGEST_ADDR", addr)
+	t.Setenv("INGEST_AUTH", "none")
+	t.Setenv("INGEST_STORE_TIMEOUT", "3500ms")
+	t.Setenv("COMMSOPS_SHUTDOWN_TIMEOUT", timeout.String())
+	t.Setenv("COMMSOPS_LOG_LEVEL", "error")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, nil) }()
+
+	post := func() (int, error) {
+		body := `{"value":[{"changeType":"deleted","resourceUrl":"/communications/calls/c1/operations/0fe0623f-d628-42ed-b4bd-8ac290072cc5","resourceData":{"@odata.type":"#microsoft.graph.playPromptOperation","id":"0fe0623f-d628-42ed-b4bd-8ac290072cc5","status":"completed","clientContext":"x"}}]}`
+		resp, err := http.Post("http://"+addr+"/v1/notifications", "application/json", strings.NewReader(body))
+		if err != nil {
+			return 0, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		code, err := post()
+		if err == nil && code == http.StatusAccepted {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never stored (%d, %v)", code, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	proxy.Freeze()
+	inFlight := make(chan struct{})
+	go func() {
+		defer close(inFlight)
+		_, _ = post() // waits for an ack that does not come
+	}()
+	time.Sleep(300 * time.Millisecond)
+	stopped := time.Now()
+	cancel()
+	select {
+	case err := <-done:
+		took := time.Since(stopped)
+		t.Logf("shut down in %v (run: %v)", took, err)
+		if took > timeout+1500*time.Millisecond { // slack for a loaded CI machine; the old code took twice the timeout
+			t.Fatalf("shutdown took %v, over COMMSOPS_SHUTDOWN_TIMEOUT=%v", took, timeout)
+		}
+	case <-time.After(3 * timeout):
+		t.Fatal("run did not return")
+	}
+	<-inFlight
+}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"strconv"
@@ -37,7 +36,7 @@ func connect(ctx context.Context, errOut io.Writer) (*natsconn.Conn, error) {
 	if _, set := os.LookupEnv("COMMSOPS_LOG_LEVEL"); set {
 		level = cfg.LogLevel
 	}
-	log := slog.New(quietClose{service.NewLogger(errOut, cfg.LogFormat, level, true, "opsctl").Handler()})
+	log := service.NewLogger(errOut, cfg.LogFormat, level, true, "opsctl")
 	nc := cfg.Config
 	if nc.DevMode() {
 		nc.URL = "nats://127.0.0.1:" + strconv.Itoa(nc.DevPort)
@@ -52,7 +51,8 @@ func connect(ctx context.Context, errOut io.Writer) (*natsconn.Conn, error) {
 		if errors.Is(err, natsconn.ErrConfig) {
 			return nil, fmt.Errorf("%w (opsctl -h lists the variables)", err)
 		}
-		return nil, fmt.Errorf("no NATS at %s (%w): check NATS_URL, that the server runs and the credentials (NATS_CREDS, NATS_USER, ...)", nc.URL, err)
+		// NATS_URL may hold a user:password or a token: never quote it whole.
+		return nil, fmt.Errorf("no NATS at %s (%w): check NATS_URL, that the server runs and the credentials (NATS_CREDS, NATS_USER, ...)", natsconn.RedactURL(nc.URL), err)
 	}
 	return conn, nil
 }
@@ -89,29 +89,3 @@ func keyValue(ctx context.Context, js jetstream.JetStream) (jetstream.KeyValue, 
 	}
 	return kv, nil
 }
-
-// quietClose drops the "nats disconnected" warning without an error that
-// natsconn logs when opsctl itself closes the connection at the end of a
-// command; a real disconnection (with its error) is still reported.
-type quietClose struct{ slog.Handler }
-
-func (q quietClose) Handle(ctx context.Context, r slog.Record) error {
-	if r.Message == "nats disconnected" {
-		cause := false
-		r.Attrs(func(a slog.Attr) bool {
-			if a.Key == "err" && a.Value.Any() != nil {
-				cause = true
-			}
-			return !cause
-		})
-		if !cause {
-			return nil
-		}
-	}
-	return q.Handler.Handle(ctx, r)
-}
-
-func (q quietClose) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return quietClose{q.Handler.WithAttrs(attrs)}
-}
-func (q quietClose) WithGroup(name string) slog.Handler { return quietClose{q.Handler.WithGroup(name)} }

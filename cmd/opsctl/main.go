@@ -6,10 +6,15 @@
 //	opsctl dlq list [-json]
 //	opsctl dlq redrive (-seq N | -all) [-dry-run]
 //	opsctl demo   [-url http://127.0.0.1:8080] [-token T]
+//	opsctl -version
 //
 // It reads the same environment as every commsops process (NATS_URL,
 // NATS_CREDS, ...; `opsctl -h` lists them). With NATS_URL unset it joins the
 // dev server on 127.0.0.1:COMMSOPS_DEV_PORT and never starts one.
+//
+// Its version is stamped at build time like cmd/ingest's and cmd/resolver's:
+//
+//	go build -ldflags "-X main.version=$(git describe --tags --always)" ./cmd/opsctl
 package main
 
 import (
@@ -26,6 +31,10 @@ import (
 
 	"github.com/commsops/commsops/internal/service"
 )
+
+// version is set at build time (-ldflags "-X main.version=..."; see
+// deploy/Dockerfile); opsctl -version prints it.
+var version = "dev"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -82,7 +91,7 @@ var commands = []command{
 }
 
 func usage(w io.Writer) {
-	fmt.Fprint(w, "opsctl: operate a commsops pipeline.\n\nUsage:\n")
+	fmt.Fprintf(w, "opsctl %s: operate a commsops pipeline.\n\nUsage:\n", version)
 	for _, c := range commands {
 		fmt.Fprintf(w, "  opsctl %-6s %s\n", c.name, c.synopsis)
 	}
@@ -91,7 +100,7 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-6s  %s\n", c.name, c.summary)
 	}
 	fmt.Fprint(w, `
-  opsctl <command> -h prints the command's flags.
+  opsctl <command> -h prints the command's flags; opsctl -version the version.
 
 -since takes a COMMS_RESOLVED stream sequence (1200), an RFC 3339 time
 (2026-11-22T10:00:00Z) or a duration back from now (15m, 2h).
@@ -118,6 +127,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		usage(stdout)
 		return errHelp
 	}
+	if isVersion(args[0]) {
+		if len(args) > 1 {
+			return usagef("%s takes no arguments (got %q)", args[0], args[1:])
+		}
+		fmt.Fprintf(stdout, "opsctl %s\n", version)
+		return nil
+	}
 	i := slices.IndexFunc(commands, func(c command) bool { return c.name == args[0] })
 	if i < 0 {
 		return usagef("unknown command %q: the commands are tail, get, replay, dlq and demo", args[0])
@@ -126,6 +142,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 func isHelp(a string) bool { return a == "-h" || a == "-help" || a == "--help" }
+
+func isVersion(a string) bool { return a == "-version" || a == "--version" || a == "version" }
 
 // newFlags returns the flag set of a command; its usage goes to the
 // command's error output (to stdout for -h, see parse).

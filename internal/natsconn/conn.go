@@ -30,7 +30,7 @@ type Conn struct {
 
 // RedactedURL is URL without the user information (user:password or token) of
 // any of its servers, fit for logs and error messages.
-func (c *Conn) RedactedURL() string { return redactURL(c.URL) }
+func (c *Conn) RedactedURL() string { return RedactURL(c.URL) }
 
 // Connect connects to NATS per cfg under the client name name. In dev mode it
 // first tries to join a server already listening on 127.0.0.1:DevPort (another
@@ -74,7 +74,7 @@ func Connect(ctx context.Context, cfg Config, name string, log *slog.Logger) (*C
 	nc, err := connectRetry(ctx, c.URL, cfg.ConnectWait, opts)
 	if err != nil {
 		c.shutdownEmbedded()
-		return nil, fmt.Errorf("natsconn: connect %s: %w", redactURL(c.URL), err)
+		return nil, fmt.Errorf("natsconn: connect %s: %w", RedactURL(c.URL), err)
 	}
 	// Async publishes that get no ack (an outage) fail after 10s instead of
 	// piling up; at most 16k may wait for acks at once.
@@ -85,7 +85,7 @@ func Connect(ctx context.Context, cfg Config, name string, log *slog.Logger) (*C
 		return nil, fmt.Errorf("natsconn: jetstream: %w", err)
 	}
 	c.NC, c.JS = nc, js
-	log.Info("nats connected", "url", redactURL(nc.ConnectedUrlRedacted()), "name", name, "dev_mode", cfg.DevMode())
+	log.Info("nats connected", "url", RedactURL(nc.ConnectedUrlRedacted()), "name", name, "dev_mode", cfg.DevMode())
 	return c, nil
 }
 

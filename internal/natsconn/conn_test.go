@@ -671,11 +671,62 @@ func TestRedactURL(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.in, func(t *testing.T) {
-			got := redactURL(tc.in)
+			got := RedactURL(tc.in)
 			if got != tc.want {
-				t.Errorf("redactURL(%q) = %q, want %q", tc.in, got, tc.want)
+				t.Errorf("RedactURL(%q) = %q, want %q", tc.in, got, tc.want)
 			}
 			noSecrets(t, "redacted URL", got, []string{"hunter2", "ter#2"})
+		})
+	}
+}
+
+// TestDisconnectLog: a lost connection is a warning with its cause; closing
+// the connection (Close drains it) is no warning, and no "err=<nil>".
+func TestDisconnectLog(t *testing.T) {
+	cases := []struct {
+		name       string
+		disconnect func(t *testing.T, srv *server.Server, c *Conn)
+		wantWarn   bool
+	}{
+		{"closed by this process", func(t *testing.T, _ *server.Server, c *Conn) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			c.Close(ctx)
+		}, false},
+		{"server goes away", func(t *testing.T, srv *server.Server, _ *Conn) {
+			srv.Shutdown()
+			srv.WaitForShutdown()
+		}, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := runServer(t, nil)
+			log, logs := newLog()
+			c := connect(t, testConfig(srv.ClientURL()), log)
+			tc.disconnect(t, srv, c)
+			deadline := time.Now().Add(5 * time.Second)
+			for !strings.Contains(logs.String(), `msg="nats disconnected"`) {
+				if time.Now().After(deadline) {
+					t.Fatalf("no disconnect log: %s", logs)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			var line string
+			for _, l := range strings.Split(logs.String(), "\n") {
+				if strings.Contains(l, `msg="nats disconnected"`) {
+					line = l
+					break
+				}
+			}
+			if warn := strings.Contains(line, "level=WARN"); warn != tc.wantWarn {
+				t.Errorf("warning %v, want %v: %s", warn, tc.wantWarn, line)
+			}
+			if tc.wantWarn && !strings.Contains(line, "err=") {
+				t.Errorf("the warning lacks the cause: %s", line)
+			}
+			if strings.Contains(line, "<nil>") {
+				t.Errorf("logs a nil error: %s", line)
+			}
 		})
 	}
 }

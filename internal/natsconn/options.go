@@ -10,7 +10,8 @@ import (
 )
 
 // options returns the nats.Options for cfg: name, reconnect forever with
-// jitter, logging of disconnects, and the one authentication method and the
+// jitter, logging of disconnects (a warning when the connection is lost, debug
+// when this process closes it), and the one authentication method and the
 // TLS settings configured.
 func (c Config) options(name string, log *slog.Logger) ([]nats.Option, error) {
 	opts := []nats.Option{
@@ -20,12 +21,18 @@ func (c Config) options(name string, log *slog.Logger) ([]nats.Option, error) {
 		nats.ReconnectJitter(100*time.Millisecond, time.Second),
 		nats.ReconnectBufSize(64 << 20),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			log.Warn("nats disconnected", "err", err)
+			// nats.go calls this on Close and Drain too, with a nil
+			// error: only a lost connection is worth a warning.
+			if err != nil {
+				log.Warn("nats disconnected", "err", err)
+				return
+			}
+			log.Debug("nats disconnected")
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			// ConnectedUrlRedacted masks a password but not a token
-			// (nats://token@host): redactURL masks both.
-			log.Info("nats reconnected", "url", redactURL(nc.ConnectedUrlRedacted()))
+			// (nats://token@host): RedactURL masks both.
+			log.Info("nats reconnected", "url", RedactURL(nc.ConnectedUrlRedacted()))
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
 			subject := ""
@@ -67,13 +74,13 @@ func (c Config) options(name string, log *slog.Logger) ([]nats.Option, error) {
 	return opts, nil
 }
 
-// redactURL hides the user information (user:password, or a token) of each
+// RedactURL hides the user information (user:password, or a token) of each
 // URL in a comma-separated NATS URL list. It works on the text rather than on
 // a parsed URL so that URLs which do not parse (a password with an unescaped
 // '/', '#' or '?') or have no scheme (svc:pw@host:4222, which nats.go
 // accepts) are redacted too: everything between the scheme and the last '@'
 // goes.
-func redactURL(s string) string {
+func RedactURL(s string) string {
 	parts := strings.Split(s, ",")
 	for i, p := range parts {
 		at := strings.LastIndex(p, "@")
