@@ -33,7 +33,7 @@ var contractEnv = setOf(
 	"INGEST_OPENID_CONFIG_URL", "INGEST_TENANTS", "INGEST_RESPONSE_TOKENS", "INGEST_MAX_BODY_BYTES",
 	// resolver
 	"RESOLVER_ADDR", "RESOLVER_STALL_AFTER", "RESOLVER_ACK_WAIT", "RESOLVER_MAX_DELIVER",
-	"RESOLVER_RETENTION", "RESOLVER_WORKER_ID",
+	"RESOLVER_RETENTION", "RESOLVER_WORKER_ID", "RESOLVER_COMMIT_DELAY",
 )
 
 // secretEnv may only come from the Secret, never from the ConfigMap.
@@ -356,6 +356,7 @@ var valueRules = map[string]func(string) error{
 	"RESOLVER_STALL_AFTER":      positiveDuration,
 	"RESOLVER_ACK_WAIT":         positiveDuration,
 	"RESOLVER_RETENTION":        positiveDuration,
+	"RESOLVER_COMMIT_DELAY":     positiveDuration,
 	"RESOLVER_MAX_DELIVER":      intIn(1, 1000),
 }
 

@@ -67,7 +67,7 @@ func benchLatency(ctx context.Context, b *bench, run int, log *slog.Logger) (lat
 	if err != nil {
 		return res, err
 	}
-	w, err := resolver.NewWorker(ctx, rjs, kv, layout.Partitions, resolver.Config{WorkerID: "opsbench-latency"}, log)
+	w, err := resolver.NewWorker(ctx, rjs, kv, layout.Partitions, resolver.Config{WorkerID: "opsbench-latency", CommitDelay: b.o.CommitDelay}, log)
 	if err != nil {
 		return res, err
 	}

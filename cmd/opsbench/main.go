@@ -52,6 +52,8 @@ type Options struct {
 	Warmup   time.Duration // unmeasured start of those phases; <0: none; 0: min(1s, Duration/5)
 	Rate     int           // operations per second offered in the latency phase (2 requests each)
 	OpenOps  int           // open operations loaded in the memory phase
+	// CommitDelay is the resolver's Config.CommitDelay in every phase.
+	CommitDelay time.Duration
 
 	Runs         int
 	Phases       string // comma-separated subset of the phases; "" or "all": every one
@@ -95,6 +97,7 @@ func main() {
 	flag.Var((*seconds)(&o.Warmup), "warmup", "unmeasured warm-up before the ingest and latency phases (default min(1s, duration/5); negative: none)")
 	flag.IntVar(&o.Rate, "rate", o.Rate, "offered load of the latency phase, operations/s (each: action response + completion notification)")
 	flag.IntVar(&o.OpenOps, "open-ops", o.OpenOps, "open operations loaded through the worker in the memory phase (result scaled to 100k)")
+	flag.Var((*seconds)(&o.CommitDelay), "commit-delay", "the resolver's RESOLVER_COMMIT_DELAY (seconds, or a Go duration)")
 	flag.IntVar(&o.Runs, "runs", o.Runs, "repeat every phase K times and print medians, min and max")
 	flag.StringVar(&o.Phases, "phases", "all", "comma-separated phases to run: publish, relay, resolver, ingest, latency, memory (ratios need both of theirs)")
 	flag.BoolVar(&o.Memory, "memory", o.Memory, "JetStream memory storage instead of file storage")

@@ -89,7 +89,7 @@ func benchMemory(ctx context.Context, b *bench, run int, memprofile string, log 
 			nc.Close()
 			return nil, nil, err
 		}
-		w, err := resolver.NewWorker(ctx, js, kv, layout.Partitions, resolver.Config{WorkerID: "opsbench-memory", CacheSize: max(100_000, n)}, log)
+		w, err := resolver.NewWorker(ctx, js, kv, layout.Partitions, resolver.Config{WorkerID: "opsbench-memory", CacheSize: max(100_000, n), CommitDelay: b.o.CommitDelay}, log)
 		if err != nil {
 			nc.Close()
 			return nil, nil, err

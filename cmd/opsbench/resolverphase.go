@@ -56,7 +56,7 @@ func benchResolver(ctx context.Context, b *bench, ops []*operation, seq []eviden
 	if err != nil {
 		return r, err
 	}
-	w, err := resolver.NewWorker(ctx, js, kv, layout.Partitions, resolver.Config{WorkerID: "opsbench"}, log)
+	w, err := resolver.NewWorker(ctx, js, kv, layout.Partitions, resolver.Config{WorkerID: "opsbench", CommitDelay: b.o.CommitDelay}, log)
 	if err != nil {
 		return r, err
 	}

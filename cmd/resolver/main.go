@@ -39,6 +39,7 @@ type Config struct {
 	WorkerID      string        `envconfig:"RESOLVER_WORKER_ID" desc:"worker name in logs (default: hostname-pid)"`
 	Heartbeat     time.Duration `envconfig:"RESOLVER_HEARTBEAT" default:"2s" desc:"how often a worker announces itself and rebalances partitions"`
 	Retention     time.Duration `envconfig:"RESOLVER_RETENTION" default:"24h" desc:"how long a key's state is kept once all its operations are terminal"`
+	CommitDelay   time.Duration `envconfig:"RESOLVER_COMMIT_DELAY" default:"100ms" desc:"how long a key's applied messages wait for more of the same key before one state write acks them all (resolved events never wait)"`
 }
 
 func main() {
@@ -57,18 +58,20 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer stopTracing()
+	// One deadline for the whole shutdown, COMMSOPS_SHUTDOWN_TIMEOUT from
+	// SIGTERM (or from a failure): every step below that runs after it
+	// (the worker's drain, the HTTP shutdown, the NATS drain, the tracing
+	// flush) ends by it.
+	shutdown := service.NewShutdownDeadline(cfg.ShutdownTimeout)
+	defer shutdown.Cancel() // deferred first: runs last
+	defer func() { stopTracing(shutdown.Context()) }()
 
 	// Step 1: NATS and the streams.
 	conn, err := natsconn.Connect(ctx, cfg.Config, "commsops-resolver", log)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-		defer cancel()
-		conn.Close(ctx)
-	}()
+	defer func() { conn.Close(shutdown.Context()) }()
 	layout, err := streams.EnsureWithin(ctx, conn.JS, streams.Config{Replicas: cfg.Replicas, Partitions: cfg.Partitions}, 2*time.Minute, log)
 	if err != nil {
 		return err
@@ -79,7 +82,7 @@ func run(ctx context.Context, args []string) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	w, err := resolver.NewWorker(ctx, conn.JS, layout.State, layout.Partitions, resolver.Config{
 		WorkerID: cfg.WorkerID, AckWait: cfg.AckWait, MaxDeliver: cfg.MaxDeliver,
-		MaxAckPending: cfg.MaxAckPending, StallAfter: cfg.StallAfter, Retention: cfg.Retention, Members: layout.Workers, Heartbeat: cfg.Heartbeat, Registerer: reg,
+		MaxAckPending: cfg.MaxAckPending, StallAfter: cfg.StallAfter, Retention: cfg.Retention, CommitDelay: cfg.CommitDelay, Members: layout.Workers, Heartbeat: cfg.Heartbeat, Registerer: reg,
 	}, log)
 	if err != nil {
 		return err
@@ -103,22 +106,36 @@ func run(ctx context.Context, args []string) error {
 	srv := service.NewHTTPServer(cfg.Addr, mux, log)
 	addr, errc, err := service.Serve(srv)
 	if err != nil {
-		_ = w.Stop(context.Background())
+		_ = stopWorker(shutdown.Context(), w)
 		return err
 	}
 	log.Info("listening", "addr", addr.String())
 
 	select {
 	case err := <-errc:
-		_ = w.Stop(context.Background())
+		_ = stopWorker(shutdown.Context(), w)
 		return fmt.Errorf("http: %w", err)
 	case <-ctx.Done():
 	}
 	// Shutdown: drain the worker (finish and ack what it holds), stop HTTP,
-	// then drain NATS (deferred above), all within the deadline.
+	// then drain NATS (deferred above), all within the one deadline.
 	log.Info("shutting down", "deadline", cfg.ShutdownTimeout)
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-	defer cancel()
-	werr := w.Stop(sctx)
+	sctx := shutdown.Context()
+	werr := stopWorker(sctx, w)
 	return errors.Join(werr, service.Shutdown(sctx, srv))
+}
+
+// stopWorker stops w, waiting no longer than ctx: Worker.Stop can outlast its
+// context (it waits, unbounded, for its consumers' drain, which a stalled
+// NATS never finishes). At the deadline the process goes on with the rest of
+// its shutdown; closing the connection then ends the drain.
+func stopWorker(ctx context.Context, w *resolver.Worker) error {
+	errc := make(chan error, 1)
+	go func() { errc <- w.Stop(ctx) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("resolver: stop: %w", ctx.Err())
+	}
 }

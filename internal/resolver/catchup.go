@@ -70,14 +70,12 @@ func (w *Worker) catchUp(p int, below uint64) {
 // handleCatchUp applies one caught-up message (no ack: its own delivery, if
 // any, is acked when it comes). Failures are left to that redelivery.
 func (w *Worker) handleCatchUp(key, subject string, ev *Evidence) {
-	for attempt := 1; attempt <= w.cfg.MaxAttempts; attempt++ {
-		err := w.process(w.stopCtx, key, subject, ev, false)
-		if err == nil || w.stopCtx.Err() != nil {
-			return
-		}
-		if !errors.Is(err, ErrFenced) {
+	o, err := w.process(w.stopCtx, key, subject, ev, true)
+	if err != nil {
+		if w.stopCtx.Err() == nil {
 			w.log.Warn("catch-up of a message failed; its redelivery will retry", "key", key, "stream_seq", ev.Seq, "err", err)
-			return
 		}
+		return
 	}
+	w.settle(key, pendingEntry{ev: ev, subject: subject}, o)
 }

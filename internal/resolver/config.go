@@ -43,6 +43,13 @@ type Config struct {
 	// Heartbeat is how often a worker announces itself and rebalances
 	// (default 2s).
 	Heartbeat time.Duration
+	// CommitDelay is how long a key's applied messages may wait for more of
+	// the same key before its state is written and they are acked (0, the
+	// default: as soon as the key has nothing more queued). Resolved events
+	// never wait for it; a longer delay writes the state less often (once per
+	// operation rather than per message when its evidence arrives within the
+	// delay) and keeps messages unacked longer. At most AckWait/4.
+	CommitDelay time.Duration
 	// Registerer receives the worker's Prometheus metrics; nil: not exported.
 	Registerer prometheus.Registerer
 }
@@ -83,6 +90,8 @@ func (c *Config) setDefaults() error {
 		return fmt.Errorf("%w: pinned TTL %v is under 100ms", ErrConfig, c.PinnedTTL)
 	case c.Retention < time.Second:
 		return fmt.Errorf("%w: retention %v is under 1s", ErrConfig, c.Retention)
+	case c.CommitDelay < 0 || c.CommitDelay > c.AckWait/4:
+		return fmt.Errorf("%w: commit delay %v is negative or over a quarter of the ack wait %v", ErrConfig, c.CommitDelay, c.AckWait)
 	case c.StallAfter < time.Second:
 		return fmt.Errorf("%w: stall after %v is under 1s", ErrConfig, c.StallAfter)
 	}

@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/nats-io/nats.go"
@@ -40,7 +42,14 @@ type Evidence struct {
 // DecodeEvidence reads the CloudEvent of a COMMS_IN message at stream sequence
 // seq. It returns an error wrapping ErrPoison when the message can never be
 // processed (not a CloudEvent, an unknown type, invalid data).
+//
+// Messages as the codec writes them (lower-case ce- headers, a valid
+// required set) are read straight from their headers; anything else goes
+// through events.DecodeMsg, which accepts or refuses it the same way.
 func DecodeEvidence(h nats.Header, data []byte, seq uint64) (*Evidence, error) {
+	if a, ok := plainAttributes(h); ok {
+		return evidenceFrom(a, data, seq)
+	}
 	e, err := events.DecodeMsg(h, data)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrPoison, err)
@@ -48,16 +57,60 @@ func DecodeEvidence(h nats.Header, data []byte, seq uint64) (*Evidence, error) {
 	return EvidenceFromEvent(e, seq)
 }
 
+// attributes are the CloudEvents attributes the resolver reads.
+type attributes struct {
+	id, typ, traceParent, slot, newsSeq string
+	time                                time.Time
+}
+
+// plainAttributes reads the attributes from headers the codec wrote,
+// percent-encoded values and unusual shapes excepted (ok false: decode fully).
+func plainAttributes(h nats.Header) (a attributes, ok bool) {
+	get := func(k string) (string, bool) {
+		v := h[k]
+		if len(v) != 1 || strings.IndexByte(v[0], '%') >= 0 {
+			return "", len(v) == 0
+		}
+		return v[0], true
+	}
+	sv, ok1 := get(events.HeaderSpecVersion)
+	src, ok2 := get(events.HeaderSource)
+	id, ok3 := get(events.HeaderID)
+	typ, ok4 := get(events.HeaderType)
+	tm, ok5 := get(events.HeaderTime)
+	tp, ok6 := get("ce-" + events.ExtTraceParent)
+	slot, ok7 := get("ce-" + events.ExtSlot)
+	news, ok8 := get("ce-" + events.ExtNewsSeq)
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6 && ok7 && ok8) || sv != "1.0" || src == "" || id == "" || typ == "" || !utf8.ValidString(src+id+typ) {
+		return a, false
+	}
+	a = attributes{id: id, typ: typ, traceParent: tp, slot: slot, newsSeq: news}
+	if tm != "" {
+		t, err := time.Parse(time.RFC3339Nano, tm)
+		if err != nil {
+			return a, false
+		}
+		a.time = t.UTC()
+	}
+	return a, true
+}
+
 // EvidenceFromEvent is DecodeEvidence for an already decoded CloudEvent.
 func EvidenceFromEvent(e event.Event, seq uint64) (*Evidence, error) {
-	ev := &Evidence{Seq: seq, ReceivedAt: e.Time().UTC(), EventID: e.ID()}
-	if tp, ok := e.Extensions()[events.ExtTraceParent].(string); ok {
-		ev.TraceParent = tp
-	}
-	switch e.Type() {
+	a := attributes{id: e.ID(), typ: e.Type(), time: e.Time().UTC()}
+	ext := e.Extensions()
+	a.traceParent, _ = ext[events.ExtTraceParent].(string)
+	a.slot, _ = ext[events.ExtSlot].(string)
+	a.newsSeq, _ = ext[events.ExtNewsSeq].(string)
+	return evidenceFrom(a, e.Data(), seq)
+}
+
+func evidenceFrom(a attributes, data []byte, seq uint64) (*Evidence, error) {
+	ev := &Evidence{Seq: seq, ReceivedAt: a.time, EventID: a.id, TraceParent: a.traceParent}
+	switch a.typ {
 	case events.TypeOperationNotification:
 		ev.Kind = events.SourceNotification
-		n, err := events.ParseNotificationItem(e.Data())
+		n, err := events.ParseNotificationItem(data)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrPoison, err)
 		}
@@ -71,7 +124,7 @@ func EvidenceFromEvent(e event.Event, seq uint64) (*Evidence, error) {
 		}
 	case events.TypeActionResponse:
 		ev.Kind = events.SourceResponse
-		r, err := events.ParseActionResponse(e.Data())
+		r, err := events.ParseActionResponse(data)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrPoison, err)
 		}
@@ -88,16 +141,13 @@ func EvidenceFromEvent(e event.Event, seq uint64) (*Evidence, error) {
 		}
 	case events.TypeStallCheck:
 		ev.Kind = events.SourceStallTimer
-		ext := e.Extensions()
-		slot, _ := ext[events.ExtSlot].(string)
-		news, _ := ext[events.ExtNewsSeq].(string)
-		n, err := strconv.ParseUint(news, 10, 64)
-		if slot == "" || err != nil {
+		n, err := strconv.ParseUint(a.newsSeq, 10, 64)
+		if a.slot == "" || err != nil {
 			return nil, fmt.Errorf("%w: stall check without %s/%s", ErrPoison, events.ExtSlot, events.ExtNewsSeq)
 		}
-		ev.Slot, ev.NewsSeq = slot, n
+		ev.Slot, ev.NewsSeq = a.slot, n
 	default:
-		return nil, fmt.Errorf("%w: event type %q is not operation evidence", ErrPoison, e.Type())
+		return nil, fmt.Errorf("%w: event type %q is not operation evidence", ErrPoison, a.typ)
 	}
 	return ev, nil
 }

@@ -16,6 +16,8 @@ type metrics struct {
 	deadLetter prometheus.Counter
 	resolve    prometheus.Histogram
 	pending    *prometheus.GaugeVec
+	commits    prometheus.Counter
+	batched    prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -42,9 +44,17 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "commsops_resolver_consumer_pending",
 			Help: "Consumer lag per COMMS_IN partition: messages not yet delivered plus delivered and not acknowledged.",
 		}, []string{"partition"}),
+		commits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "commsops_resolver_commits_total", Help: "State writes (group commits of one key's applied messages).",
+		}),
+		batched: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "commsops_resolver_commit_messages",
+			Help:    "Messages acknowledged per state write.",
+			Buckets: []float64{1, 2, 3, 4, 6, 8, 16, 32, 64},
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.messages, m.emitted, m.races, m.deadLetter, m.resolve, m.pending)
+		reg.MustRegister(m.messages, m.emitted, m.races, m.deadLetter, m.resolve, m.pending, m.commits, m.batched)
 	}
 	return m
 }

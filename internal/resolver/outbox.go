@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"time"
 
@@ -16,28 +15,19 @@ import (
 	"github.com/commsops/commsops/pkg/events"
 )
 
-// flush publishes the state's outbox and empties it in memory. An outbox
-// event loaded from KV or tried before may already have been published (a
-// crash after the publish, before the next state write): every event is
-// published with its id as Nats-Msg-Id, and such an event is first checked
-// against the last event on its subject, which is exact because nothing
-// reaches a key's subjects without a state write that empties the outbox
-// before it. An event decided by the current attempt skips the check.
+// flush publishes the outbox of a state written by an earlier version (which
+// wrote decided events to the state before publishing them) and empties it
+// in memory. Each entry may already have been published: it is checked
+// against the last event on its subject, which is exact for such a state
+// because nothing reached the key's subjects after its outbox was written.
 func (w *Worker) flush(ctx context.Context, st *KeyState) error {
-	if len(st.Outbox) > 1 && !slices.ContainsFunc(st.Outbox, func(em Emission) bool { return !em.fresh }) {
-		return w.flushConcurrently(ctx, st)
-	}
 	for len(st.Outbox) > 0 {
 		em := st.Outbox[0]
-		published := false
-		if !em.fresh {
-			var err error
-			if published, err = w.alreadyPublished(ctx, em); err != nil {
-				return err
-			}
+		published, err := w.alreadyPublished(ctx, em)
+		if err != nil {
+			return err
 		}
 		if !published {
-			st.Outbox[0].fresh = false
 			msg, opts, err := w.outboxMsg(em)
 			if err != nil {
 				return err
@@ -48,43 +38,6 @@ func (w *Worker) flush(ctx context.Context, st *KeyState) error {
 			w.published(em)
 		}
 		st.Outbox = st.Outbox[1:]
-	}
-	st.Outbox = nil
-	return nil
-}
-
-// flushConcurrently publishes a fresh outbox (a resolved event and a stall
-// schedule, say) in one round trip and waits for every ack.
-func (w *Worker) flushConcurrently(ctx context.Context, st *KeyState) error {
-	futures := make([]jetstream.PubAckFuture, 0, len(st.Outbox))
-	fail := func(err error) error {
-		for i := range st.Outbox {
-			st.Outbox[i].fresh = false // the retry checks what made it
-		}
-		return err
-	}
-	for _, em := range st.Outbox {
-		msg, opts, err := w.outboxMsg(em)
-		if err != nil {
-			return fail(err)
-		}
-		f, err := w.js.PublishMsgAsync(msg, opts...)
-		if err != nil {
-			return fail(fmt.Errorf("resolver: publish %s: %w", em.Subject, err))
-		}
-		futures = append(futures, f)
-	}
-	for i, f := range futures {
-		select {
-		case <-f.Ok():
-		case err := <-f.Err():
-			return fail(fmt.Errorf("resolver: publish %s: %w", st.Outbox[i].Subject, err))
-		case <-ctx.Done():
-			return fail(ctx.Err())
-		}
-	}
-	for _, em := range st.Outbox {
-		w.published(em)
 	}
 	st.Outbox = nil
 	return nil

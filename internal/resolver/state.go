@@ -29,8 +29,12 @@ type KeyState struct {
 	// Applied holds the stream sequences of the last maxApplied messages applied
 	// (or dead-lettered), ascending.
 	Applied []uint64 `json:"applied,omitempty"`
-	// Outbox holds events decided by the last write whose publication was not
-	// yet confirmed when it was written.
+	// ResolvedSeq is the highest COMMS_RESOLVED sequence of this key's events
+	// when the state was written: events on the key's subjects after it were
+	// published by work not yet committed (publish comes before the write).
+	ResolvedSeq uint64 `json:"resolvedSeq,omitempty"`
+	// Outbox is only read: states written by earlier versions, which wrote
+	// their decided events here before publishing them, may hold some.
 	Outbox []Emission `json:"outbox,omitempty"`
 
 	// touched is the operation the last Apply merged evidence into.
@@ -97,9 +101,6 @@ type Emission struct {
 	Data []byte `json:"data"`
 	// TraceParent is the W3C trace context of the evidence that caused it.
 	TraceParent string `json:"traceparent,omitempty"`
-	// fresh: decided by the current attempt and never tried, so it cannot have
-	// been published (the state write always precedes the publish).
-	fresh bool
 }
 
 // HasApplied reports whether the message at stream sequence seq was already

@@ -40,10 +40,12 @@ type Worker struct {
 	log        *slog.Logger
 	m          *metrics
 
-	mu    sync.Mutex
-	keys  map[string]*keyQueue // keys with messages queued or being processed
-	cache map[string]*cachedState
-	wg    sync.WaitGroup // key goroutines
+	mu      sync.Mutex
+	keys    map[string]*keyQueue // keys with messages queued or being processed
+	cache   map[string]*cachedState
+	batches map[string]*batch // keys with applied, uncommitted messages
+	closing bool              // stopping: commit at once
+	wg      sync.WaitGroup    // key goroutines and armed commit timers
 
 	ccMu        sync.Mutex
 	ccs         []jetstream.ConsumeContext // per partition; nil while not pulling
@@ -65,17 +67,24 @@ type keyQueue struct {
 	running bool
 }
 
-// item is one unit of a key's work: a delivered message, or (msg nil) a
-// catch-up of a message delivered to an earlier owner and not yet acked.
+// item is one unit of a key's work: a delivered message, (msg nil) a
+// catch-up of a message delivered to an earlier owner and not yet acked, or
+// (commit) the delayed commit of the key's batch.
 type item struct {
 	msg     jetstream.Msg
 	ev      *Evidence
 	subject string
+	commit  bool
 }
 
+// cachedState is a key's committed state (at KV revision rev) with its batch
+// applied.
 type cachedState struct {
 	st  *KeyState
 	rev uint64
+	// published holds the ids of the key's events stored after the committed
+	// ResolvedSeq, read when a repeated message first needs them; nil: not read.
+	published map[string]bool
 }
 
 // NewWorker returns a Worker over the streams and bucket that streams.Ensure
@@ -108,6 +117,7 @@ func NewWorker(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValu
 		pins:     make([]string, partitions),
 		pinsSeen: make([]bool, partitions),
 		cache:    make(map[string]*cachedState),
+		batches:  make(map[string]*batch),
 		stopCtx:  stopCtx, stopFn: stopFn,
 	}, nil
 }
@@ -192,7 +202,14 @@ func (w *Worker) startConsume(_ context.Context, p int) error {
 func (w *Worker) Stop(ctx context.Context) error {
 	w.stopBalance()
 	w.leave(ctx)
-	w.stopConsumers()
+	// Draining the consumers waits for the server: bounded by ctx too.
+	drained := make(chan struct{})
+	go func() { w.stopConsumers(); close(drained) }()
+	select {
+	case <-drained:
+	case <-ctx.Done():
+	}
+	w.commitAll(true)
 	done := make(chan struct{})
 	go func() { w.wg.Wait(); close(done) }()
 	select {
@@ -289,6 +306,12 @@ func (w *Worker) acquired(p int, pin string) bool {
 
 func (w *Worker) enqueue(key string, it item) {
 	w.mu.Lock()
+	w.enqueueLocked(key, it)
+	w.mu.Unlock()
+}
+
+// enqueueLocked is enqueue with w.mu held.
+func (w *Worker) enqueueLocked(key string, it item) {
 	q := w.keys[key]
 	if q == nil {
 		q = &keyQueue{}
@@ -300,14 +323,19 @@ func (w *Worker) enqueue(key string, it item) {
 		w.wg.Add(1)
 		go w.runKey(key, q)
 	}
-	w.mu.Unlock()
 }
 
 func (w *Worker) runKey(key string, q *keyQueue) {
 	defer w.wg.Done()
 	for {
 		w.mu.Lock()
-		if len(q.items) == 0 {
+		empty := len(q.items) == 0
+		if w.commitDue(key, empty) {
+			w.mu.Unlock()
+			w.commit(key)
+			continue
+		}
+		if empty {
 			q.running = false
 			delete(w.keys, key)
 			w.mu.Unlock()
@@ -316,16 +344,20 @@ func (w *Worker) runKey(key string, q *keyQueue) {
 		it := q.items[0]
 		q.items = q.items[1:]
 		w.mu.Unlock()
-		if it.msg == nil {
+		switch {
+		case it.commit:
+			w.commit(key)
+		case it.msg == nil:
 			w.handleCatchUp(key, it.subject, it.ev)
-		} else {
+		default:
 			w.handle(key, it.msg)
 		}
 	}
 }
 
-// handle processes one message to the end: acked, dead-lettered and
-// terminated, or left for redelivery after bounded retries.
+// handle processes one message to the end: applied and in the key's batch
+// (acked when the batch is committed), acked as a duplicate, dead-lettered
+// and terminated, or left for redelivery after bounded retries.
 func (w *Worker) handle(key string, msg jetstream.Msg) {
 	meta, err := msg.Metadata()
 	if err != nil {
@@ -356,22 +388,14 @@ func (w *Worker) handle(key string, msg jetstream.Msg) {
 		if w.stopCtx.Err() != nil {
 			return // abandoned at the drain deadline: redelivered later
 		}
-		// Optimistic create only for evidence that always writes: a stall check
-		// may decide to write nothing, and that decision needs the real state.
-		optimistic := attempt == 1 && ev.Kind != events.SourceStallTimer
-		err := w.process(w.stopCtx, key, msg.Subject(), ev, optimistic)
+		// A redelivery, or a retry, may find its events already published.
+		repeat := meta.NumDelivered > 1 || attempt > 1
+		o, err := w.process(w.stopCtx, key, msg.Subject(), ev, repeat)
 		if err == nil {
-			if err := msg.Ack(); err != nil {
-				log().Warn("ack failed; the message will be redelivered and skipped", "err", err)
-			}
+			w.settle(key, pendingEntry{msg: msg, ev: ev, subject: msg.Subject()}, o)
 			return
 		}
 		lastErr = err
-		if errors.Is(err, ErrFenced) {
-			// Expected after an optimistic create on an existing key; rare otherwise.
-			log().Debug("state changed under this worker; reloading", "attempt", attempt)
-			continue
-		}
 		log().Warn("processing failed; retrying", "attempt", attempt, "err", err)
 		_ = msg.InProgress()
 		select {
@@ -394,83 +418,64 @@ func backoff(attempt int) time.Duration {
 	return min(d, 5*time.Second)
 }
 
-// process applies one piece of evidence to its key: flush any unconfirmed
-// outbox, skip if already applied, apply, write the state with a revision
-// compare-and-swap, publish what was decided. Returns ErrFenced when the CAS
-// failed (the cached state is dropped so the next attempt reloads it).
-func (w *Worker) process(ctx context.Context, key, subject string, ev *Evidence, optimistic bool) error {
-	c, err := w.state(ctx, key, optimistic)
+// process applies one piece of evidence to its key's cached state and
+// publishes what it decides (see apply); the state is written later, by the
+// key's commit. On error the cached state is dropped, so the next attempt
+// rebuilds it.
+func (w *Worker) process(ctx context.Context, key, subject string, ev *Evidence, repeat bool) (outcome, error) {
+	c, err := w.state(ctx, key)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	if err := w.flush(ctx, c.st); err != nil {
-		return err
-	}
-	if c.st.HasApplied(ev.Seq) {
-		w.m.messages.WithLabelValues("duplicate").Inc()
-		return nil
-	}
-	var outbox []Emission
-	if ev.Kind == events.SourceStallTimer {
-		var changed bool
-		if outbox, changed = c.st.CheckStall(ev, w.cfg.StallAfter, subject, time.Now()); !changed {
-			w.m.messages.WithLabelValues("noop").Inc()
-			return nil // nothing to write: the check concerns a finished operation
-		}
-	} else {
-		outbox = c.st.Apply(ev)
-		c.st.Prune(ev.ReceivedAt, w.cfg.Retention)
-		if op := c.st.touched; op != nil && len(op.Sources) > 0 && op.Sources[len(op.Sources)-1].Absorbed && op.RaceDetected {
-			w.m.races.Inc()
-		}
-		if sched, ok := c.st.StallSchedule(w.cfg.StallAfter, subject, time.Now()); ok {
-			outbox = append(outbox, sched)
-		}
-	}
-	for i := range outbox {
-		outbox[i].TraceParent = ev.TraceParent
-		outbox[i].fresh = true
-	}
-	c.st.Outbox = outbox
-	rev, err := w.save(ctx, key, c.st, c.rev)
+	o, err := w.apply(ctx, c, subject, ev, repeat)
 	if err != nil {
-		w.forget(key)
-		return err
+		w.forget(key) // rebuilt from KV and the batch on the retry
+		return 0, err
 	}
-	c.rev = rev
-	w.m.messages.WithLabelValues("applied").Inc()
-	return w.flush(ctx, c.st)
+	w.m.messages.WithLabelValues(o.String()).Inc()
+	return o, nil
 }
 
-// state returns the key's cached state. On a miss it loads it from KV, or,
-// when optimistic, assumes a new key (most misses are the first message of a
-// new operation) and lets the create-only write find out otherwise: that
-// write fails with ErrFenced, and the retry loads.
-func (w *Worker) state(ctx context.Context, key string, optimistic bool) (*cachedState, error) {
+// state returns the key's cached state. On a miss it loads the committed
+// state from KV and applies the key's batch again (publishing what the first
+// application did not manage to).
+func (w *Worker) state(ctx context.Context, key string) (*cachedState, error) {
 	w.mu.Lock()
 	c := w.cache[key]
+	var pending []pendingEntry
+	if b := w.batches[key]; c == nil && b != nil {
+		pending = slices.Clone(b.entries)
+	}
 	w.mu.Unlock()
 	if c != nil {
 		return c, nil
 	}
 	c = &cachedState{st: &KeyState{Key: key}}
-	if !optimistic {
-		entry, err := w.kv.Get(ctx, key)
-		switch {
-		case errors.Is(err, jetstream.ErrKeyNotFound):
-		case err != nil:
-			return nil, fmt.Errorf("resolver: load state: %w", err)
-		default:
-			if err := unmarshalState(entry.Value(), c.st); err != nil {
-				return nil, fmt.Errorf("resolver: decode state of %s: %w", key, err)
-			}
-			c.rev = entry.Revision()
+	entry, err := w.kv.Get(ctx, key)
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+	case err != nil:
+		return nil, fmt.Errorf("resolver: load state: %w", err)
+	default:
+		if err := unmarshalState(entry.Value(), c.st); err != nil {
+			return nil, fmt.Errorf("resolver: decode state of %s: %w", key, err)
+		}
+		c.rev = entry.Revision()
+		// A state written by an earlier version may hold an outbox.
+		if err := w.flush(ctx, c.st); err != nil {
+			return nil, err
+		}
+	}
+	for _, e := range pending {
+		if _, err := w.apply(ctx, c, e.subject, e.ev, true); err != nil {
+			return nil, err
 		}
 	}
 	w.mu.Lock()
 	if len(w.cache) >= w.cfg.CacheSize {
 		for k := range w.cache {
-			if _, busy := w.keys[k]; !busy {
+			_, busy := w.keys[k]
+			if _, dirty := w.batches[k]; !busy && !dirty {
 				delete(w.cache, k)
 				break
 			}
