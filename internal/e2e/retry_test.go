@@ -29,6 +29,17 @@ func TestFailingWritesRetriedThenDeadLettered(t *testing.T) {
 		}
 	}
 	resize(32)
+	// A duplicate window shorter than the redelivery delay: the stream's
+	// Nats-Msg-Id dedupe cannot hide a second publish of the same event.
+	rs, err := p.js.Stream(ctx, events.StreamResolved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rcfg := rs.CachedInfo().Config
+	rcfg.Duplicates = 100 * time.Millisecond
+	if _, err := p.js.UpdateStream(ctx, rcfg); err != nil {
+		t.Fatal(err)
+	}
 	cfg := resolverDefaults()
 	cfg.MaxAttempts, cfg.MaxDeliver, cfg.AckWait = 2, 3, time.Second
 	p.startWorker("w1", cfg)
@@ -54,7 +65,8 @@ func TestFailingWritesRetriedThenDeadLettered(t *testing.T) {
 		t.Errorf("reason %q", reason)
 	}
 	// Events are published before the state write (which failed each time):
-	// the one decided is stored once, not once per delivery.
+	// the one decided is stored once, not once per delivery (each redelivery
+	// finds it after the committed state's resolvedSeq).
 	if got := statusesOf(p.out.snapshot(), "doomed", ""); len(got) != 1 || got[0] != "completed" {
 		t.Fatalf("events of the doomed operation: %v, want one completed", got)
 	}

@@ -29,8 +29,15 @@ func TestTerminalStateExpires(t *testing.T) {
 	ctx := context.Background()
 	kv := p.layout.State
 	for _, k := range []string{"done", "open"} {
-		if _, err := kv.Get(ctx, events.Key(k)); err != nil {
-			t.Fatalf("state of %s: %v", k, err)
+		// Written within the commit delay after the events.
+		for wait := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			_, err := kv.Get(ctx, events.Key(k))
+			if err == nil {
+				break
+			}
+			if time.Now().After(wait) {
+				t.Fatalf("state of %s: %v", k, err)
+			}
 		}
 	}
 	deadline := time.Now().Add(15 * time.Second)

@@ -243,10 +243,13 @@ func (w *Worker) commitAll(closing bool) {
 }
 
 // commit writes key's state with its batch applied and acks the batch's
-// messages. When the write is fenced (another worker wrote the key: this one
-// lost it) or keeps failing, the state is dropped and the messages are
-// nacked: their redelivery applies them again, to the committed state; a
-// message on its last delivery (MaxDeliver) is dead-lettered instead.
+// messages. When the write is fenced (another worker wrote the key) the state
+// is rebuilt on the written one and the write tried again. When it keeps
+// failing, the state is dropped and the messages are nacked: their
+// redelivery applies them again, to the committed state (later messages of
+// the key may be applied before them then, as after any failure that
+// outlasts the retries); a message on its last delivery (MaxDeliver) is
+// dead-lettered instead.
 func (w *Worker) commit(key string) {
 	w.mu.Lock()
 	b := w.batches[key]
@@ -283,8 +286,16 @@ func (w *Worker) commit(key string) {
 			}
 		}
 		w.forget(key)
-		if errors.Is(err, ErrFenced) || w.stopCtx.Err() != nil {
+		if w.stopCtx.Err() != nil {
 			break
+		}
+		if errors.Is(err, ErrFenced) {
+			// Another worker wrote the key (this one took it over while the
+			// previous owner still committed what it had): rebuild on its
+			// state, where the batch's messages it applied are skipped and
+			// the rest follow them in order, and write again.
+			w.log.Debug("state changed under this worker; rebuilding", "key", key, "attempt", attempt)
+			continue
 		}
 		w.log.Warn("state write failed; retrying", "key", key, "attempt", attempt, "err", err)
 		select {

@@ -5,8 +5,10 @@
 // The pure part (Evidence, KeyState, Apply) merges one key's evidence on a
 // forward-only status lattice and decides what to emit. The Worker runs it on
 // JetStream: one durable consumer per COMMS_IN partition, every key processed
-// by one goroutine at a time in stream order, state in the COMMS_OPS KV bucket
-// written with a revision compare-and-swap before anything is emitted, and an
-// outbox in that state so that a crash between the write and the publish loses
-// and duplicates nothing.
+// by one goroutine at a time in stream order, the decided events published at
+// once, and the state in the COMMS_OPS KV bucket written with a revision
+// compare-and-swap once per batch of a key's messages (group commit, see
+// commit.go), which are acked after it. A crash loses nothing acknowledged,
+// and the events of re-applied messages that were already stored are
+// recognised by the key's resolvedSeq and not published again.
 package resolver

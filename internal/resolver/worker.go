@@ -287,6 +287,11 @@ func (w *Worker) dispatch(msg jetstream.Msg) {
 		if meta, err := msg.Metadata(); err == nil && meta.NumDelivered == 1 {
 			below = meta.Sequence.Stream
 		}
+		// Cached states may be stale now: another worker may have written
+		// keys of p meanwhile, and events are published before the state
+		// write that would find out. Every key is rebuilt from KV (and its
+		// own batch) on its next message.
+		w.dropCache()
 		w.catchUp(in.Partition, below)
 	}
 	w.enqueue(in.Key, item{msg: msg})
@@ -484,6 +489,13 @@ func (w *Worker) state(ctx context.Context, key string) (*cachedState, error) {
 	w.cache[key] = c
 	w.mu.Unlock()
 	return c, nil
+}
+
+// dropCache forgets every cached state (see state for the rebuild).
+func (w *Worker) dropCache() {
+	w.mu.Lock()
+	clear(w.cache)
+	w.mu.Unlock()
 }
 
 func (w *Worker) forget(key string) {
