@@ -79,7 +79,8 @@ func (o Options) warmup() time.Duration {
 
 func defaultOptions() Options {
 	return Options{Ops: 20000, RaceShare: 0.3, DupShare: 0.2, SharedCC: 0.25, Seed: 1, Partitions: 16,
-		Clients: 32, Duration: 4 * time.Second, Rate: 1000, OpenOps: 20000, Runs: 3, ProfilePhase: "resolver"}
+		Clients: 32, Duration: 4 * time.Second, Rate: 1000, OpenOps: 20000, Runs: 3, ProfilePhase: "resolver",
+		CommitDelay: 100 * time.Millisecond} // the resolver's default
 }
 
 func main() {
@@ -97,7 +98,7 @@ func main() {
 	flag.Var((*seconds)(&o.Warmup), "warmup", "unmeasured warm-up before the ingest and latency phases (default min(1s, duration/5); negative: none)")
 	flag.IntVar(&o.Rate, "rate", o.Rate, "offered load of the latency phase, operations/s (each: action response + completion notification)")
 	flag.IntVar(&o.OpenOps, "open-ops", o.OpenOps, "open operations loaded through the worker in the memory phase (result scaled to 100k)")
-	flag.Var((*seconds)(&o.CommitDelay), "commit-delay", "the resolver's RESOLVER_COMMIT_DELAY (seconds, or a Go duration)")
+	flag.Var((*seconds)(&o.CommitDelay), "commit-delay", "the resolver's RESOLVER_COMMIT_DELAY (seconds, or a Go duration; default as shipped)")
 	flag.IntVar(&o.Runs, "runs", o.Runs, "repeat every phase K times and print medians, min and max")
 	flag.StringVar(&o.Phases, "phases", "all", "comma-separated phases to run: publish, relay, resolver, ingest, latency, memory (ratios need both of theirs)")
 	flag.BoolVar(&o.Memory, "memory", o.Memory, "JetStream memory storage instead of file storage")
