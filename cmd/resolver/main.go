@@ -106,14 +106,14 @@ func run(ctx context.Context, args []string) error {
 	srv := service.NewHTTPServer(cfg.Addr, mux, log)
 	addr, errc, err := service.Serve(srv)
 	if err != nil {
-		_ = stopWorker(shutdown.Context(), w)
+		_ = w.Stop(shutdown.Context())
 		return err
 	}
 	log.Info("listening", "addr", addr.String())
 
 	select {
 	case err := <-errc:
-		_ = stopWorker(shutdown.Context(), w)
+		_ = w.Stop(shutdown.Context())
 		return fmt.Errorf("http: %w", err)
 	case <-ctx.Done():
 	}
@@ -121,21 +121,6 @@ func run(ctx context.Context, args []string) error {
 	// then drain NATS (deferred above), all within the one deadline.
 	log.Info("shutting down", "deadline", cfg.ShutdownTimeout)
 	sctx := shutdown.Context()
-	werr := stopWorker(sctx, w)
+	werr := w.Stop(sctx)
 	return errors.Join(werr, service.Shutdown(sctx, srv))
-}
-
-// stopWorker stops w, waiting no longer than ctx: Worker.Stop can outlast its
-// context (it waits, unbounded, for its consumers' drain, which a stalled
-// NATS never finishes). At the deadline the process goes on with the rest of
-// its shutdown; closing the connection then ends the drain.
-func stopWorker(ctx context.Context, w *resolver.Worker) error {
-	errc := make(chan error, 1)
-	go func() { errc <- w.Stop(ctx) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-		return fmt.Errorf("resolver: stop: %w", ctx.Err())
-	}
 }

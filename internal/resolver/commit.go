@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"time"
 
@@ -179,11 +180,7 @@ func (w *Worker) settle(key string, e pendingEntry, o outcome) {
 	b := w.batches[key]
 	if o != outcomeApplied && b == nil {
 		w.mu.Unlock()
-		if e.msg != nil {
-			if err := e.msg.Ack(); err != nil {
-				w.log.Warn("ack failed; the message will be redelivered and skipped", "key", key, "stream_seq", e.ev.Seq, "err", err)
-			}
-		}
+		w.ack(key, e)
 		return
 	}
 	if b == nil {
@@ -234,12 +231,51 @@ func (w *Worker) commitAll(closing bool) {
 		w.closing = true
 	}
 	for key, b := range w.batches {
-		if b.timer != nil && b.timer.Stop() {
-			b.timer = nil
+		if w.disarm(b) {
 			w.enqueueLocked(key, item{commit: true})
-			w.wg.Done() // the stopped timer's count
 		}
 	}
+}
+
+// disarm stops b's delayed commit when it is armed and has not fired, and
+// reports whether it did. Called with w.mu held.
+func (w *Worker) disarm(b *batch) bool {
+	if b.timer == nil || !b.timer.Stop() {
+		return false
+	}
+	b.timer = nil
+	w.wg.Done() // the stopped timer's count
+	return true
+}
+
+// takeBatch removes key's batch b and returns its entries.
+func (w *Worker) takeBatch(key string, b *batch) []pendingEntry {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.batches, key)
+	return b.entries
+}
+
+// ack acknowledges a finished message (none for a caught-up one).
+func (w *Worker) ack(key string, e pendingEntry) {
+	if e.msg == nil {
+		return
+	}
+	if err := e.msg.Ack(); err != nil {
+		w.log.Warn("ack failed; the message will be redelivered and skipped", "key", key, "stream_seq", e.ev.Seq, "err", err)
+	}
+}
+
+// giveUp leaves a message that could not be finished for redelivery, or
+// dead-letters it when this was its last delivery (MaxDeliver).
+func (w *Worker) giveUp(msg jetstream.Msg, key string, delivered int, err error, log *slog.Logger) {
+	if delivered >= w.cfg.MaxDeliver {
+		w.deadLetter(msg, key, fmt.Errorf("gave up after %d deliveries: %w", delivered, err))
+		return
+	}
+	w.m.messages.WithLabelValues("left").Inc()
+	log.Error("processing failed; leaving the message for redelivery", "deliveries", delivered, "err", err)
+	_ = msg.NakWithDelay(backoff(delivered + 3))
 }
 
 // commit writes key's state with its batch applied and acks the batch's
@@ -253,9 +289,8 @@ func (w *Worker) commitAll(closing bool) {
 func (w *Worker) commit(key string) {
 	w.mu.Lock()
 	b := w.batches[key]
-	if b != nil && b.timer != nil && b.timer.Stop() {
-		b.timer = nil
-		w.wg.Done()
+	if b != nil {
+		w.disarm(b)
 	}
 	w.mu.Unlock()
 	if b == nil || len(b.entries) == 0 {
@@ -268,19 +303,11 @@ func (w *Worker) commit(key string) {
 			var rev uint64
 			if rev, err = w.save(w.stopCtx, key, c.st, c.rev); err == nil {
 				c.rev, c.published = rev, nil
-				w.mu.Lock()
-				entries := b.entries
-				delete(w.batches, key)
-				w.mu.Unlock()
+				entries := w.takeBatch(key, b)
 				w.m.commits.Inc()
 				w.m.batched.Observe(float64(len(entries)))
 				for _, e := range entries {
-					if e.msg == nil {
-						continue
-					}
-					if err := e.msg.Ack(); err != nil {
-						w.log.Warn("ack failed; the message will be redelivered and skipped", "key", key, "stream_seq", e.ev.Seq, "err", err)
-					}
+					w.ack(key, e)
 				}
 				return
 			}
@@ -303,10 +330,7 @@ func (w *Worker) commit(key string) {
 		case <-w.stopCtx.Done():
 		}
 	}
-	w.mu.Lock()
-	entries := b.entries
-	delete(w.batches, key)
-	w.mu.Unlock()
+	entries := w.takeBatch(key, b)
 	w.forget(key)
 	w.log.Warn("state not written; leaving its messages for redelivery", "key", key, "messages", len(entries), "err", err)
 	for _, e := range entries {
@@ -317,11 +341,6 @@ func (w *Worker) commit(key string) {
 		if meta, merr := e.msg.Metadata(); merr == nil {
 			delivered = int(meta.NumDelivered)
 		}
-		if delivered >= w.cfg.MaxDeliver {
-			w.deadLetter(e.msg, key, fmt.Errorf("gave up after %d deliveries: %w", delivered, err))
-			continue
-		}
-		w.m.messages.WithLabelValues("left").Inc()
-		_ = e.msg.NakWithDelay(backoff(delivered + 3))
+		w.giveUp(e.msg, key, delivered, err, w.log.With("key", key, "stream_seq", e.ev.Seq))
 	}
 }

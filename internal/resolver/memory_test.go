@@ -22,13 +22,11 @@ func BenchmarkOpenOperationMemory(b *testing.B) {
 		st := &KeyState{Key: fmt.Sprintf("cc-%08d", i)}
 		e := ev(uint64(i+1), R, fmt.Sprintf("%08x-0000-4000-8000-000000000000", i), events.StatusRunning)
 		e.ClientContext = st.Key
-		st.Outbox = st.Apply(e)
-		if sched, ok := st.StallSchedule(60e9, "comms.in.0.op."+st.Key, t0); ok {
-			st.Outbox = append(st.Outbox, sched)
-		}
+		// Decided events are published, not kept: the state holds none.
+		st.Apply(e)
+		st.StallSchedule(60e9, "comms.in.0.op."+st.Key, t0)
 		bs, _ := marshalState(st)
 		kvBytes += len(bs)
-		st.Outbox = nil // flushed: the cache keeps no outbox
 		states[i] = st
 	}
 	runtime.GC()

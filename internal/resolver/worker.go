@@ -197,17 +197,22 @@ func (w *Worker) startConsume(_ context.Context, p int) error {
 }
 
 // Stop drains: it stops pulling, finishes every message already received and
-// returns when they are acked, or when ctx ends (unfinished messages are then
-// redelivered after AckWait). Safe to call once.
+// returns when they are acked, or soon after ctx ends (unfinished messages
+// are then redelivered after AckWait). Safe to call once.
 func (w *Worker) Stop(ctx context.Context) error {
-	w.stopBalance()
-	w.leave(ctx)
-	// Draining the consumers waits for the server: bounded by ctx too.
+	// Leaving the group and draining the consumers wait for the server:
+	// bounded by ctx (past it, cancelling stopCtx ends the balance loop).
 	drained := make(chan struct{})
-	go func() { w.stopConsumers(); close(drained) }()
+	go func() {
+		w.stopBalance()
+		w.leave(ctx)
+		w.stopConsumers()
+		close(drained)
+	}()
 	select {
 	case <-drained:
 	case <-ctx.Done():
+		w.stopFn()
 	}
 	w.commitAll(true)
 	done := make(chan struct{})
@@ -409,13 +414,7 @@ func (w *Worker) handle(key string, msg jetstream.Msg) {
 			return
 		}
 	}
-	if int(meta.NumDelivered) >= w.cfg.MaxDeliver {
-		w.deadLetter(msg, key, fmt.Errorf("gave up after %d deliveries: %w", meta.NumDelivered, lastErr))
-		return
-	}
-	w.m.messages.WithLabelValues("left").Inc()
-	log().Error("processing failed; leaving the message for redelivery", "deliveries", meta.NumDelivered, "err", lastErr)
-	_ = msg.NakWithDelay(backoff(int(meta.NumDelivered) + 3))
+	w.giveUp(msg, key, int(meta.NumDelivered), lastErr, log())
 }
 
 func backoff(attempt int) time.Duration {
