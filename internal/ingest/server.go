@@ -236,7 +236,13 @@ func (h *Handler) store(w http.ResponseWriter, r *http.Request, in []events.Inbo
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusAccepted)
-	_ = writeJSON(w, map[string]any{"stored": len(in), "ids": ids})
+	_ = writeJSON(w, storedBody{Stored: len(in), IDs: ids})
+}
+
+// storedBody is the 202 answer: how many events were stored, and their ids.
+type storedBody struct {
+	Stored int      `json:"stored"`
+	IDs    []string `json:"ids"`
 }
 
 func (h *Handler) readyz(w http.ResponseWriter, r *http.Request) {

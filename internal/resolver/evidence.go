@@ -110,16 +110,12 @@ func evidenceFrom(a attributes, data []byte, seq uint64) (*Evidence, error) {
 	switch a.typ {
 	case events.TypeOperationNotification:
 		ev.Kind = events.SourceNotification
-		n, err := events.ParseNotificationItem(data)
+		n, op, err := events.ParseOperationNotification(data)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrPoison, err)
 		}
 		ev.CallID, ev.OpID = n.Path.CallID, n.Path.OperationID
-		if len(n.Resources) > 0 {
-			op, err := events.ParseOperation(n.Resources[0])
-			if err != nil {
-				return nil, fmt.Errorf("%w: %w", ErrPoison, err)
-			}
+		if op != nil {
 			ev.fromOperation(op)
 		}
 	case events.TypeActionResponse:

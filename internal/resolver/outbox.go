@@ -2,7 +2,6 @@ package resolver
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -107,16 +106,6 @@ func EmissionMsg(em Emission) (*nats.Msg, error) {
 	}
 	return events.EncodeMsg(em.Subject, e)
 }
-
-func marshalState(st *KeyState) ([]byte, error) {
-	b, err := json.Marshal(st)
-	if err != nil {
-		return nil, fmt.Errorf("resolver: encode state: %w", err)
-	}
-	return b, nil
-}
-
-func unmarshalState(b []byte, st *KeyState) error { return json.Unmarshal(b, st) }
 
 // stallCheckMsg returns the stall check message of a schedule entry.
 func stallCheckMsg(em Emission) (*nats.Msg, error) {

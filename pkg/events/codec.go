@@ -35,13 +35,20 @@ func EncodeMsg(subject string, e event.Event) (*nats.Msg, error) {
 	if err := e.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNotCloudEvent, err)
 	}
-	h := make(nats.Header, 8+len(e.Extensions()))
-	var bad string // the first attribute that is not UTF-8
+	// The V1 context's own map: Extensions() would copy it.
+	var exts map[string]any
+	if v1 := e.Context.AsV1(); v1 != nil {
+		exts = v1.Extensions
+	}
+	h := make(nats.Header, 8+len(exts))
+	vals := make([]string, 0, 8+len(exts)) // one backing array for every header value
+	var bad string                         // the first attribute that is not UTF-8
 	set := func(k, v string) {
 		if bad == "" && !utf8.ValidString(v) {
 			bad = k
 		}
-		h[k] = []string{PercentEncode(v)}
+		vals = append(vals, PercentEncode(v))
+		h[k] = vals[len(vals)-1 : len(vals) : len(vals)]
 	}
 	set(HeaderSpecVersion, e.SpecVersion())
 	set(HeaderID, e.ID())
@@ -64,9 +71,10 @@ func EncodeMsg(subject string, e event.Event) (*nats.Msg, error) {
 				return nil, fmt.Errorf("%w: datacontenttype %q is not printable ASCII", ErrNotCloudEvent, ct)
 			}
 		}
-		h[HeaderContentType] = []string{ct}
+		vals = append(vals, ct)
+		h[HeaderContentType] = vals[len(vals)-1 : len(vals) : len(vals)]
 	}
-	for name, v := range e.Extensions() {
+	for name, v := range exts {
 		s, err := types.Format(v)
 		if err != nil {
 			return nil, fmt.Errorf("%w: extension %s: %v", ErrNotCloudEvent, name, err)

@@ -28,47 +28,60 @@ type ResultInfo struct {
 }
 
 // UnmarshalJSON accepts code and subcode as numbers or numeric strings and
-// ignores @odata.type and unknown fields.
+// ignores @odata.type and unknown fields. Field names match in any casing, as
+// encoding/json matches them.
 func (r *ResultInfo) UnmarshalJSON(b []byte) error {
-	var raw struct {
-		Code    json.RawMessage `json:"code"`
-		Subcode json.RawMessage `json:"subcode"`
-		Message *string         `json:"message"`
+	if !json.Valid(b) {
+		return fmt.Errorf("%w: resultInfo: not valid JSON", ErrInvalidPayload)
 	}
-	if err := json.Unmarshal(b, &raw); err != nil {
-		return fmt.Errorf("%w: resultInfo: %v", ErrInvalidPayload, err)
+	return r.parse(b)
+}
+
+// parse is UnmarshalJSON for valid JSON.
+func (r *ResultInfo) parse(b []byte) error {
+	if !isObject(b) {
+		return fmt.Errorf("%w: resultInfo: not a JSON object", ErrInvalidPayload)
 	}
+	var buf [8]member
 	var err error
-	if r.Code, err = looseInt(raw.Code); err != nil {
-		return fmt.Errorf("%w: resultInfo.code: %v", ErrInvalidPayload, err)
-	}
-	if r.Subcode, err = looseInt(raw.Subcode); err != nil {
-		return fmt.Errorf("%w: resultInfo.subcode: %v", ErrInvalidPayload, err)
-	}
-	if raw.Message != nil {
-		r.Message = *raw.Message
+	for _, m := range appendMembers(buf[:0], b) {
+		switch {
+		case foldName(m.name, "code"):
+			if r.Code, err = looseInt(m.value); err != nil {
+				return fmt.Errorf("%w: resultInfo.code: %v", ErrInvalidPayload, err)
+			}
+		case foldName(m.name, "subcode"):
+			if r.Subcode, err = looseInt(m.value); err != nil {
+				return fmt.Errorf("%w: resultInfo.subcode: %v", ErrInvalidPayload, err)
+			}
+		case foldName(m.name, "message"):
+			if err = setString(&r.Message, m.value); err != nil {
+				return fmt.Errorf("%w: resultInfo.message: %v", ErrInvalidPayload, err)
+			}
+		}
 	}
 	return nil
 }
 
-func looseInt(b json.RawMessage) (int, error) {
-	b = bytes.TrimSpace(b)
-	if len(b) == 0 || string(b) == "null" {
+// looseInt returns the integer a valid JSON number or numeric string holds, 0
+// for null or an empty string.
+func looseInt(b []byte) (int, error) {
+	if isNull(b) {
 		return 0, nil
 	}
 	if b[0] == '"' {
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return 0, err
-		}
-		if s = strings.TrimSpace(s); s == "" {
+		s := strings.TrimSpace(string(jsonStringValue(b)))
+		if s == "" {
 			return 0, nil
 		}
 		n, err := strconv.ParseInt(s, 10, 32)
 		return int(n), err
 	}
-	var f float64
-	if err := json.Unmarshal(b, &f); err != nil {
+	if b[0] == '{' || b[0] == '[' || b[0] == 't' || b[0] == 'f' {
+		return 0, fmt.Errorf("%s is not a number", kindOf(b))
+	}
+	f, err := strconv.ParseFloat(string(b), 64)
+	if err != nil {
 		return 0, err
 	}
 	// Converting an out-of-range float to int is implementation-defined in Go
@@ -103,7 +116,8 @@ type Operation struct {
 // ParseOperation parses one commsOperation object. It returns ErrInvalidJSON
 // for non-objects, ErrInvalidStatus for an unknown status value, and
 // ErrClientContextTooLong / ErrClientContextInvalid for a bad clientContext.
-// Unknown fields are kept in Extra; an absent status leaves Status "".
+// Unknown fields are kept in Extra, sharing data's memory; an absent status
+// leaves Status "".
 func ParseOperation(data []byte) (*Operation, error) {
 	if err := checkDepth(data); err != nil {
 		return nil, fmt.Errorf("operation: %w", err)
@@ -112,14 +126,17 @@ func ParseOperation(data []byte) (*Operation, error) {
 }
 
 // parseOperation is ParseOperation for data already checked by checkDepth.
+// Of members with the same name the last counts, as with encoding/json.
 func parseOperation(data []byte) (*Operation, error) {
-	fields, err := fieldsOf(data)
-	if err != nil {
-		return nil, fmt.Errorf("operation: %w", err)
+	if !isObject(data) {
+		return nil, fmt.Errorf("operation: %w: not a JSON object", ErrInvalidJSON)
 	}
+	var buf [16]member
 	op := &Operation{}
-	for name, v := range fields {
-		switch name {
+	var err error
+	for _, m := range lastMembers(buf[:0], data) {
+		v := m.value
+		switch string(m.name) {
 		case "@odata.type":
 			op.ODataType, err = looseString(v)
 		case "id":
@@ -139,7 +156,7 @@ func parseOperation(data []byte) (*Operation, error) {
 		case "resultInfo":
 			if !isNull(v) {
 				op.ResultInfo = &ResultInfo{}
-				err = json.Unmarshal(v, op.ResultInfo)
+				err = op.ResultInfo.parse(v)
 			}
 		case "completionReason":
 			op.CompletionReason, err = looseString(v)
@@ -147,10 +164,10 @@ func parseOperation(data []byte) (*Operation, error) {
 			if op.Extra == nil {
 				op.Extra = make(map[string]json.RawMessage)
 			}
-			op.Extra[name] = v
+			op.Extra[string(m.name)] = json.RawMessage(v)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("operation field %q: %w", name, err)
+			return nil, fmt.Errorf("operation field %q: %w", m.name, err)
 		}
 	}
 	return op, nil
@@ -203,27 +220,37 @@ type Notifications struct {
 // accepts every quirk in FACTS.md (changeType casing, resource vs resourceUrl,
 // resourceData as object or array, unknown fields) and returns an error wrapping
 // ErrInvalidJSON, ErrInvalidPayload (no "value" array, a non-object item),
-// ErrTooDeep or ErrTooManyItems otherwise.
+// ErrTooDeep or ErrTooManyItems otherwise. The result's raw parts (Raw,
+// Resources) share body's memory: do not modify body while using them.
 func ParseNotifications(body []byte) (*Notifications, error) {
-	fields, err := objectFields(body)
-	if err != nil {
+	if err := checkDepth(body); err != nil {
 		return nil, fmt.Errorf("notifications: %w", err)
 	}
-	n := &Notifications{}
-	if t, ok := fields["@odata.type"]; ok {
-		n.ODataType, _ = looseString(t)
+	if !isObject(body) {
+		return nil, fmt.Errorf("notifications: %w: not a JSON object", ErrInvalidJSON)
 	}
-	value, ok := fields["value"]
-	if !ok || isNull(value) {
+	n := &Notifications{}
+	var (
+		buf   [4]member
+		value []byte
+	)
+	for _, m := range lastMembers(buf[:0], body) {
+		switch string(m.name) {
+		case "@odata.type":
+			n.ODataType, _ = looseString(m.value)
+		case "value":
+			value = m.value
+		}
+	}
+	if isNull(value) {
 		return nil, fmt.Errorf("notifications: %w: no \"value\" array", ErrInvalidPayload)
 	}
-	var items []json.RawMessage
-	if err := json.Unmarshal(value, &items); err != nil {
+	if value[0] != '[' {
 		return nil, fmt.Errorf("notifications: %w: \"value\" is not an array", ErrInvalidPayload)
 	}
 	total := 0
-	for i, raw := range items {
-		if b := bytes.TrimSpace(raw); len(b) == 0 || b[0] != '{' {
+	for i, raw := range appendElements(nil, value) {
+		if raw[0] != '{' {
 			return nil, fmt.Errorf("notifications: %w: value[%d] is not an object", ErrInvalidPayload, i)
 		}
 		item, err := parseNotification(raw)
@@ -239,15 +266,21 @@ func ParseNotifications(body []byte) (*Notifications, error) {
 	return n, nil
 }
 
-func parseNotification(raw json.RawMessage) (*Notification, error) {
-	fields, err := fieldsOf(raw)
-	if err != nil {
-		return nil, err
+// parseNotification parses one item already checked by checkDepth. Of
+// members with the same name the last counts, as with encoding/json.
+func parseNotification(raw []byte) (*Notification, error) {
+	if !isObject(raw) {
+		return nil, fmt.Errorf("%w: not a JSON object", ErrInvalidJSON)
 	}
+	var buf [8]member
 	n := &Notification{Raw: raw}
-	var resource string
-	for name, v := range fields {
-		switch name {
+	var (
+		resource string
+		err      error
+	)
+	for _, m := range lastMembers(buf[:0], raw) {
+		v := m.value
+		switch string(m.name) {
 		case "@odata.type":
 			n.ODataType, err = looseString(v)
 		case "changeType":
@@ -261,7 +294,7 @@ func parseNotification(raw json.RawMessage) (*Notification, error) {
 			n.Resources, n.ResourceDataIsArray, err = resourceElements(v)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("field %q: %w", name, err)
+			return nil, fmt.Errorf("field %q: %w", m.name, err)
 		}
 	}
 	if n.ResourceURL == "" {
@@ -271,22 +304,20 @@ func parseNotification(raw json.RawMessage) (*Notification, error) {
 	return n, nil
 }
 
-func resourceElements(v json.RawMessage) ([]json.RawMessage, bool, error) {
-	v = bytes.TrimSpace(v)
+// resourceElements returns the resources of a valid resourceData value.
+func resourceElements(v []byte) ([]json.RawMessage, bool, error) {
 	switch {
 	case isNull(v):
 		return nil, false, nil
-	case len(v) > 0 && v[0] == '{':
+	case v[0] == '{':
 		return []json.RawMessage{v}, false, nil
-	case len(v) > 0 && v[0] == '[':
+	case v[0] == '[':
 		var elems []json.RawMessage
-		if err := json.Unmarshal(v, &elems); err != nil {
-			return nil, true, fmt.Errorf("%w: %v", ErrInvalidJSON, err)
-		}
-		for i, e := range elems {
-			if e = bytes.TrimSpace(e); len(e) == 0 || e[0] != '{' {
+		for i, e := range appendElements(nil, v) {
+			if e[0] != '{' {
 				return nil, true, fmt.Errorf("%w: resourceData[%d] is not an object", ErrInvalidPayload, i)
 			}
+			elems = append(elems, e)
 		}
 		return elems, true, nil
 	}
@@ -312,39 +343,29 @@ func ResourceKind(odataType string, path ResourcePath) Kind {
 	return KindOther
 }
 
-// ResourceType returns the @odata.type of a resourceData element, "" if absent.
+// ResourceType returns the @odata.type of a resourceData element (its name
+// matched in any casing, as encoding/json matches it), "" if absent or if
+// resource is not a valid JSON object.
 func ResourceType(resource json.RawMessage) string {
-	var t struct {
-		T json.RawMessage `json:"@odata.type"`
-	}
-	if json.Unmarshal(resource, &t) != nil {
+	if !json.Valid(resource) {
 		return ""
 	}
-	s, _ := looseString(t.T)
+	return resourceType(resource)
+}
+
+// resourceType is ResourceType for valid JSON.
+func resourceType(resource []byte) string {
+	var (
+		buf [16]member
+		t   []byte
+	)
+	for _, m := range appendMembers(buf[:0], resource) {
+		if foldName(m.name, "@odata.type") {
+			t = m.value
+		}
+	}
+	s, _ := looseString(t)
 	return s
-}
-
-// objectFields checks validity and depth and returns the top-level fields of
-// a JSON object.
-func objectFields(data []byte) (map[string]json.RawMessage, error) {
-	if err := checkDepth(data); err != nil {
-		return nil, err
-	}
-	return fieldsOf(data)
-}
-
-// fieldsOf returns the top-level fields of a JSON object already checked by
-// checkDepth (or nested in one that was).
-func fieldsOf(data []byte) (map[string]json.RawMessage, error) {
-	data = bytes.TrimSpace(data)
-	if len(data) == 0 || data[0] != '{' {
-		return nil, fmt.Errorf("%w: not a JSON object", ErrInvalidJSON)
-	}
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(data, &fields); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidJSON, err)
-	}
-	return fields, nil
 }
 
 // checkDepth returns ErrTooDeep when data nests deeper than MaxJSONDepth and
@@ -380,14 +401,58 @@ func checkDepth(data []byte) error {
 	return nil
 }
 
-func isNull(v json.RawMessage) bool {
+// isNull reports whether a valid JSON value is null or absent (empty).
+func isNull(v []byte) bool {
 	v = bytes.TrimSpace(v)
 	return len(v) == 0 || string(v) == "null"
 }
 
+// isObject reports whether valid JSON is an object.
+func isObject(v []byte) bool {
+	i := skipSpace(v, 0)
+	return i < len(v) && v[i] == '{'
+}
+
+// foldName reports whether a member name matches a field name as encoding/json
+// matches struct fields: exactly or case-insensitively.
+func foldName(name []byte, field string) bool {
+	return bytes.EqualFold(name, []byte(field))
+}
+
+// kindOf names the JSON type of a valid value, for errors.
+func kindOf(v []byte) string {
+	switch v[0] {
+	case '"':
+		return "a string"
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
+	}
+	return "a number"
+}
+
+// setString stores a valid JSON string's value in *dst as encoding/json
+// decodes into a string field: null leaves *dst alone, other types are an
+// error.
+func setString(dst *string, v []byte) error {
+	switch {
+	case isNull(v):
+		return nil
+	case v[0] != '"':
+		return fmt.Errorf("expected a string, got %s", kindOf(v))
+	}
+	*dst = string(jsonStringValue(v))
+	return nil
+}
+
 // looseString returns a JSON string's value, "" for null, and the literal text
 // of a number or boolean; objects and arrays are an error.
-func looseString(v json.RawMessage) (string, error) {
+func looseString(v []byte) (string, error) {
 	v = bytes.TrimSpace(v)
 	if isNull(v) {
 		return "", nil

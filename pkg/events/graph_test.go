@@ -3,6 +3,7 @@ package events
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -573,5 +574,36 @@ func TestResourceType(t *testing.T) {
 		if got := ResourceType(json.RawMessage(in)); got != want {
 			t.Errorf("ResourceType(%s) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+func TestParseOperationNotification(t *testing.T) {
+	const url = `"resourceUrl":"/communications/calls/c1/operations/0FE0623FD62842EDB4BD8AC290072CC5"`
+	cases := []struct {
+		name, data string
+		wantOp     bool
+		wantErr    error
+	}{
+		{"operation", `{` + url + `,"resourceData":{"id":"op1","status":"completed","clientContext":"cc"}}`, true, nil},
+		{"no resource", `{` + url + `}`, false, nil},
+		{"bad status", `{` + url + `,"resourceData":{"status":"finished"}}`, false, ErrInvalidStatus},
+		{"not JSON", `{` + url, false, ErrInvalidJSON},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			n, op, err := ParseOperationNotification([]byte(c.data))
+			if c.wantErr != nil {
+				if !errors.Is(err, c.wantErr) {
+					t.Fatalf("err = %v, want %v", err, c.wantErr)
+				}
+				return
+			}
+			if err != nil || n.Path.CallID != "c1" || (op != nil) != c.wantOp {
+				t.Fatalf("n=%+v op=%+v err=%v", n, op, err)
+			}
+			if op != nil && (op.Status != StatusCompleted || op.ClientContext != "cc") {
+				t.Fatalf("op = %+v", op)
+			}
+		})
 	}
 }

@@ -10,6 +10,9 @@ import (
 // "57dab8b1-894c-409a-b240-bd8beae78896" normalise to the same string. Ids that
 // are not GUIDs are only trimmed and lower-cased.
 func NormalizeID(id string) string {
+	if isGUID(id) { // already canonical: the common case, without allocating
+		return id
+	}
 	id = strings.ToLower(strings.Trim(strings.TrimSpace(id), "{}"))
 	hex := strings.ReplaceAll(id, "-", "")
 	if len(hex) != 32 || !isHex(hex) {
@@ -49,21 +52,23 @@ func ParseResourcePath(url string) ResourcePath {
 	if i := strings.Index(url, "?"); i >= 0 {
 		url = url[:i]
 	}
-	segs := strings.Split(strings.Trim(url, "/"), "/")
-	for i := 0; i < len(segs)-1; i++ {
-		switch strings.ToLower(segs[i]) {
+	url = strings.Trim(url, "/")
+	var prev, seg string // walk the segments pairwise without splitting
+	for rest, more := url, true; more; prev = seg {
+		seg, rest, more = strings.Cut(rest, "/")
+		switch strings.ToLower(prev) { // no copy when already lower case
 		case "calls":
 			if p.CallID == "" {
-				p.CallID = NormalizeID(segs[i+1])
+				p.CallID = NormalizeID(seg)
 			}
 		case "operations":
 			p.IsOperation = true
-			if id := NormalizeID(segs[i+1]); looksLikeOperationID(id) {
+			if id := NormalizeID(seg); looksLikeOperationID(id) {
 				p.OperationID = id
 			}
 		}
 	}
-	if n := len(segs); n > 0 && strings.EqualFold(segs[n-1], "operations") {
+	if strings.EqualFold(prev, "operations") {
 		p.IsOperation = true
 	}
 	return p
@@ -88,6 +93,20 @@ func looksLikeOperationID(id string) bool {
 
 // isGUID reports whether id is a GUID in NormalizeID's canonical form.
 func isGUID(id string) bool {
-	return len(id) == 36 && id[8] == '-' && id[13] == '-' && id[18] == '-' && id[23] == '-' &&
-		isHex(id[0:8]+id[9:13]+id[14:18]+id[19:23]+id[24:36])
+	if len(id) != 36 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		switch c := id[i]; i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+				return false
+			}
+		}
+	}
+	return true
 }

@@ -1,7 +1,6 @@
 package events
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -66,7 +65,7 @@ func notificationEvent(item Notification, res json.RawMessage, narrow bool, at t
 		err  error
 	)
 	if res != nil {
-		kind = ResourceKind(ResourceType(res), item.Path)
+		kind = ResourceKind(resourceType(res), item.Path)
 	} else if item.Path.IsOperation {
 		kind = KindOperation
 	}
@@ -115,7 +114,7 @@ func notificationEvent(item Notification, res json.RawMessage, narrow bool, at t
 	setExt(&e, ExtChangeType, item.ChangeType)
 	setExt(&e, ExtMessageID, o.MessageID)
 	setExt(&e, ExtTraceParent, o.TraceParent)
-	e.SetID("n-" + contentID(string(kind), callID, item.ChangeType, item.ResourceURL, canonical(res)))
+	e.SetID("n-" + contentID(res, string(kind), callID, item.ChangeType, item.ResourceURL))
 	e.SetSource(callSource(callID))
 	e.SetTime(at)
 	if err := e.SetData(ContentTypeJSON, data); err != nil {
@@ -146,7 +145,7 @@ func ResponseEvent(r *ParsedResponse, body []byte, o InboundOptions) (Inbound, e
 	}
 	key := OperationKey(r.ClientContext, callID, opID)
 	e := event.New(event.CloudEventsVersionV1)
-	e.SetID("r-" + contentID("response", canonical(body)))
+	e.SetID("r-" + contentID(body, "response"))
 	e.SetType(TypeActionResponse)
 	e.SetSource(callSource(callID))
 	subject := r.ClientContext
@@ -185,29 +184,19 @@ func receivedAt(o InboundOptions) time.Time {
 	return o.ReceivedAt.UTC()
 }
 
-// canonical returns JSON without insignificant white space, so that the same
-// content hashes the same however it was indented. Key order is kept: Graph's
-// retry of a callback resends the same bytes. Invalid JSON hashes as is.
-func canonical(b []byte) string {
-	if len(b) == 0 {
-		return ""
-	}
-	var buf bytes.Buffer
-	buf.Grow(len(b))
-	if err := json.Compact(&buf, b); err != nil {
-		return string(b)
-	}
-	return buf.String()
-}
-
-// contentID hashes its parts, NUL-separated, to 32 hex digits.
-func contentID(parts ...string) string {
-	h := sha256.New()
+// contentID hashes parts and then content, each followed by a NUL, to 32 hex
+// digits. content (valid JSON) is hashed without insignificant white space, so
+// that the same content hashes the same however it was indented; key order is
+// kept: Graph's retry of a callback resends the same bytes.
+func contentID(content []byte, parts ...string) string {
+	var stack [1024]byte
+	buf := stack[:0]
 	for _, p := range parts {
-		h.Write([]byte(p))
-		h.Write([]byte{0})
+		buf = append(append(buf, p...), 0)
 	}
-	return hex.EncodeToString(h.Sum(nil)[:16])
+	buf = append(appendCompact(buf, content), 0)
+	sum := sha256.Sum256(buf)
+	return hex.EncodeToString(sum[:16])
 }
 
 // ParseNotificationItem parses the data of a notification event from COMMS_IN:
@@ -221,4 +210,19 @@ func ParseNotificationItem(data []byte) (*Notification, error) {
 		return nil, fmt.Errorf("notification: %w", err)
 	}
 	return n, nil
+}
+
+// ParseOperationNotification is ParseNotificationItem followed by
+// ParseOperation of the item's resource, checking the JSON once. It returns
+// the item and its operation, nil when the item has no resource.
+func ParseOperationNotification(data []byte) (*Notification, *Operation, error) {
+	n, err := ParseNotificationItem(data)
+	if err != nil || len(n.Resources) == 0 {
+		return n, nil, err
+	}
+	op, err := parseOperation(n.Resources[0])
+	if err != nil {
+		return nil, nil, err
+	}
+	return n, op, nil
 }

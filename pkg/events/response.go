@@ -3,8 +3,8 @@ package events
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -48,14 +48,8 @@ func ParseActionResponse(body []byte) (*ParsedResponse, error) {
 		return nil, fmt.Errorf("action response: %w: not a JSON object", ErrInvalidJSON)
 	}
 	var r ParsedResponse
-	if err := json.Unmarshal(body, &r.ActionResponse); err != nil {
-		// Type errors name their field. The body is valid JSON (checkDepth),
-		// so any other error comes from the one field with its own decoder,
-		// sentAt (time.Time), whose errors name no field.
-		if _, ok := errors.AsType[*json.UnmarshalTypeError](err); !ok {
-			return nil, fmt.Errorf("action response: %w: sentAt: %v", ErrInvalidPayload, err)
-		}
-		return nil, fmt.Errorf("action response: %w: %v", ErrInvalidPayload, err)
+	if err := decodeActionResponse(body, &r.ActionResponse); err != nil {
+		return nil, fmt.Errorf("action response: %w", err)
 	}
 	switch {
 	case strings.TrimSpace(r.CallID) == "":
@@ -85,6 +79,57 @@ func ParseActionResponse(body []byte) (*ParsedResponse, error) {
 		return nil, fmt.Errorf("action response: %w: clientContext is required when operation is null", ErrInvalidPayload)
 	}
 	return &r, nil
+}
+
+// decodeActionResponse reads a valid JSON object into r as encoding/json
+// would. It returns ErrInvalidPayload naming the first member of the wrong type.
+func decodeActionResponse(body []byte, r *ActionResponse) error {
+	var buf [8]member
+	// The envelope is read as encoding/json reads it into ActionResponse:
+	// names in any casing, unknown members ignored, null leaves a field zero,
+	// and every member is checked, so an invalid duplicate is an error.
+	for _, m := range appendMembers(buf[:0], body) {
+		var (
+			field string
+			err   error
+		)
+		switch {
+		case foldName(m.name, "callId"):
+			field, err = "callId", setString(&r.CallID, m.value)
+		case foldName(m.name, "action"):
+			field, err = "action", setString(&r.Action, m.value)
+		case foldName(m.name, "clientContext"):
+			field, err = "clientContext", setString(&r.ClientContext, m.value)
+		case foldName(m.name, "httpStatus"):
+			field, err = "httpStatus", setInt(&r.HTTPStatus, m.value)
+		case foldName(m.name, "operation"):
+			r.Operation = json.RawMessage(m.value)
+		case foldName(m.name, "sentAt"):
+			field, err = "sentAt", r.SentAt.UnmarshalJSON(m.value)
+		}
+		if err != nil {
+			return fmt.Errorf("%w: %s: %v", ErrInvalidPayload, field, err)
+		}
+	}
+	return nil
+}
+
+// setInt stores a valid JSON number in *dst as encoding/json decodes into an
+// int field: null leaves *dst alone; a fraction, exponent or other type is an
+// error.
+func setInt(dst *int, v []byte) error {
+	if isNull(v) {
+		return nil
+	}
+	if v[0] != '-' && (v[0] < '0' || v[0] > '9') {
+		return fmt.Errorf("expected an integer, got %s", kindOf(v))
+	}
+	n, err := strconv.ParseInt(string(v), 10, strconv.IntSize)
+	if err != nil {
+		return fmt.Errorf("expected an integer, got %s", v)
+	}
+	*dst = int(n)
+	return nil
 }
 
 // NormalizedCallID returns NormalizeID(CallID).

@@ -1,0 +1,164 @@
+package events
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+// The scanner must split valid JSON exactly as encoding/json decodes it into
+// map[string]json.RawMessage and []json.RawMessage: these tests and fuzz
+// targets compare the two on the same input.
+
+var scanSeeds = []string{
+	`{}`,
+	` { "a" : 1 , "b" : [1, {"c":"]"}], "d":"\"}" } `,
+	`{"a":1,"a":2,"b":null}`,
+	`{"esc\u0061ped":"v","a\"b":{"x":[]}}`,
+	"{\"bad\xffutf8\":true}",
+	`{"n":-1.5e+3,"t":true,"f":false,"s":"\\","o":{"p":{"q":{}}}}`,
+	`[]`,
+	` [ 1 , "two" , {"three":3} , [4] , null , true ] `,
+	`"not an object"`,
+	`12`,
+}
+
+// decodeMembers is what encoding/json makes of an object: each name's last
+// value, compacted (the scanner leaves inner white space alone).
+func decodeMembers(t *testing.T, data []byte) (map[string]string, bool) {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(data, &m) != nil || m == nil {
+		return nil, false
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = compactJSON(t, v)
+	}
+	return out, true
+}
+
+func checkMembers(t *testing.T, data []byte) {
+	want, isObj := decodeMembers(t, data)
+	got := map[string]string{}
+	for _, m := range lastMembers(nil, data) {
+		if _, dup := got[string(m.name)]; dup {
+			t.Fatalf("lastMembers kept %q twice in %q", m.name, data)
+		}
+		got[string(m.name)] = compactJSON(t, m.value)
+	}
+	if !isObj {
+		if len(got) != 0 {
+			t.Fatalf("%q is not an object but yielded %v", data, got)
+		}
+		return
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%q: scanner %v, encoding/json %v", data, got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Fatalf("%q member %q: scanner %q, encoding/json %q", data, k, got[k], v)
+		}
+	}
+}
+
+func checkElements(t *testing.T, data []byte) {
+	var want []json.RawMessage
+	isArr := json.Unmarshal(data, &want) == nil && want != nil
+	got := appendElements(nil, data)
+	if !isArr {
+		if len(got) != 0 {
+			t.Fatalf("%q is not an array but yielded %q", data, got)
+		}
+		return
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%q: scanner %d elements, encoding/json %d", data, len(got), len(want))
+	}
+	for i := range want {
+		if g, w := compactJSON(t, got[i]), compactJSON(t, want[i]); g != w {
+			t.Fatalf("%q element %d: scanner %q, encoding/json %q", data, i, g, w)
+		}
+	}
+}
+
+func TestScannerMatchesEncodingJSON(t *testing.T) {
+	many := []byte(`{"k0":0`)
+	for i := 1; i < 40; i++ { // past the quadratic dedupe's size
+		many = append(many, `,"k`...)
+		many = append(many, byte('0'+i%7))
+		many = append(many, `":`...)
+		many = append(many, byte('0'+i%10))
+	}
+	many = append(many, '}')
+	for _, s := range append(scanSeeds, string(many)) {
+		t.Run(s, func(t *testing.T) {
+			checkMembers(t, []byte(s))
+			checkElements(t, []byte(s))
+			if json.Valid([]byte(s)) {
+				if got, want := string(appendCompact(nil, []byte(s))), compactJSON(t, []byte(s)); got != want {
+					t.Fatalf("appendCompact = %q, json.Compact %q", got, want)
+				}
+			}
+		})
+	}
+}
+
+func TestLastMembersAppendsAfterDst(t *testing.T) {
+	pre := []member{{name: []byte("keep"), value: []byte("1")}}
+	got := lastMembers(pre, []byte(`{"a":1,"a":2,"b":3}`))
+	if len(got) != 3 || string(got[0].name) != "keep" || string(got[1].value) != "2" || string(got[2].name) != "b" {
+		t.Fatalf("got %q", got)
+	}
+}
+
+func FuzzMembers(f *testing.F) {
+	for _, s := range scanSeeds {
+		f.Add([]byte(s))
+	}
+	for _, b := range testdataPayloads(f) {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if !json.Valid(data) {
+			return // the scanner is only ever given checked JSON
+		}
+		checkMembers(t, data)
+		checkElements(t, data)
+		if got, want := string(appendCompact([]byte("x"), data)), "x"+compactJSON(t, data); got != want {
+			t.Fatalf("appendCompact(%q) = %q, json.Compact %q", data, got, want)
+		}
+	})
+}
+
+// FuzzActionResponseEnvelope compares the envelope decoder of
+// ParseActionResponse with encoding/json decoding into ActionResponse.
+func FuzzActionResponseEnvelope(f *testing.F) {
+	for _, b := range testdataPayloads(f) {
+		f.Add(b)
+	}
+	f.Add([]byte(`{"CALLID":"c","callId":"d","Action":null,"httpStatus":2e2}`))
+	f.Add([]byte(`{"httpStatus":"200"}`))
+	f.Add([]byte(`{"httpStatus":200,"httpStatus":true}`))
+	f.Add([]byte(`{"sentAt":"2026-01-02T03:04:05Z","operation":{"id":1},"ſentAt":null}`))
+	f.Add([]byte(`{"sentAt":"yesterday"}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if !json.Valid(data) || !isObject(data) {
+			return // ParseActionResponse refuses both before decoding
+		}
+		var want, got ActionResponse
+		wantErr := json.Unmarshal(data, &want)
+		gotErr := decodeActionResponse(data, &got)
+		if (wantErr == nil) != (gotErr == nil) {
+			t.Fatalf("%q: encoding/json %v, scanner %v", data, wantErr, gotErr)
+		}
+		if wantErr != nil {
+			return
+		}
+		if got.CallID != want.CallID || got.Action != want.Action || got.ClientContext != want.ClientContext ||
+			got.HTTPStatus != want.HTTPStatus || !got.SentAt.Equal(want.SentAt) ||
+			(want.Operation == nil) != (got.Operation == nil) ||
+			(want.Operation != nil && compactJSON(t, got.Operation) != compactJSON(t, want.Operation)) {
+			t.Fatalf("%q: scanner %+v, encoding/json %+v", data, got, want)
+		}
+	})
+}
