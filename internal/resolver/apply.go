@@ -245,7 +245,7 @@ func (op *OpState) addSource(src events.Source) {
 // emission records status as emitted and returns its resolved event.
 func (op *OpState) emission(key string, status events.Status, at time.Time) Emission {
 	op.Emitted = append(op.Emitted, status)
-	data, err := json.Marshal(op.Resolved(status, at))
+	data, err := op.resolved(status, at).AppendJSON(make([]byte, 0, 512))
 	if err != nil {
 		// Only json.RawMessage extras can fail, and those were valid JSON on input.
 		data = []byte("{}")
@@ -263,6 +263,13 @@ func (op *OpState) emission(key string, status events.Status, at time.Time) Emis
 
 // Resolved returns the operation as a resolved event's data at status.
 func (op *OpState) Resolved(status events.Status, at time.Time) events.ResolvedOperation {
+	r := op.resolved(status, at)
+	r.Sources = slices.Clone(op.Sources)
+	return r
+}
+
+// resolved is Resolved sharing op's sources, for encoding at once.
+func (op *OpState) resolved(status events.Status, at time.Time) events.ResolvedOperation {
 	return events.ResolvedOperation{
 		ClientContext:    op.ClientContext,
 		CallID:           op.CallID,
@@ -272,7 +279,7 @@ func (op *OpState) Resolved(status events.Status, at time.Time) events.ResolvedO
 		ResultInfo:       op.ResultInfo,
 		CompletionReason: op.CompletionReason,
 		RaceDetected:     op.RaceDetected,
-		Sources:          slices.Clone(op.Sources),
+		Sources:          op.Sources,
 		FirstSeenAt:      op.FirstSeenAt,
 		ResolvedAt:       at,
 		Extra:            op.Extra,

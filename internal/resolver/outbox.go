@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
-	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -84,43 +85,77 @@ func (w *Worker) outboxMsg(em Emission) (*nats.Msg, []jetstream.PublishOpt, erro
 
 // EmissionMsg returns the CloudEvents binary-mode NATS message of a resolved
 // event: type io.commsops.operation.<status>, subject the clientContext,
-// source /communications/calls/<callId>, time resolvedAt.
+// source /communications/calls/<callId>, time resolvedAt. The headers are
+// those events.EncodeMsg writes for that event, built without the SDK's event
+// (TestEmissionMsgMatchesEncodeMsg compares them).
 func EmissionMsg(em Emission) (*nats.Msg, error) {
-	e := event.New(event.CloudEventsVersionV1)
-	e.SetID(em.ID)
-	e.SetType(events.ResolvedType(em.Status))
 	callID := em.CallID
 	if callID == "" {
 		callID = "unknown"
 	}
-	e.SetSource(events.ResolvedSource(callID))
-	if em.ClientCtx != "" {
-		e.SetSubject(em.ClientCtx)
-	}
-	e.SetTime(em.ResolvedAt)
-	if em.TraceParent != "" {
-		e.SetExtension(events.ExtTraceParent, em.TraceParent)
-	}
-	if err := e.SetData(events.ContentTypeJSON, []byte(em.Data)); err != nil {
-		return nil, fmt.Errorf("resolver: event data: %w", err)
-	}
-	return events.EncodeMsg(em.Subject, e)
+	return binaryMsg(em.Subject, em.Data, []string{
+		events.HeaderID, em.ID,
+		events.HeaderSource, events.ResolvedSource(callID),
+		events.HeaderType, events.ResolvedType(em.Status),
+		events.HeaderSubject, em.ClientCtx,
+		events.HeaderTime, timeAttr(em.ResolvedAt),
+		extHeader(events.ExtTraceParent), em.TraceParent,
+	})
 }
 
 // stallCheckMsg returns the stall check message of a schedule entry.
 func stallCheckMsg(em Emission) (*nats.Msg, error) {
-	e := event.New(event.CloudEventsVersionV1)
-	e.SetID(em.ID)
-	e.SetType(events.TypeStallCheck)
-	e.SetSource("/commsops/resolver")
-	if em.ClientCtx != "" {
-		e.SetSubject(em.ClientCtx)
+	return binaryMsg(em.Subject, []byte("{}"), []string{
+		events.HeaderID, em.ID,
+		events.HeaderSource, "/commsops/resolver",
+		events.HeaderType, events.TypeStallCheck,
+		events.HeaderSubject, em.ClientCtx,
+		events.HeaderTime, timeAttr(em.At),
+		extHeader(events.ExtSlot), em.Slot,
+		extHeader(events.ExtNewsSeq), strconv.FormatUint(em.NewsSeq, 10),
+	})
+}
+
+func extHeader(name string) string { return "ce-" + name }
+
+// timeAttr is the ce-time of t, "" (left out) for the zero time.
+func timeAttr(t time.Time) string {
+	if t.IsZero() {
+		return ""
 	}
-	e.SetTime(em.At)
-	e.SetExtension(events.ExtSlot, em.Slot)
-	e.SetExtension(events.ExtNewsSeq, strconv.FormatUint(em.NewsSeq, 10))
-	if err := e.SetData(events.ContentTypeJSON, []byte("{}")); err != nil {
-		return nil, fmt.Errorf("resolver: stall check: %w", err)
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// binaryMsg returns a CloudEvents 1.0 binary-mode message of JSON data with
+// the given header name/value pairs; empty values are left out, values are
+// percent-encoded. The attributes are the resolver's own (ids, sources and
+// types it builds, clientContexts the parser checked), so only their being
+// present and UTF-8 is checked, as events.EncodeMsg would refuse otherwise;
+// id, type and subject are trimmed as the SDK's setters trim them.
+func binaryMsg(subject string, data []byte, attrs []string) (*nats.Msg, error) {
+	h := make(nats.Header, 2+len(attrs)/2)
+	vals := make([]string, 0, 2+len(attrs)/2) // one backing array for every value
+	add := func(k, v string) {
+		vals = append(vals, v)
+		h[k] = vals[len(vals)-1 : len(vals) : len(vals)]
 	}
-	return events.EncodeMsg(em.Subject, e)
+	add(events.HeaderSpecVersion, "1.0")
+	for i := 0; i < len(attrs); i += 2 {
+		k, v := attrs[i], attrs[i+1]
+		if k == events.HeaderID || k == events.HeaderType || k == events.HeaderSubject {
+			v = strings.TrimSpace(v) // as the SDK's event setters do
+		}
+		if v == "" {
+			if k == events.HeaderID || k == events.HeaderSource || k == events.HeaderType {
+				return nil, fmt.Errorf("resolver: event without %s", k)
+			}
+			continue
+		}
+		if !utf8.ValidString(v) {
+			return nil, fmt.Errorf("resolver: %s is not UTF-8", k)
+		}
+		add(k, events.PercentEncode(v))
+	}
+	add(events.HeaderContentType, events.ContentTypeJSON)
+	return &nats.Msg{Subject: subject, Header: h, Data: data}, nil
 }

@@ -8,85 +8,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/commsops/commsops/internal/randfill"
 	"github.com/commsops/commsops/pkg/events"
 )
-
-// randomString mixes plain text with everything encoding/json escapes.
-func randomString(r *rand.Rand) string {
-	parts := []string{"", "a", "cc-1", "<&>", `"\`, "\b\f\n\r\t\x00\x1f", "é", "\u2028\u2029", "\xff\xfe", "日本", "\x7f", " "}
-	var b []byte
-	for range r.IntN(4) {
-		b = append(b, parts[r.IntN(len(parts))]...)
-	}
-	return string(b)
-}
-
-// fillRandom sets every exported field reachable from v to random values, nil or
-// empty sometimes, so that a field the encoder forgets shows up as a
-// difference from json.Marshal.
-func fillRandom(r *rand.Rand, v reflect.Value, depth int) {
-	switch v.Kind() {
-	case reflect.String:
-		v.SetString(randomString(r))
-	case reflect.Bool:
-		v.SetBool(r.IntN(2) == 0)
-	case reflect.Int, reflect.Int64, reflect.Int32:
-		v.SetInt([]int64{0, 1, -1, 404, 1 << 40}[r.IntN(5)] % (1 << 31))
-	case reflect.Uint64, reflect.Uint:
-		v.SetUint([]uint64{0, 1, 42, 1 << 63}[r.IntN(4)])
-	case reflect.Pointer:
-		if r.IntN(3) == 0 || depth > 4 {
-			return
-		}
-		v.Set(reflect.New(v.Type().Elem()))
-		fillRandom(r, v.Elem(), depth+1)
-	case reflect.Slice:
-		if v.Type() == reflect.TypeFor[json.RawMessage]() {
-			v.SetBytes([]byte([]string{`1`, `"x<y"`, `{"b": [1, 2], "a": null}`, "\"\u2028\""}[r.IntN(4)]))
-			return
-		}
-		n := r.IntN(4) - 1 // -1: nil
-		if n < 0 {
-			return
-		}
-		v.Set(reflect.MakeSlice(v.Type(), n, n))
-		for i := range n {
-			fillRandom(r, v.Index(i), depth+1)
-		}
-	case reflect.Map:
-		if r.IntN(2) == 0 {
-			return
-		}
-		v.Set(reflect.MakeMap(v.Type()))
-		for range r.IntN(3) {
-			k := reflect.New(v.Type().Key()).Elem()
-			fillRandom(r, k, depth+1)
-			e := reflect.New(v.Type().Elem()).Elem()
-			fillRandom(r, e, depth+1)
-			v.SetMapIndex(k, e)
-		}
-	case reflect.Struct:
-		if v.Type() == reflect.TypeFor[time.Time]() {
-			if r.IntN(4) > 0 {
-				loc := []*time.Location{time.UTC, time.FixedZone("x", 5400)}[r.IntN(2)]
-				v.Set(reflect.ValueOf(time.Unix(r.Int64N(4e9), r.Int64N(2)*r.Int64N(1e9)).In(loc)))
-			}
-			return
-		}
-		for i := range v.NumField() {
-			if v.Type().Field(i).IsExported() {
-				fillRandom(r, v.Field(i), depth+1)
-			}
-		}
-	}
-}
 
 func TestMarshalStateMatchesEncodingJSON(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	seen := map[string]bool{}
 	for i := range 3000 {
 		var st KeyState
-		fillRandom(r, reflect.ValueOf(&st).Elem(), 0)
+		randfill.Fill(r, reflect.ValueOf(&st).Elem())
 		st.Outbox = nil // written by earlier versions only (encoded by encoding/json)
 		want, err := json.Marshal(&st)
 		if err != nil {

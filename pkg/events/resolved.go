@@ -53,33 +53,8 @@ type ResolvedOperation struct {
 type resolvedAlias ResolvedOperation
 
 // MarshalJSON writes the named fields and then every Extra field whose name
-// the named fields do not already use, in sorted order, in one pass.
-func (r ResolvedOperation) MarshalJSON() ([]byte, error) {
-	base, err := json.Marshal(resolvedAlias(r))
-	if err != nil || len(r.Extra) == 0 {
-		return base, err
-	}
-	names := make([]string, 0, len(r.Extra))
-	for k := range r.Extra {
-		if !isResolvedField(k) {
-			names = append(names, k)
-		}
-	}
-	slices.Sort(names)
-	out := base[:len(base)-1] // drop the closing brace
-	for _, k := range names {
-		v := r.Extra[k]
-		if !json.Valid(v) {
-			return nil, fmt.Errorf("%w: extra field %q is not JSON", ErrInvalidPayload, k)
-		}
-		kb, _ := json.Marshal(k)
-		out = append(out, ',')
-		out = append(out, kb...)
-		out = append(out, ':')
-		out = append(out, v...)
-	}
-	return append(out, '}'), nil
-}
+// the named fields do not already use, in sorted order (see AppendJSON).
+func (r ResolvedOperation) MarshalJSON() ([]byte, error) { return r.AppendJSON(nil) }
 
 // UnmarshalJSON reads the named fields and keeps the rest in Extra.
 func (r *ResolvedOperation) UnmarshalJSON(b []byte) error {

@@ -1,0 +1,104 @@
+package events
+
+import (
+	"bytes"
+	"encoding/json"
+	"math/rand/v2"
+	"reflect"
+	"slices"
+	"testing"
+
+	"github.com/commsops/commsops/internal/randfill"
+)
+
+// referenceResolvedJSON is what json.Marshal wrote for a ResolvedOperation
+// before AppendJSON: the named fields by reflection, then the extras that are
+// no named field, sorted, the whole compacted as json.Marshal compacts a
+// Marshaler's output.
+func referenceResolvedJSON(t *testing.T, r ResolvedOperation) ([]byte, error) {
+	base, err := json.Marshal(resolvedAlias(r))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for k := range r.Extra {
+		if !isResolvedField(k) {
+			names = append(names, k)
+		}
+	}
+	slices.Sort(names)
+	out := base[:len(base)-1]
+	for _, k := range names {
+		kb, _ := json.Marshal(k)
+		out = append(append(append(out, ','), kb...), ':')
+		out = append(out, r.Extra[k]...)
+	}
+	return json.Marshal(json.RawMessage(append(out, '}')))
+}
+
+func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for i := range 3000 {
+		var ro ResolvedOperation
+		randfill.Fill(r, reflect.ValueOf(&ro).Elem())
+		want, wantErr := referenceResolvedJSON(t, ro)
+		got, err := json.Marshal(ro) // through MarshalJSON, as every caller writes it
+		if (err == nil) != (wantErr == nil) || !bytes.Equal(got, want) {
+			t.Fatalf("resolved %d:\n got %s (%v)\nwant %s (%v)", i, got, err, want, wantErr)
+		}
+		if direct, _ := ro.AppendJSON(nil); err == nil && !bytes.Equal(direct, want) {
+			t.Fatalf("resolved %d: AppendJSON %s, want %s", i, direct, want)
+		}
+		for _, s := range ro.Sources {
+			if want, _ := json.Marshal(s); !bytes.Equal(s.AppendJSON(nil), want) {
+				t.Fatalf("source: %s, want %s", s.AppendJSON(nil), want)
+			}
+		}
+		if ri := ro.ResultInfo; ri != nil {
+			if want, _ := json.Marshal(struct {
+				Code    int    `json:"code"`
+				Subcode int    `json:"subcode"`
+				Message string `json:"message,omitempty"`
+			}(*ri)); !bytes.Equal(ri.AppendJSON(nil), want) {
+				t.Fatalf("resultInfo: %s, want %s", ri.AppendJSON(nil), want)
+			}
+		}
+	}
+}
+
+func TestAppendJSONExtraNeverOverridesNamedFields(t *testing.T) {
+	ro := ResolvedOperation{Status: StatusCompleted, Extra: map[string]json.RawMessage{
+		"Status": json.RawMessage(`"running"`), "sources": json.RawMessage(`1`), "recordingLocation": json.RawMessage(`"u"`)}}
+	want, _ := referenceResolvedJSON(t, ro)
+	got, err := json.Marshal(ro)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("got %s (%v), want %s", got, err, want)
+	}
+	if bytes.Contains(got, []byte(`"Status"`)) || !bytes.Contains(got, []byte(`"recordingLocation":"u"`)) {
+		t.Fatalf("extras: %s", got)
+	}
+}
+
+func TestAppendRawJSONRefusesInvalid(t *testing.T) {
+	for _, v := range []string{``, `{`, `nul`, "\"\xff"} {
+		if _, err := AppendRawJSON(nil, json.RawMessage(v)); err == nil {
+			t.Errorf("%q accepted", v)
+		}
+	}
+	ro := ResolvedOperation{Extra: map[string]json.RawMessage{"x": json.RawMessage(`{`)}}
+	if _, err := json.Marshal(ro); err == nil {
+		t.Error("invalid extra marshalled")
+	}
+}
+
+func FuzzAppendJSONString(f *testing.F) {
+	for _, s := range []string{"", "plain", "<a&b>", "\u2028\u2029", "\xff", "\x00\x1f\x7f", `"\`, "\b\f\n\r\t", "日本"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want, _ := json.Marshal(s)
+		if got := AppendJSONString([]byte("x"), s); string(got) != "x"+string(want) {
+			t.Fatalf("AppendJSONString(%q) = %s, json.Marshal %s", s, got[1:], want)
+		}
+	})
+}
