@@ -6,50 +6,61 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/commsops/commsops/internal/ingest"
 	"github.com/commsops/commsops/internal/streams"
 	"github.com/commsops/commsops/pkg/events"
 )
 
-// benchIngest serves the real ingest handler (internal/ingest with an
-// events.Publisher, as cmd/ingest builds it, without authentication) and a
-// bare handler that stores each raw body with one synchronous js.Publish,
-// each on loopback with net/http, under the same load: o.Clients keep-alive
-// clients posting distinct one-operation notification callbacks back to back
-// for o.Duration (after a warm-up). Returns 202s per second of each. The
-// order alternates between runs so that drift does not favour one.
-func benchIngest(ctx context.Context, b *bench, run int, log *slog.Logger) (real, bare loadResult, err error) {
+// benchIngest serves three handlers, each on loopback with net/http, under
+// the same load: o.Clients keep-alive clients posting distinct one-operation
+// notification callbacks back to back for o.Duration (after a warm-up):
+//   - the real ingest handler (internal/ingest with an events.Publisher, as
+//     cmd/ingest builds it, without authentication);
+//   - a bare handler that stores each raw body with one synchronous
+//     js.Publish on a plain stream (the ceiling of a naive ingest);
+//   - a shaped handler, the bare one storing what the contract asks the
+//     ingest to store: the body with the ingest's CloudEvents headers, a
+//     Nats-Msg-Id, on a subject of its own key in COMMS_IN. It does not parse:
+//     it separates the contract's storage cost from the ingest's own work.
+//
+// Returns 202s per second of each. The order rotates between runs so that
+// drift does not favour one.
+func benchIngest(ctx context.Context, b *bench, run int, log *slog.Logger) (real, bare, shaped loadResult, err error) {
 	if err := b.reset(ctx); err != nil {
-		return real, bare, err
+		return real, bare, shaped, err
 	}
 	if _, err := b.ensure(ctx); err != nil {
-		return real, bare, err
+		return real, bare, shaped, err
 	}
 	if err := b.plainStream(ctx, "BENCH_BARE", "bench.bare.>"); err != nil {
-		return real, bare, err
+		return real, bare, shaped, err
 	}
 	nc, js, err := b.connect("opsbench-ingest")
 	if err != nil {
-		return real, bare, err
+		return real, bare, shaped, err
 	}
 	defer nc.Close()
 	pub, err := events.NewPublisher(js)
 	if err != nil {
-		return real, bare, err
+		return real, bare, shaped, err
 	}
 	realHandler, err := ingest.NewHandler(ingest.Options{Store: pub, Ready: streams.Writable(js), Log: log})
 	if err != nil {
-		return real, bare, err
+		return real, bare, shaped, err
 	}
 	bnc, bjs, err := b.connect("opsbench-bare-ingest")
 	if err != nil {
-		return real, bare, err
+		return real, bare, shaped, err
 	}
 	defer bnc.Close()
 	bareHandler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -64,16 +75,17 @@ func benchIngest(ctx context.Context, b *bench, run int, log *slog.Logger) (real
 		}
 		w.WriteHeader(http.StatusAccepted)
 	})
+	shapedHandler, err := newShapedHandler(bjs)
+	if err != nil {
+		return real, bare, shaped, err
+	}
 	measure := func(h http.Handler, tag string) (loadResult, error) {
 		base, stop, err := serve(h)
 		if err != nil {
 			return loadResult{}, err
 		}
 		defer stop()
-		phase := "ingest"
-		if tag == "b" {
-			phase = "bare"
-		}
+		phase := map[string]string{"r": "ingest", "b": "bare", "s": "shaped"}[tag]
 		b.profile.start(phase)
 		defer b.profile.stop(phase)
 		return load(ctx, base+"/v1/notifications", b.o.Clients, b.o.warmup(), b.o.Duration,
@@ -82,16 +94,53 @@ func benchIngest(ctx context.Context, b *bench, run int, log *slog.Logger) (real
 				return notificationBody(buf, opID(uint32(run)<<8|uint32(tag[0]), n), "load-"+tag+strconv.Itoa(run)+"-"+strconv.Itoa(n), "running")
 			})
 	}
-	if run%2 == 0 {
-		if real, err = measure(realHandler, "r"); err == nil {
-			bare, err = measure(bareHandler, "b")
-		}
-	} else {
-		if bare, err = measure(bareHandler, "b"); err == nil {
-			real, err = measure(realHandler, "r")
+	handlers := []struct {
+		h   http.Handler
+		tag string
+		out *loadResult
+	}{{realHandler, "r", &real}, {bareHandler, "b", &bare}, {shapedHandler, "s", &shaped}}
+	for i := range handlers {
+		h := handlers[(i+run)%len(handlers)]
+		if *h.out, err = measure(h.h, h.tag); err != nil {
+			return real, bare, shaped, err
 		}
 	}
-	return real, bare, err
+	return real, bare, shaped, nil
+}
+
+// newShapedHandler returns the shaped handler of benchIngest: it reads the
+// body and stores it with one synchronous publish, as the bare handler does,
+// but as the ingest's event would be stored (headers taken from a real
+// callback once, a fresh id and key per request).
+func newShapedHandler(js jetstream.JetStream) (http.Handler, error) {
+	sample, err := events.ParseNotifications(notificationBody(nil, opID(0, 0), "shaped", "running"))
+	if err != nil {
+		return nil, err
+	}
+	ins, err := events.NotificationEvents(sample, events.InboundOptions{})
+	if err != nil {
+		return nil, err
+	}
+	tmpl, err := events.EncodeMsg(ins[0].Subject, ins[0].Event)
+	if err != nil {
+		return nil, err
+	}
+	var n atomic.Int64
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		id := "n-shaped-" + strconv.FormatInt(n.Add(1), 10)
+		msg := &nats.Msg{Subject: events.InSubject(events.KindOperation, id), Header: maps.Clone(tmpl.Header), Data: body}
+		msg.Header.Set(events.HeaderID, id)
+		if _, err := js.PublishMsg(r.Context(), msg, jetstream.WithMsgID(id), jetstream.WithExpectStream(events.StreamIn)); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusAccepted)
+	}), nil
 }
 
 // loadResult is what a load generator run measured.

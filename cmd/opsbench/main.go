@@ -103,7 +103,7 @@ func main() {
 	flag.StringVar(&o.Phases, "phases", "all", "comma-separated phases to run: publish, relay, resolver, ingest, latency, memory (ratios need both of theirs)")
 	flag.BoolVar(&o.Memory, "memory", o.Memory, "JetStream memory storage instead of file storage")
 	flag.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of one phase of the first run to `file`")
-	flag.StringVar(&o.ProfilePhase, "profile-phase", o.ProfilePhase, "phase the CPU profile covers: publish, relay, resolver, ingest, bare, latency, memory or all")
+	flag.StringVar(&o.ProfilePhase, "profile-phase", o.ProfilePhase, "phase the CPU profile covers: publish, relay, resolver, ingest, bare, shaped, latency, memory or all")
 	flag.StringVar(&o.MemProfile, "memprofile", "", "write a heap profile to `file` while the worker holds the open operations (first run)")
 	flag.BoolVar(&o.Verbose, "v", false, "log the components' warnings and errors to stderr")
 	flag.Var((*seconds)(&o.WaitQuiet), "wait-quiet", "before each phase wait up to this long for other processes to leave the CPUs idle (0: do not wait)")
@@ -150,7 +150,7 @@ func (o Options) validate() error {
 		}
 	}
 	switch o.ProfilePhase {
-	case "publish", "relay", "resolver", "ingest", "bare", "latency", "memory", "all":
+	case "publish", "relay", "resolver", "ingest", "bare", "shaped", "latency", "memory", "all":
 	default:
 		return fmt.Errorf("-profile-phase %q is not a phase", o.ProfilePhase)
 	}
@@ -259,16 +259,19 @@ func run(ctx context.Context, o Options, out, logw io.Writer) error {
 			return fmt.Sprintf("%.0f msgs/s, %.1f µs CPU/msg; %s", r.msgsPerSec, us(r.cpuPerMsg), r.verdict), nil
 		})
 		step("ingest", func() (string, error) {
-			real, bare, err := benchIngest(ctx, b, i, log)
+			real, bare, shaped, err := benchIngest(ctx, b, i, log)
 			if err != nil {
 				return "", err
 			}
-			f["ingest_req_s"], f["bare_req_s"] = real.rate, bare.rate
+			f["ingest_req_s"], f["bare_req_s"], f["shaped_req_s"] = real.rate, bare.rate, shaped.rate
 			f["ingest_cpu_us_per_req"], f["bare_cpu_us_per_req"] = us(real.cpuPerReq), us(bare.cpuPerReq)
+			f["shaped_cpu_us_per_req"] = us(shaped.cpuPerReq)
 			f["ingest_to_bare"] = real.rate / bare.rate
 			f["ingest_to_bare_cpu"] = f["bare_cpu_us_per_req"] / f["ingest_cpu_us_per_req"]
-			return fmt.Sprintf("%.0f vs %.0f req/s (%.2f); %.0f vs %.0f µs CPU/req", real.rate, bare.rate, f["ingest_to_bare"],
-				us(real.cpuPerReq), us(bare.cpuPerReq)), nil
+			f["shaped_to_bare"] = shaped.rate / bare.rate
+			f["ingest_to_shaped"] = real.rate / shaped.rate
+			return fmt.Sprintf("%.0f vs %.0f req/s (%.2f; shaped %.0f); %.0f vs %.0f µs CPU/req", real.rate, bare.rate, f["ingest_to_bare"],
+				shaped.rate, us(real.cpuPerReq), us(bare.cpuPerReq)), nil
 		})
 		step("latency", func() (string, error) {
 			r, err := benchLatency(ctx, b, i, log)
