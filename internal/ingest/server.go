@@ -180,13 +180,16 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request, a Authent
 // readJSON checks the content type and reads the body within the size limit.
 func (h *Handler) readJSON(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	ct := r.Header.Get("Content-Type")
-	mt, _, err := mime.ParseMediaType(ct)
-	if err != nil || !(mt == "application/json" || strings.HasSuffix(mt, "+json")) {
-		writeProblem(w, http.StatusUnsupportedMediaType, ProblemContentType,
-			fmt.Sprintf("Content-Type %q is not JSON: send application/json", ct), 0)
-		return nil, false
+	if ct != "application/json" { // the usual value needs no parsing
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || !(mt == "application/json" || strings.HasSuffix(mt, "+json")) {
+			writeProblem(w, http.StatusUnsupportedMediaType, ProblemContentType,
+				fmt.Sprintf("Content-Type %q is not JSON: send application/json", ct), 0)
+			return nil, false
+		}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes))
+	// The hint is capped: a client could announce a large body and send little.
+	body, err := readAll(http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes), min(r.ContentLength, h.opts.MaxBodyBytes, 64<<10))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
@@ -203,6 +206,26 @@ func (h *Handler) readJSON(w http.ResponseWriter, r *http.Request) ([]byte, bool
 		return nil, false
 	}
 	return body, true
+}
+
+// readAll is io.ReadAll starting with room for sizeHint bytes (the
+// Content-Length, when the client sent one), so that a body is read into one
+// allocation.
+func readAll(r io.Reader, sizeHint int64) ([]byte, error) {
+	b := make([]byte, 0, max(512, sizeHint+1)) // +1: room to read the EOF without growing
+	for {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+	}
 }
 
 func (h *Handler) invalid(w http.ResponseWriter, r *http.Request, err error) {
@@ -228,9 +251,13 @@ func (h *Handler) store(w http.ResponseWriter, r *http.Request, in []events.Inbo
 		return
 	}
 	ids := make([]string, len(in))
+	debug := h.opts.Log.Enabled(r.Context(), slog.LevelDebug)
 	for i, ev := range in {
 		ids[i] = ev.Event.ID()
 		h.m.events.WithLabelValues(ev.Event.Type()).Inc()
+		if !debug {
+			continue
+		}
 		h.opts.Log.Debug("event stored", "type", ev.Event.Type(), "id", ev.Event.ID(), "subject", ev.Subject,
 			"client_context", ev.Event.Subject())
 	}

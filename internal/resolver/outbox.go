@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -52,7 +53,9 @@ func (w *Worker) published(em Emission) {
 	if em.Status != events.StatusStalled {
 		w.m.resolve.Observe(time.Since(em.ResolvedAt).Seconds())
 	}
-	w.log.Debug("resolved event published", "client_context", em.ClientCtx, "status", em.Status, "event_id", em.ID)
+	if w.log.Enabled(context.Background(), slog.LevelDebug) { // spares boxing the fields
+		w.log.Debug("resolved event published", "client_context", em.ClientCtx, "status", em.Status, "event_id", em.ID)
+	}
 }
 
 func (w *Worker) alreadyPublished(ctx context.Context, em Emission) (bool, error) {
