@@ -12,7 +12,6 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,26 +23,10 @@ import (
 	"github.com/commsops/commsops/internal/ingest"
 	"github.com/commsops/commsops/internal/natstest"
 	"github.com/commsops/commsops/internal/resolver"
+	"github.com/commsops/commsops/internal/service/servicetest"
 	"github.com/commsops/commsops/internal/streams"
 	"github.com/commsops/commsops/pkg/events"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // server runs an embedded server with the pipeline's streams and points
 // opsctl at it through NATS_URL.
@@ -81,14 +64,14 @@ func mustOpsctl(t *testing.T, args ...string) (string, string) {
 
 // background is a long-running command (tail).
 type background struct {
-	out, errOut *syncBuffer
+	out, errOut *servicetest.Buffer
 	cancel      context.CancelFunc
 	done        chan error
 }
 
 func startOpsctl(t *testing.T, args ...string) *background {
 	t.Helper()
-	b := &background{out: &syncBuffer{}, errOut: &syncBuffer{}, done: make(chan error, 1)}
+	b := &background{out: &servicetest.Buffer{}, errOut: &servicetest.Buffer{}, done: make(chan error, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	b.cancel = cancel
 	go func() { b.done <- run(ctx, args, b.out, b.errOut) }()

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,26 +11,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/commsops/commsops/internal/natstest"
+	"github.com/commsops/commsops/internal/service/servicetest"
 	"github.com/commsops/commsops/internal/streams"
 	"github.com/commsops/commsops/pkg/events"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // publish stores a resolved event as the resolver does (msgID "" stores it
 // even when the same event was stored before, as a replay would).
@@ -68,7 +50,7 @@ func publish(t *testing.T, js jetstream.JetStream, op events.ResolvedOperation, 
 // runExample runs the example until it printed want lines, then stops it.
 func runExample(t *testing.T, url string, lines int) (string, string) {
 	t.Helper()
-	out, errOut := &syncBuffer{}, &syncBuffer{}
+	out, errOut := &servicetest.Buffer{}, &servicetest.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, config{URL: url, Durable: "example-test"}, out, errOut) }()
@@ -126,7 +108,7 @@ func TestExample(t *testing.T) {
 }
 
 func TestExampleWithoutNATS(t *testing.T) {
-	err := run(context.Background(), config{URL: "nats://127.0.0.1:1", Durable: "x"}, &syncBuffer{}, &syncBuffer{})
+	err := run(context.Background(), config{URL: "nats://127.0.0.1:1", Durable: "x"}, &servicetest.Buffer{}, &servicetest.Buffer{})
 	if err == nil || !strings.Contains(err.Error(), "go run ./cmd/devstack") {
 		t.Fatalf("err = %v", err)
 	}

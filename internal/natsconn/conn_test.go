@@ -1,7 +1,6 @@
 package natsconn
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -18,7 +17,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,33 +24,17 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
+
+	"github.com/commsops/commsops/internal/service/servicetest"
 )
 
 // All tests run real nats-server instances in-process on 127.0.0.1, each with
 // JetStream and its own store directory; keys, seeds, creds files and
 // certificates are generated at test time into t.TempDir().
 
-// syncBuffer collects log output written from nats.go's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // newLog returns a debug-level logger and what it wrote.
-func newLog() (*slog.Logger, *syncBuffer) {
-	var b syncBuffer
+func newLog() (*slog.Logger, *servicetest.Buffer) {
+	var b servicetest.Buffer
 	return slog.New(slog.NewTextHandler(&b, &slog.HandlerOptions{Level: slog.LevelDebug})), &b
 }
 
