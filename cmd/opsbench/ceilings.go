@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/commsops/commsops/internal/traffic"
 	"github.com/commsops/commsops/pkg/events"
 )
 
@@ -19,11 +20,11 @@ import (
 // the same size and header shape as commsops' COMMS_IN events (the same
 // CloudEvents binary-mode headers and bodies, with their id as Nats-Msg-Id)
 // into a plain stream, waiting for every ack. msgs/s.
-func benchPublish(ctx context.Context, b *bench, seq []evidence) (rate float64, cpuPerMsg time.Duration, err error) {
+func benchPublish(ctx context.Context, b *bench, seq []traffic.Evidence) (rate float64, cpuPerMsg time.Duration, err error) {
 	if err := b.reset(ctx); err != nil {
 		return 0, 0, err
 	}
-	in, err := renderAll(seq)
+	in, err := traffic.Inbounds(seq)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -72,7 +73,7 @@ func benchPublish(ctx context.Context, b *bench, seq []evidence) (rate float64, 
 // exactly as for the resolver) whose loop republishes each message to another
 // stream with an async publish and acks it once that publish is acked. No
 // parsing, no state. Input msgs/s.
-func benchRelay(ctx context.Context, b *bench, seq []evidence) (rate float64, cpuPerMsg time.Duration, err error) {
+func benchRelay(ctx context.Context, b *bench, seq []traffic.Evidence) (rate float64, cpuPerMsg time.Duration, err error) {
 	if err := b.reset(ctx); err != nil {
 		return 0, 0, err
 	}

@@ -36,6 +36,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/commsops/commsops/internal/traffic"
 )
 
 // Options size the benchmark.
@@ -167,11 +169,11 @@ func run(ctx context.Context, o Options, out, logw io.Writer) error {
 	if o.Verbose {
 		log = slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	ops, seq := traffic(o, o.Seed)
+	ops, seq := generateTraffic(o, o.Seed)
 	// Each piece of evidence is one stored event. The phases that need the
 	// events render them themselves, so that no phase carries them on its heap.
 	nMsgs := len(seq)
-	_, nEvents := model(seq)
+	_, nEvents := traffic.Model(seq)
 	b, err := startServer(o)
 	if err != nil {
 		return err

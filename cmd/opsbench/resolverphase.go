@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/commsops/commsops/internal/resolver"
+	"github.com/commsops/commsops/internal/traffic"
 	"github.com/commsops/commsops/pkg/events"
 )
 
@@ -33,9 +34,9 @@ type resolverResult struct {
 // events.Publisher, starts one resolver.Worker, times it until every event
 // the model expects is in COMMS_RESOLVED (and, separately, until every input
 // message is acked), then checks COMMS_RESOLVED against the model.
-func benchResolver(ctx context.Context, b *bench, ops []*operation, seq []evidence, log *slog.Logger) (resolverResult, error) {
+func benchResolver(ctx context.Context, b *bench, ops []*traffic.Operation, seq []traffic.Evidence, log *slog.Logger) (resolverResult, error) {
 	var r resolverResult
-	want, nEvents := model(seq)
+	want, nEvents := traffic.Model(seq)
 	r.events = nEvents
 	if err := b.reset(ctx); err != nil {
 		return r, err
@@ -140,7 +141,7 @@ func (v *verdict) violate(format string, args ...any) {
 // strictly forward per operation in stream order; every operation resolved
 // (terminal); the statuses of each operation exactly those of the model; no
 // event for an operation that was never sent; nothing dead-lettered.
-func verify(ctx context.Context, b *bench, ops []*operation, want map[*operation][]events.Status) (verdict, error) {
+func verify(ctx context.Context, b *bench, ops []*traffic.Operation, want map[*traffic.Operation][]events.Status) (verdict, error) {
 	v := verdict{ops: len(ops)}
 	total, _, err := b.streamMsgs(ctx, events.StreamResolved)
 	if err != nil {
@@ -150,11 +151,11 @@ func verify(ctx context.Context, b *bench, ops []*operation, want map[*operation
 	if err != nil {
 		return v, err
 	}
-	byOp := make(map[string]*operation, len(ops))
+	byOp := make(map[string]*traffic.Operation, len(ops))
 	for _, op := range ops {
-		byOp[op.cc+"|"+op.id] = op
+		byOp[op.CC+"|"+op.ID] = op
 	}
-	got := make(map[*operation][]events.Status, len(ops))
+	got := make(map[*traffic.Operation][]events.Status, len(ops))
 	ids := make(map[string]bool, total)
 	read := uint64(0)
 	for read < total {
@@ -179,11 +180,11 @@ func verify(ctx context.Context, b *bench, ops []*operation, want map[*operation
 	for _, op := range ops {
 		g, w := got[op], want[op]
 		if !slices.Equal(g, w) {
-			v.violate("operation %s (clientContext %s): emitted %v, the model says %v", op.id, op.cc, g, w)
+			v.violate("operation %s (clientContext %s): emitted %v, the model says %v", op.ID, op.CC, g, w)
 			continue
 		}
 		if len(g) == 0 || !g[len(g)-1].Terminal() {
-			v.violate("operation %s (clientContext %s) not resolved: %v", op.id, op.cc, g)
+			v.violate("operation %s (clientContext %s) not resolved: %v", op.ID, op.CC, g)
 		}
 	}
 	if dlq, _, err := b.streamMsgs(ctx, events.StreamDeadLetter); err != nil {
@@ -197,7 +198,7 @@ func verify(ctx context.Context, b *bench, ops []*operation, want map[*operation
 	return v, nil
 }
 
-func checkEvent(v *verdict, m jetstream.Msg, byOp map[string]*operation, got map[*operation][]events.Status, ids map[string]bool) {
+func checkEvent(v *verdict, m jetstream.Msg, byOp map[string]*traffic.Operation, got map[*traffic.Operation][]events.Status, ids map[string]bool) {
 	e, err := events.DecodeMsg(m.Headers(), m.Data())
 	if err != nil {
 		v.violate("%s: not a CloudEvent: %v", m.Subject(), err)
@@ -225,9 +226,9 @@ func checkEvent(v *verdict, m jetstream.Msg, byOp map[string]*operation, got map
 	}
 	prev := got[op]
 	if slices.Contains(prev, r.Status) {
-		v.violate("operation %s: a second %s event (%s)", op.id, r.Status, e.ID())
+		v.violate("operation %s: a second %s event (%s)", op.ID, r.Status, e.ID())
 	} else if len(prev) > 0 && r.Status.Rank() <= prev[len(prev)-1].Rank() {
-		v.violate("operation %s stepped back from %s to %s", op.id, prev[len(prev)-1], r.Status)
+		v.violate("operation %s stepped back from %s to %s", op.ID, prev[len(prev)-1], r.Status)
 	}
 	got[op] = append(prev, r.Status)
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/commsops/commsops/internal/resolver"
 	"github.com/commsops/commsops/internal/streams"
+	"github.com/commsops/commsops/internal/traffic"
 	"github.com/commsops/commsops/pkg/events"
 )
 
@@ -155,8 +156,8 @@ func (b *bench) preload(ctx context.Context, js jetstream.JetStream, in []events
 // preloadSeq renders seq as the ingest would and preloads it; every event
 // must be stored (the generator gives each copy new content, so the stream's
 // duplicate window absorbs none).
-func (b *bench) preloadSeq(ctx context.Context, seq []evidence) (int, error) {
-	in, err := renderAll(seq)
+func (b *bench) preloadSeq(ctx context.Context, seq []traffic.Evidence) (int, error) {
+	in, err := traffic.Inbounds(seq)
 	if err != nil {
 		return 0, err
 	}

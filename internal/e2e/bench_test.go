@@ -14,6 +14,7 @@ import (
 	"github.com/commsops/commsops/internal/natstest"
 	"github.com/commsops/commsops/internal/resolver"
 	"github.com/commsops/commsops/internal/streams"
+	"github.com/commsops/commsops/internal/traffic"
 	"github.com/commsops/commsops/pkg/events"
 )
 
@@ -31,7 +32,7 @@ func preload(b *testing.B, n int) (*natstest.Server, jetstream.JetStream, *strea
 	pub, _ := events.NewPublisher(js)
 	var batch []events.Inbound
 	for i, e := range seq {
-		batch = append(batch, inboundB(b, e, i)...)
+		batch = append(batch, inbound(b, e)...)
 		if len(batch) >= 256 || i == len(seq)-1 {
 			if err := pub.Store(ctx, batch); err != nil {
 				b.Fatal(err)
@@ -39,7 +40,8 @@ func preload(b *testing.B, n int) (*natstest.Server, jetstream.JetStream, *strea
 			batch = batch[:0]
 		}
 	}
-	return srv, js, layout, len(seq), total(expected(seq))
+	_, nEvents := traffic.Model(seq)
+	return srv, js, layout, len(seq), nEvents
 }
 
 // BenchmarkRelayCeiling is the bare JetStream loop the resolver is measured

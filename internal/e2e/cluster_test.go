@@ -4,33 +4,23 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"strconv"
 	"testing"
 	"time"
 
 	"github.com/commsops/commsops/internal/natstest"
+	"github.com/commsops/commsops/internal/traffic"
 	"github.com/commsops/commsops/pkg/events"
 )
 
 // postUntilStored posts one piece of evidence as Graph would: again and again
 // until it is answered 202 (a 503 means "not stored, retry").
-func (p *pipeline) postUntilStored(t *testing.T, e genEvidence, etag int) {
+func (p *pipeline) postUntilStored(t *testing.T, e traffic.Evidence) {
 	t.Helper()
-	o := op{typ: e.op.typ, id: e.op.id, cc: e.op.cc, status: e.status, code: 200}
-	route, body := "/v1/notifications", any(nil)
-	if e.response {
-		b := response("x", o, 200)
-		b["operation"].(map[string]any)["@odata.etag"] = strconv.Itoa(etag)
-		route, body = "/v1/responses", b
-	} else {
-		b := notification(o)
-		b["value"].([]any)[0].(map[string]any)["resourceData"].(map[string]any)["@odata.etag"] = strconv.Itoa(etag)
-		body = b
-	}
+	route, body := e.Body()
 	deadline := time.Now().Add(60 * time.Second)
 	for p.post(route, body) != http.StatusAccepted {
 		if time.Now().After(deadline) {
-			t.Fatalf("evidence %d never stored", etag)
+			t.Fatalf("evidence %d never stored", e.ETag)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -68,10 +58,9 @@ func TestClusterFaults(t *testing.T) {
 			f()
 			t.Logf("fault at evidence %d/%d (%v)", i, len(seq), time.Since(start).Round(time.Millisecond))
 		}
-		p.postUntilStored(t, e, i)
+		p.postUntilStored(t, e)
 	}
-	want := expected(seq)
-	n := total(want)
+	want, n := traffic.Model(seq)
 	p.out.waitFor(t, 120*time.Second, fmt.Sprintf("%d events", n), func(evs []resolvedEvent) bool { return len(evs) >= n })
 	checkAgainstModel(t, ops, want, p.out.settle(time.Second))
 }

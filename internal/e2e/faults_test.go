@@ -7,13 +7,13 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"testing"
 	"time"
 
 	"github.com/commsops/commsops/internal/ingest"
 	"github.com/commsops/commsops/internal/natstest"
 	"github.com/commsops/commsops/internal/streams"
+	"github.com/commsops/commsops/internal/traffic"
 	"github.com/commsops/commsops/pkg/events"
 )
 
@@ -33,21 +33,14 @@ func TestBrokerRestartMidStream(t *testing.T) {
 
 	p.startWorker("w1", resolverDefaults())
 	ops, seq := generate(rand.New(rand.NewPCG(11, 11)), 120)
-	acked := make([]genEvidence, 0, len(seq))
-	postEvidence := func(e genEvidence, i int) int {
-		o := op{typ: e.op.typ, id: e.op.id, cc: e.op.cc, status: e.status, code: 200}
-		if e.response {
-			body := response("x", o, 200)
-			body["operation"].(map[string]any)["@odata.etag"] = strconv.Itoa(i)
-			return p.post("/v1/responses", body)
-		}
-		body := notification(o)
-		body["value"].([]any)[0].(map[string]any)["resourceData"].(map[string]any)["@odata.etag"] = strconv.Itoa(i)
-		return p.post("/v1/notifications", body)
+	acked := make([]traffic.Evidence, 0, len(seq))
+	postEvidence := func(e traffic.Evidence) int {
+		route, body := e.Body()
+		return p.post(route, body)
 	}
 	third := len(seq) / 3
-	for i, e := range seq[:third] {
-		if code := postEvidence(e, i); code != http.StatusAccepted {
+	for _, e := range seq[:third] {
+		if code := postEvidence(e); code != http.StatusAccepted {
 			t.Fatalf("before the outage: %d", code)
 		}
 		acked = append(acked, e)
@@ -71,9 +64,9 @@ func TestBrokerRestartMidStream(t *testing.T) {
 
 	p.srv.Restart()
 	// Graph retries until stored: so do we.
-	for i, e := range seq[third:] {
+	for _, e := range seq[third:] {
 		deadline := time.Now().Add(20 * time.Second)
-		for postEvidence(e, third+i) != http.StatusAccepted {
+		for postEvidence(e) != http.StatusAccepted {
 			if time.Now().After(deadline) {
 				t.Fatal("the ingest did not recover after the restart")
 			}
@@ -81,8 +74,7 @@ func TestBrokerRestartMidStream(t *testing.T) {
 		}
 		acked = append(acked, e)
 	}
-	want := expected(acked)
-	n := total(want)
+	want, n := traffic.Model(acked)
 	evs := p.out.waitFor(t, 60*time.Second, fmt.Sprintf("%d events", n), func(evs []resolvedEvent) bool { return len(evs) >= n })
 	_ = evs
 	checkAgainstModel(t, ops, want, p.out.settle(500*time.Millisecond))
@@ -99,8 +91,7 @@ func mustJSON(v any) string {
 func TestGracefulStopAndTakeover(t *testing.T) {
 	p := startPipeline(t)
 	ops, seq := generate(rand.New(rand.NewPCG(5, 5)), 200)
-	want := expected(seq)
-	n := total(want)
+	want, n := traffic.Model(seq)
 	w := p.startWorker("w1", resolverDefaults())
 	half := len(seq) / 2
 	p.publishAll(t, seq[:half])

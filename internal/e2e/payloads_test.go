@@ -4,14 +4,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"strings"
 	"testing"
+
+	"github.com/commsops/commsops/internal/traffic"
 )
 
-const callID = "57dab8b1-894c-409a-b240-bd8beae78896"
-
-// upperNoDash renders a GUID as Graph puts it in URLs.
-func upperNoDash(id string) string { return strings.ToUpper(strings.ReplaceAll(id, "-", "")) }
+// callID is the call of the hand-written payloads, the generated traffic's.
+const callID = traffic.CallID
 
 type op struct {
 	typ, id, cc, status string
@@ -56,14 +55,14 @@ func notification(o op) map[string]any {
 	}
 	urlID := "participants"
 	if o.id != "" && o.id != "null" {
-		urlID = upperNoDash(o.id)
+		urlID = traffic.UpperNoDash(o.id)
 	}
 	return map[string]any{
 		"@odata.type": "#microsoft.graph.commsNotifications",
 		"value": []any{map[string]any{
 			"@odata.type":  "#microsoft.graph.commsNotification",
 			"changeType":   changeType,
-			"resourceUrl":  fmt.Sprintf("/communications/calls/%s/operations/%s", upperNoDash(o.call()), urlID),
+			"resourceUrl":  fmt.Sprintf("/communications/calls/%s/operations/%s", traffic.UpperNoDash(o.call()), urlID),
 			"resourceData": o.resource(),
 		}},
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/commsops/commsops/internal/traffic"
 	"github.com/commsops/commsops/pkg/events"
 )
 
@@ -166,7 +167,7 @@ func TestSharedClientContextAndIDFormats(t *testing.T) {
 	cc := callID // the sample's habit
 	const play = "0fe0623f-d628-42ed-b4bd-8ac290072cc5"
 	const rec = "9ab0623f-d628-42ed-b4bd-8ac290072cc5"
-	p.mustPost("/v1/responses", response("playPrompt", op{typ: "playPromptOperation", id: upperNoDash(play), cc: cc, status: "running"}, 200))
+	p.mustPost("/v1/responses", response("playPrompt", op{typ: "playPromptOperation", id: traffic.UpperNoDash(play), cc: cc, status: "running"}, 200))
 	p.mustPost("/v1/responses", response("record", op{typ: "recordOperation", id: rec, cc: cc, status: "running"}, 200))
 	p.mustPost("/v1/notifications", notification(op{typ: "recordOperation", id: rec, cc: cc, status: "failed", code: 400, subcode: 8508, reason: "operationCanceled"}))
 	p.mustPost("/v1/notifications", notification(op{typ: "playPromptOperation", id: play, cc: cc, status: "completed", code: 200}))

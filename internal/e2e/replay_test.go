@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/commsops/commsops/internal/streams"
+	"github.com/commsops/commsops/internal/traffic"
 	"github.com/commsops/commsops/pkg/events"
 )
 
@@ -17,7 +18,7 @@ import (
 func TestReplayRebuildsIdenticalEvents(t *testing.T) {
 	p := startPipeline(t)
 	_, seq := generate(rand.New(rand.NewPCG(3, 9)), 150)
-	n := total(expected(seq))
+	_, n := traffic.Model(seq)
 	w := p.startWorker("w1", resolverDefaults())
 	p.publishAll(t, seq)
 	first := p.out.waitFor(t, 60*time.Second, "first run", func(evs []resolvedEvent) bool { return len(evs) >= n })

@@ -11,11 +11,12 @@ import (
 
 	"github.com/commsops/commsops/internal/resolver"
 	"github.com/commsops/commsops/internal/streams"
+	"github.com/commsops/commsops/internal/traffic"
 )
 
 // feed publishes seq in small batches at a steady pace until done, so that
 // workers fail and join under continuous traffic.
-func (p *pipeline) feed(t *testing.T, seq []genEvidence, batch int, every time.Duration) (wait func()) {
+func (p *pipeline) feed(t *testing.T, seq []traffic.Evidence, batch int, every time.Duration) (wait func()) {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -54,8 +55,7 @@ func converged(ws []*worker, partitions int) bool {
 func TestScaleOutFailover(t *testing.T) {
 	p := startPipeline(t)
 	ops, seq := generate(rand.New(rand.NewPCG(21, 21)), 400)
-	want := expected(seq)
-	n := total(want)
+	want, n := traffic.Model(seq)
 
 	w1, w2, w3 := p.startWorker("w1", resolverDefaults()), p.startWorker("w2", resolverDefaults()), p.startWorker("w3", resolverDefaults())
 	done := p.feed(t, seq, 8, 10*time.Millisecond)

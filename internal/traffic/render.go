@@ -1,0 +1,86 @@
+package traffic
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/commsops/commsops/pkg/events"
+)
+
+// UpperNoDash renders a GUID as Graph puts it in resource URLs.
+func UpperNoDash(id string) string { return strings.ToUpper(strings.ReplaceAll(id, "-", "")) }
+
+// resource is the operation resource as Graph renders it.
+func (e Evidence) resource() map[string]any {
+	r := map[string]any{
+		"@odata.type":   "#microsoft.graph." + e.Op.Type,
+		"@odata.etag":   `W/"` + strconv.Itoa(e.ETag) + `"`,
+		"id":            e.Op.ID,
+		"clientContext": e.Op.CC,
+		"status":        e.Status,
+	}
+	switch e.Status {
+	case "completed":
+		r["resultInfo"] = map[string]any{"@odata.type": "#microsoft.graph.resultInfo", "code": 200, "subcode": 8510,
+			"message": "Action completed successfully."}
+	case "failed":
+		r["resultInfo"] = map[string]any{"@odata.type": "#microsoft.graph.resultInfo", "code": 400, "subcode": 8506,
+			"message": "Action failed."}
+	}
+	return r
+}
+
+// Body renders the evidence as the HTTP request the ingest receives: the
+// route and the body.
+func (e Evidence) Body() (route string, body []byte) {
+	if e.Response {
+		body, _ = json.Marshal(map[string]any{"callId": CallID, "action": e.Op.Action, "clientContext": e.Op.CC,
+			"httpStatus": 200, "operation": e.resource(), "sentAt": "2026-11-22T10:00:00.000Z"})
+		return "/v1/responses", body
+	}
+	changeType := "updated"
+	if e.Status == "completed" || e.Status == "failed" {
+		changeType = "deleted"
+	}
+	body, _ = json.Marshal(map[string]any{"@odata.type": "#microsoft.graph.commsNotifications", "value": []any{map[string]any{
+		"@odata.type":  "#microsoft.graph.commsNotification",
+		"changeType":   changeType,
+		"resourceUrl":  "/communications/calls/" + UpperNoDash(CallID) + "/operations/" + UpperNoDash(e.Op.ID),
+		"resourceData": e.resource()}}})
+	return "/v1/notifications", body
+}
+
+// Inbound returns the events the ingest stores for the evidence, parsed and
+// split by pkg/events exactly as the ingest does.
+func (e Evidence) Inbound() ([]events.Inbound, error) {
+	route, b := e.Body()
+	if route == "/v1/responses" {
+		p, err := events.ParseActionResponse(b)
+		if err != nil {
+			return nil, err
+		}
+		in, err := events.ResponseEvent(p, b, events.InboundOptions{})
+		return []events.Inbound{in}, err
+	}
+	n, err := events.ParseNotifications(b)
+	if err != nil {
+		return nil, err
+	}
+	return events.NotificationEvents(n, events.InboundOptions{})
+}
+
+// Inbounds returns the events the ingest stores for every piece of evidence,
+// in order.
+func Inbounds(seq []Evidence) ([]events.Inbound, error) {
+	out := make([]events.Inbound, 0, len(seq))
+	for _, e := range seq {
+		in, err := e.Inbound()
+		if err != nil {
+			return nil, fmt.Errorf("traffic: render evidence: %w", err)
+		}
+		out = append(out, in...)
+	}
+	return out, nil
+}
