@@ -106,6 +106,10 @@ func EvidenceFromEvent(e event.Event, seq uint64) (*Evidence, error) {
 }
 
 func evidenceFrom(a attributes, data []byte, seq uint64) (*Evidence, error) {
+	if y := a.time.Year(); y < 0 || y > 9999 {
+		// The state and the resolved event could not carry it (RFC 3339).
+		return nil, fmt.Errorf("%w: %s %v is outside the years 0 through 9999", ErrPoison, events.HeaderTime, a.time)
+	}
 	ev := &Evidence{Seq: seq, ReceivedAt: a.time, EventID: a.id, TraceParent: a.traceParent}
 	switch a.typ {
 	case events.TypeOperationNotification:

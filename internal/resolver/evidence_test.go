@@ -78,6 +78,7 @@ func TestDecodeEvidenceFastPath(t *testing.T) {
 		{"no id", edit(respMsg, func(h nats.Header) { delete(h, events.HeaderID) }), respMsg.Data, false, true},
 		{"two ids", edit(respMsg, func(h nats.Header) { h[events.HeaderID] = []string{"a", "b"} }), respMsg.Data, false, false},
 		{"bad time", edit(respMsg, func(h nats.Header) { h[events.HeaderTime] = []string{"yesterday"} }), respMsg.Data, false, true},
+		{"time past year 9999 in UTC", edit(respMsg, func(h nats.Header) { h[events.HeaderTime] = []string{"9999-12-31T23:59:59-01:00"} }), respMsg.Data, true, true},
 		{"unknown type", edit(respMsg, func(h nats.Header) { h[events.HeaderType] = []string{"io.example.other"} }), respMsg.Data, true, true},
 		{"invalid data", respMsg.Header, []byte(`{"callId":`), true, true},
 	}

@@ -90,39 +90,31 @@ func appendOpState(b []byte, op *OpState) ([]byte, error) {
 	if op.RaceDetected {
 		b = append(b, `,"raceDetected":true`...)
 	}
-	b = append(b, `,"sources":`...)
-	if op.Sources == nil {
-		b = append(b, "null"...)
-	} else {
-		b = append(b, '[')
-		for i, s := range op.Sources {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = s.AppendJSON(b)
-		}
-		b = append(b, ']')
+	var err error
+	if b, err = events.AppendSources(append(b, `,"sources":`...), op.Sources); err != nil {
+		return nil, err
 	}
 	if op.SourcesDropped != 0 {
 		b = append(b, `,"sourcesDropped":`...)
 		b = strconv.AppendInt(b, int64(op.SourcesDropped), 10)
 	}
-	b = append(b, `,"firstSeenAt":`...)
-	b = events.AppendJSONTime(b, op.FirstSeenAt)
-	b = append(b, `,"lastNewsAt":`...)
-	b = events.AppendJSONTime(b, op.LastNewsAt)
+	if b, err = events.AppendJSONTime(append(b, `,"firstSeenAt":`...), op.FirstSeenAt); err != nil {
+		return nil, err
+	}
+	if b, err = events.AppendJSONTime(append(b, `,"lastNewsAt":`...), op.LastNewsAt); err != nil {
+		return nil, err
+	}
 	if op.NewsSeq != 0 {
 		b = append(b, `,"newsSeq":`...)
 		b = strconv.AppendUint(b, op.NewsSeq, 10)
 	}
 	if !op.StallDue.IsZero() {
-		b = append(b, `,"stallDue":`...)
-		b = events.AppendJSONTime(b, op.StallDue)
+		if b, err = events.AppendJSONTime(append(b, `,"stallDue":`...), op.StallDue); err != nil {
+			return nil, err
+		}
 	}
 	if len(op.Extra) > 0 {
-		b = append(b, `,"extra":`...)
-		var err error
-		if b, err = appendExtra(b, op.Extra); err != nil {
+		if b, err = appendExtra(append(b, `,"extra":`...), op.Extra); err != nil {
 			return nil, err
 		}
 	}

@@ -43,6 +43,22 @@ func TestMarshalStateMatchesEncodingJSON(t *testing.T) {
 	}
 }
 
+// TestMarshalStateRefusesUnwritableTimes: a time RFC 3339 cannot write fails
+// the write, as with json.Marshal, instead of storing a state no reader loads.
+func TestMarshalStateRefusesUnwritableTimes(t *testing.T) {
+	late := time.Date(9999, 12, 31, 23, 59, 59, 0, time.FixedZone("", -3600)).UTC() // year 10000
+	for _, st := range []*KeyState{
+		{Key: "k", Ops: []*OpState{{Slot: "id:1", FirstSeenAt: late}}},
+		{Key: "k", Ops: []*OpState{{Slot: "id:1", Sources: []events.Source{{Kind: events.SourceResponse, ReceivedAt: late}}}}},
+		{Key: "k", Ops: []*OpState{{Slot: "id:1", StallDue: late}}},
+	} {
+		_, wantErr := json.Marshal(st)
+		if _, err := marshalState(st); err == nil || wantErr == nil {
+			t.Fatalf("marshalState err %v, json.Marshal err %v", err, wantErr)
+		}
+	}
+}
+
 func TestMarshalStateLegacyOutbox(t *testing.T) {
 	st := &KeyState{Key: "k", Outbox: []Emission{{ID: "e1", Subject: "s", Status: events.StatusCompleted, Data: []byte(`{}`)}}}
 	got, err := marshalState(st)

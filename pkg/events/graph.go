@@ -29,36 +29,53 @@ type ResultInfo struct {
 
 // UnmarshalJSON accepts code and subcode as numbers or numeric strings and
 // ignores @odata.type and unknown fields. Field names match in any casing, as
-// encoding/json matches them.
+// encoding/json matches them. null leaves r as it is.
 func (r *ResultInfo) UnmarshalJSON(b []byte) error {
 	if !json.Valid(b) {
 		return fmt.Errorf("%w: resultInfo: not valid JSON", ErrInvalidPayload)
 	}
+	if isNull(b) {
+		return nil
+	}
 	return r.parse(b)
 }
 
-// parse is UnmarshalJSON for valid JSON.
+// parse is UnmarshalJSON for a valid JSON value other than null. It reads the
+// object as encoding/json reads it into {Code, Subcode json.RawMessage;
+// Message *string}, then converts: of repeated members the last counts
+// (a message of the wrong type anywhere is an error), code and subcode are
+// always set (0 when absent), the message only when the last one is a string.
 func (r *ResultInfo) parse(b []byte) error {
 	if !isObject(b) {
 		return fmt.Errorf("%w: resultInfo: not a JSON object", ErrInvalidPayload)
 	}
-	var buf [8]member
-	var err error
+	var (
+		buf           [8]member
+		code, subcode []byte
+		message       []byte // the last string or null message; nil when absent
+	)
 	for _, m := range appendMembers(buf[:0], b) {
 		switch {
 		case foldName(m.name, "code"):
-			if r.Code, err = looseInt(m.value); err != nil {
-				return fmt.Errorf("%w: resultInfo.code: %v", ErrInvalidPayload, err)
-			}
+			code = m.value
 		case foldName(m.name, "subcode"):
-			if r.Subcode, err = looseInt(m.value); err != nil {
-				return fmt.Errorf("%w: resultInfo.subcode: %v", ErrInvalidPayload, err)
-			}
+			subcode = m.value
 		case foldName(m.name, "message"):
-			if err = setString(&r.Message, m.value); err != nil {
-				return fmt.Errorf("%w: resultInfo.message: %v", ErrInvalidPayload, err)
+			if !isNull(m.value) && m.value[0] != '"' {
+				return fmt.Errorf("%w: resultInfo.message: expected a string, got %s", ErrInvalidPayload, kindOf(m.value))
 			}
+			message = m.value
 		}
+	}
+	var err error
+	if r.Code, err = looseInt(code); err != nil {
+		return fmt.Errorf("%w: resultInfo.code: %v", ErrInvalidPayload, err)
+	}
+	if r.Subcode, err = looseInt(subcode); err != nil {
+		return fmt.Errorf("%w: resultInfo.subcode: %v", ErrInvalidPayload, err)
+	}
+	if message != nil && !isNull(message) {
+		r.Message = string(jsonStringValue(message))
 	}
 	return nil
 }
@@ -116,8 +133,7 @@ type Operation struct {
 // ParseOperation parses one commsOperation object. It returns ErrInvalidJSON
 // for non-objects, ErrInvalidStatus for an unknown status value, and
 // ErrClientContextTooLong / ErrClientContextInvalid for a bad clientContext.
-// Unknown fields are kept in Extra, sharing data's memory; an absent status
-// leaves Status "".
+// Unknown fields are kept in Extra (copied); an absent status leaves Status "".
 func ParseOperation(data []byte) (*Operation, error) {
 	if err := checkDepth(data); err != nil {
 		return nil, fmt.Errorf("operation: %w", err)
@@ -164,7 +180,9 @@ func parseOperation(data []byte) (*Operation, error) {
 			if op.Extra == nil {
 				op.Extra = make(map[string]json.RawMessage)
 			}
-			op.Extra[string(m.name)] = json.RawMessage(v)
+			// A copy: the state cache keeps Extra, and must not keep the
+			// whole payload it came in alive with it.
+			op.Extra[string(m.name)] = bytes.Clone(v)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("operation field %q: %w", m.name, err)

@@ -68,22 +68,32 @@ func AppendJSONString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// AppendJSONTime appends t as time.Time's MarshalJSON writes it (RFC 3339 with
-// nanoseconds, quoted; for the years 0 through 9999 that MarshalJSON accepts)
-// and returns the extended slice.
-func AppendJSONTime(b []byte, t time.Time) []byte {
+// AppendJSONTime appends t as time.Time's MarshalJSON writes it (RFC 3339
+// with nanoseconds, quoted) and returns the extended slice. Like MarshalJSON,
+// it returns an error (ErrInvalidPayload) for a year outside 0 through 9999
+// or a zone offset of a day or more, which RFC 3339 cannot write.
+func AppendJSONTime(b []byte, t time.Time) ([]byte, error) {
+	if y := t.Year(); y < 0 || y > 9999 {
+		return nil, fmt.Errorf("%w: time %v: year outside of range [0,9999]", ErrInvalidPayload, t)
+	}
+	if _, off := t.Zone(); off <= -24*3600 || off >= 24*3600 {
+		return nil, fmt.Errorf("%w: time %v: zone offset of a day or more", ErrInvalidPayload, t)
+	}
 	b = append(b, '"')
 	b = t.AppendFormat(b, time.RFC3339Nano)
-	return append(b, '"')
+	return append(b, '"'), nil
 }
 
 // AppendJSON appends the source as json.Marshal writes it and returns the
-// extended slice.
-func (s Source) AppendJSON(b []byte) []byte {
+// extended slice, or AppendJSONTime's error.
+func (s Source) AppendJSON(b []byte) ([]byte, error) {
 	b = append(b, `{"kind":`...)
 	b = AppendJSONString(b, string(s.Kind))
 	b = append(b, `,"receivedAt":`...)
-	b = AppendJSONTime(b, s.ReceivedAt)
+	b, err := AppendJSONTime(b, s.ReceivedAt)
+	if err != nil {
+		return nil, err
+	}
 	if s.StreamSeq != 0 {
 		b = append(b, `,"streamSeq":`...)
 		b = strconv.AppendUint(b, s.StreamSeq, 10)
@@ -95,7 +105,7 @@ func (s Source) AppendJSON(b []byte) []byte {
 	if s.Absorbed {
 		b = append(b, `,"absorbed":true`...)
 	}
-	return append(b, '}')
+	return append(b, '}'), nil
 }
 
 // AppendJSON appends the result info as json.Marshal writes it and returns the
@@ -112,23 +122,28 @@ func (r ResultInfo) AppendJSON(b []byte) []byte {
 	return append(b, '}')
 }
 
-// appendSources appends a []Source as json.Marshal writes it.
-func appendSources(b []byte, sources []Source) []byte {
+// AppendSources appends sources as json.Marshal writes a []Source and
+// returns the extended slice, or AppendJSONTime's error.
+func AppendSources(b []byte, sources []Source) ([]byte, error) {
 	if sources == nil {
-		return append(b, "null"...)
+		return append(b, "null"...), nil
 	}
 	b = append(b, '[')
 	for i, s := range sources {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = s.AppendJSON(b)
+		var err error
+		if b, err = s.AppendJSON(b); err != nil {
+			return nil, err
+		}
 	}
-	return append(b, ']')
+	return append(b, ']'), nil
 }
 
 // AppendJSON appends what json.Marshal(r) writes and returns the extended
-// slice. It returns ErrInvalidPayload when an Extra value is not valid JSON.
+// slice. It returns ErrInvalidPayload when an Extra value is not valid JSON or
+// a time cannot be written (see AppendJSONTime).
 func (r ResolvedOperation) AppendJSON(b []byte) ([]byte, error) {
 	b = append(b, `{"clientContext":`...)
 	b = AppendJSONString(b, r.ClientContext)
@@ -153,12 +168,16 @@ func (r ResolvedOperation) AppendJSON(b []byte) ([]byte, error) {
 	} else {
 		b = append(b, `,"raceDetected":false`...)
 	}
-	b = append(b, `,"sources":`...)
-	b = appendSources(b, r.Sources)
-	b = append(b, `,"firstSeenAt":`...)
-	b = AppendJSONTime(b, r.FirstSeenAt)
-	b = append(b, `,"resolvedAt":`...)
-	b = AppendJSONTime(b, r.ResolvedAt)
+	var err error
+	if b, err = AppendSources(append(b, `,"sources":`...), r.Sources); err != nil {
+		return nil, err
+	}
+	if b, err = AppendJSONTime(append(b, `,"firstSeenAt":`...), r.FirstSeenAt); err != nil {
+		return nil, err
+	}
+	if b, err = AppendJSONTime(append(b, `,"resolvedAt":`...), r.ResolvedAt); err != nil {
+		return nil, err
+	}
 	var (
 		stack [8]string
 		names = stack[:0]

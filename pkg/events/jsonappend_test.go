@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/commsops/commsops/internal/randfill"
 )
@@ -50,8 +51,9 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 			t.Fatalf("resolved %d: AppendJSON %s, want %s", i, direct, want)
 		}
 		for _, s := range ro.Sources {
-			if want, _ := json.Marshal(s); !bytes.Equal(s.AppendJSON(nil), want) {
-				t.Fatalf("source: %s, want %s", s.AppendJSON(nil), want)
+			got, err := s.AppendJSON(nil)
+			if want, _ := json.Marshal(s); err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("source: %s (%v), want %s", got, err, want)
 			}
 		}
 		if ri := ro.ResultInfo; ri != nil {
@@ -76,6 +78,35 @@ func TestAppendJSONExtraNeverOverridesNamedFields(t *testing.T) {
 	}
 	if bytes.Contains(got, []byte(`"Status"`)) || !bytes.Contains(got, []byte(`"recordingLocation":"u"`)) {
 		t.Fatalf("extras: %s", got)
+	}
+}
+
+// TestAppendJSONTimeRange: times RFC 3339 cannot write fail as they fail in
+// json.Marshal, rather than being written in a form no reader parses back.
+func TestAppendJSONTimeRange(t *testing.T) {
+	cases := []struct {
+		name string
+		at   time.Time
+	}{
+		{"year 10000 after UTC", time.Date(9999, 12, 31, 23, 59, 59, 0, time.FixedZone("", -3600)).UTC()},
+		{"year -1", time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC)},
+		{"offset of a day", time.Date(2026, 1, 1, 0, 0, 0, 0, time.FixedZone("", 24*3600))},
+		{"year 9999", time.Date(9999, 12, 31, 23, 59, 59, 999, time.UTC)},
+		{"year 0", time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC)},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			want, wantErr := json.Marshal(c.at)
+			got, err := AppendJSONTime(nil, c.at)
+			if (err == nil) != (wantErr == nil) || !bytes.Equal(got, want) {
+				t.Fatalf("AppendJSONTime = %s (%v), json.Marshal %s (%v)", got, err, want, wantErr)
+			}
+			ro := ResolvedOperation{Status: StatusCompleted, ResolvedAt: c.at, Sources: []Source{{Kind: SourceResponse, ReceivedAt: c.at}}}
+			_, wantErr = json.Marshal(resolvedAlias(ro))
+			if _, err := ro.AppendJSON(nil); (err == nil) != (wantErr == nil) {
+				t.Fatalf("ResolvedOperation.AppendJSON err %v, json.Marshal %v", err, wantErr)
+			}
+		})
 	}
 }
 

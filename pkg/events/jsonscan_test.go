@@ -162,3 +162,42 @@ func FuzzActionResponseEnvelope(f *testing.F) {
 		}
 	})
 }
+
+// FuzzResultInfo compares ResultInfo.UnmarshalJSON with what encoding/json
+// makes of the same bytes through the struct the parser used to decode into
+// (raw code and subcode, message as *string), on a receiver that is not zero.
+func FuzzResultInfo(f *testing.F) {
+	for _, s := range []string{`{"code":200,"subcode":"8510","message":"ok"}`, `{"code":{},"code":1}`, `{"code":"x","code":1}`,
+		`{"message":"a","message":null}`, `{"message":1,"message":"a"}`, `null`, `{}`, `{"CODE":"404","Message":"m"}`, `[]`, `"x"`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if !json.Valid(data) {
+			return
+		}
+		start := ResultInfo{Code: 7, Subcode: 8, Message: "before"}
+		got := start
+		gotErr := got.UnmarshalJSON(data)
+
+		want := start
+		var raw struct {
+			Code    json.RawMessage `json:"code"`
+			Subcode json.RawMessage `json:"subcode"`
+			Message *string         `json:"message"`
+		}
+		wantErr := json.Unmarshal(data, &raw)
+		if wantErr == nil && !isNull(data) {
+			var err error
+			if want.Code, err = looseInt(raw.Code); err != nil {
+				wantErr = err
+			} else if want.Subcode, err = looseInt(raw.Subcode); err != nil {
+				wantErr = err
+			} else if raw.Message != nil {
+				want.Message = *raw.Message
+			}
+		}
+		if (gotErr == nil) != (wantErr == nil) || (gotErr == nil && got != want) {
+			t.Fatalf("%q: got %+v (%v), encoding/json %+v (%v)", data, got, gotErr, want, wantErr)
+		}
+	})
+}
