@@ -137,9 +137,25 @@ func (r *running) ids() []string {
 }
 
 // waitFor waits until cond holds of what was seen, for up to 10s.
+// waitLimit bounds the waits of these tests: generous, because the whole
+// suite runs in parallel with the race detector on 2 cores.
+const waitLimit = 30 * time.Second
+
+// waitUntil polls cond until it holds, failing t after waitLimit.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func (r *running) waitFor(what string, cond func(seen []got, errs []error) bool) {
 	r.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(waitLimit)
 	for {
 		seen, errs := r.snapshot()
 		if cond(seen, errs) {
@@ -399,18 +415,23 @@ func TestDurableSharedByReplicas(t *testing.T) {
 		}, append([]events.SubscriberOption{events.Durable("billing"), events.Concurrency(2)}, opts...)...)
 	}
 	r1, r2 := replica(1), replica(2)
-	time.Sleep(200 * time.Millisecond)
+	// Both replicas must be pulling before the events come, or on a loaded
+	// machine the first one up takes them all before the other has started.
+	waitUntil(t, "both replicas pulling", func() bool {
+		c, err := js.Consumer(context.Background(), events.StreamResolved, "billing")
+		if err != nil {
+			return false
+		}
+		info, err := c.Info(context.Background())
+		return err == nil && info.NumWaiting >= 2
+	})
 	const n = 60
 	var want []string
 	for i := 0; i < n; i++ {
 		id, _ := emit(t, js, fmt.Sprintf("cc-%d", i), events.StatusCompleted)
 		want = append(want, id)
 	}
-	count := func() int { mu.Lock(); defer mu.Unlock(); return len(handled) }
-	deadline := time.Now().Add(10 * time.Second)
-	for count() < n && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitUntil(t, fmt.Sprintf("%d events handled", n), func() bool { mu.Lock(); defer mu.Unlock(); return len(handled) >= n })
 	time.Sleep(100 * time.Millisecond)
 	if err := r1.stop(); err != nil {
 		t.Fatal(err)
