@@ -11,8 +11,8 @@ import (
 	"time"
 )
 
-// strings mixes plain text with everything encoding/json escapes.
-var strings = []string{"", "a", "cc-1", "<&>", `"\`, "\b\f\n\r\t\x00\x1f", "é", "\u2028\u2029", "\xff\xfe", "日本", "\x7f", " "}
+// pieces mixes plain text with everything encoding/json escapes.
+var pieces = []string{"", "a", "cc-1", "<&>", `"\`, "\b\f\n\r\t\x00\x1f", "é", "\u2028\u2029", "\xff\xfe", "日本", "\x7f", " "}
 
 // raws are json.RawMessage values: some already as json.Marshal writes
 // them, some it must compact or escape.
@@ -22,7 +22,7 @@ var raws = []string{`1`, `"x<y"`, `{"b": [1, 2], "a": null}`, "\"\u2028\"", `"W/
 func String(r *rand.Rand) string {
 	var b []byte
 	for range r.IntN(4) {
-		b = append(b, strings[r.IntN(len(strings))]...)
+		b = append(b, pieces[r.IntN(len(pieces))]...)
 	}
 	return string(b)
 }

@@ -74,7 +74,7 @@ func (r *ResultInfo) parse(b []byte) error {
 	if r.Subcode, err = looseInt(subcode); err != nil {
 		return fmt.Errorf("%w: resultInfo.subcode: %v", ErrInvalidPayload, err)
 	}
-	if message != nil && !isNull(message) {
+	if !isNull(message) { // absent (nil) or a last null keeps r.Message
 		r.Message = string(jsonStringValue(message))
 	}
 	return nil
@@ -468,8 +468,10 @@ func setString(dst *string, v []byte) error {
 	return nil
 }
 
-// looseString returns a JSON string's value, "" for null, and the literal text
-// of a number or boolean; objects and arrays are an error.
+// looseString returns the value of a valid JSON string (invalid UTF-8 turned
+// into U+FFFD, as encoding/json decodes it: raw invalid bytes would otherwise
+// reach CloudEvents headers that no consumer can decode), "" for null, and the
+// literal text of a number or boolean; objects and arrays are an error.
 func looseString(v []byte) (string, error) {
 	v = bytes.TrimSpace(v)
 	if isNull(v) {
@@ -477,20 +479,7 @@ func looseString(v []byte) (string, error) {
 	}
 	switch v[0] {
 	case '"':
-		// The common case, a string without escapes, needs no decoder. Invalid
-		// UTF-8 goes to the decoder, which turns it into U+FFFD as it does
-		// everywhere else: raw invalid bytes would otherwise reach CloudEvents
-		// headers that no consumer can decode.
-		if len(v) >= 2 && v[len(v)-1] == '"' {
-			if inner := v[1 : len(v)-1]; bytes.IndexByte(inner, '\\') < 0 && bytes.IndexByte(inner, '"') < 0 && utf8.Valid(inner) {
-				return string(inner), nil
-			}
-		}
-		var s string
-		if err := json.Unmarshal(v, &s); err != nil {
-			return "", err
-		}
-		return s, nil
+		return string(jsonStringValue(v)), nil
 	case '{', '[':
 		return "", fmt.Errorf("%w: expected a string", ErrInvalidPayload)
 	}

@@ -11,7 +11,7 @@ import (
 // They return sub-slices of the input instead of decoding into maps, so that
 // a payload is checked once and then split without being scanned again per
 // nesting level. Their results equal encoding/json's for valid input
-// (FuzzMembers and FuzzElements compare them); on invalid input they stop
+// (FuzzMembers compares them); on invalid input they stop
 // early rather than fail, which is why they are never given unchecked bytes.
 
 // member is one name/value pair of a JSON object: the name unescaped, the
