@@ -61,7 +61,8 @@ type Options struct {
 	Phases       string // comma-separated subset of the phases; "" or "all": every one
 	Memory       bool   // memory storage instead of file storage
 	CPUProfile   string
-	ProfilePhase string // which phase the CPU profile covers
+	AllocProfile string // allocations of the profiled phase: writes file.base and file
+	ProfilePhase string // which phase the CPU and allocation profiles cover
 	MemProfile   string
 	Verbose      bool
 	// WaitQuiet: before each phase, wait up to this long until other
@@ -105,7 +106,8 @@ func main() {
 	flag.StringVar(&o.Phases, "phases", "all", "comma-separated phases to run: publish, relay, resolver, ingest, latency, memory (ratios need both of theirs)")
 	flag.BoolVar(&o.Memory, "memory", o.Memory, "JetStream memory storage instead of file storage")
 	flag.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of one phase of the first run to `file`")
-	flag.StringVar(&o.ProfilePhase, "profile-phase", o.ProfilePhase, "phase the CPU profile covers: publish, relay, resolver, ingest, bare, shaped, latency, memory or all")
+	flag.StringVar(&o.AllocProfile, "allocprofile", "", "write the allocation profile at the start (`file`.base) and the end (file) of one phase of the first run; read with go tool pprof -sample_index=alloc_space -base file.base")
+	flag.StringVar(&o.ProfilePhase, "profile-phase", o.ProfilePhase, "phase the CPU and allocation profiles cover: publish, relay, resolver, ingest, bare, shaped, latency, memory or all")
 	flag.StringVar(&o.MemProfile, "memprofile", "", "write a heap profile to `file` while the worker holds the open operations (first run)")
 	flag.BoolVar(&o.Verbose, "v", false, "log the components' warnings and errors to stderr")
 	flag.Var((*seconds)(&o.WaitQuiet), "wait-quiet", "before each phase wait up to this long for other processes to leave the CPUs idle (0: do not wait)")
@@ -179,7 +181,7 @@ func run(ctx context.Context, o Options, out, logw io.Writer) error {
 		return err
 	}
 	defer b.close()
-	b.profile = &profiler{path: o.CPUProfile, phase: o.ProfilePhase}
+	b.profile = &profiler{path: o.CPUProfile, allocPath: o.AllocProfile, phase: o.ProfilePhase}
 	defer b.profile.finish()
 
 	fmt.Fprintf(out, "opsbench: %d CPUs (GOMAXPROCS %d), %s %s/%s, nats-server %s embedded at %s, %s storage, commsops %s\n",
@@ -327,46 +329,73 @@ const noisyCores = 0.25
 
 func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 
-// profiler writes the CPU profile of one phase of the first run.
+// profiler writes the CPU profile of one phase of the first run, and the
+// allocation profile at its start and end.
 type profiler struct {
-	path, phase string
-	f           *os.File
-	done        bool
+	path, allocPath, phase string
+	f                      *os.File
+	started, done          bool
 }
 
 func (p *profiler) start(phase string) {
-	if p == nil || p.path == "" || p.done || p.f != nil || (p.phase != "all" && p.phase != phase) {
+	if p == nil || (p.path == "" && p.allocPath == "") || p.done || p.started || (p.phase != "all" && p.phase != phase) {
+		return
+	}
+	p.started = true
+	p.writeAllocs(p.allocPath + ".base")
+	if p.path == "" {
 		return
 	}
 	f, err := os.Create(p.path)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "opsbench: cpuprofile:", err)
-		p.done = true
 		return
 	}
 	if err := pprof.StartCPUProfile(f); err != nil {
 		fmt.Fprintln(os.Stderr, "opsbench: cpuprofile:", err)
 		f.Close()
-		p.done = true
 		return
 	}
 	p.f = f
 }
 
 func (p *profiler) stop(phase string) {
-	if p == nil || p.f == nil || p.phase == "all" || p.phase != phase {
+	if p == nil || !p.started || p.phase == "all" || p.phase != phase {
 		return
 	}
 	p.finish()
 }
 
 func (p *profiler) finish() {
-	if p == nil || p.f == nil {
+	if p == nil || !p.started || p.done {
 		return
 	}
-	pprof.StopCPUProfile()
-	p.f.Close()
-	p.f, p.done = nil, true
+	p.done = true
+	if p.f != nil {
+		pprof.StopCPUProfile()
+		p.f.Close()
+		p.f = nil
+	}
+	p.writeAllocs(p.allocPath)
+}
+
+// writeAllocs writes the allocation profile to path (nothing when no
+// allocation profile was asked for).
+func (p *profiler) writeAllocs(path string) {
+	if p.allocPath == "" {
+		return
+	}
+	runtime.GC() // the profile shows allocations up to the last GC
+	f, err := os.Create(path)
+	if err == nil {
+		err = pprof.Lookup("allocs").WriteTo(f, 0)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "opsbench: allocprofile:", err)
+	}
 }
 
 var phaseLabels = map[string]string{

@@ -20,6 +20,7 @@ func TestBenchmarkVerifiesItself(t *testing.T) {
 	o.Ops, o.Clients, o.Duration, o.Warmup, o.Rate, o.OpenOps, o.Runs = 150, 4, time.Second, 200*time.Millisecond, 50, 300, 1
 	o.CPUProfile = filepath.Join(t.TempDir(), "cpu.prof")
 	o.MemProfile = filepath.Join(t.TempDir(), "mem.prof")
+	o.AllocProfile = filepath.Join(t.TempDir(), "allocs.prof")
 	var out bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
@@ -55,7 +56,7 @@ func TestBenchmarkVerifiesItself(t *testing.T) {
 			t.Errorf("figure %s = %v, want > 0", d.key, v)
 		}
 	}
-	for _, p := range []string{o.CPUProfile, o.MemProfile} {
+	for _, p := range []string{o.CPUProfile, o.MemProfile, o.AllocProfile + ".base", o.AllocProfile} {
 		if st, err := os.Stat(p); err != nil || st.Size() == 0 {
 			t.Errorf("profile %s not written: %v", p, err)
 		}

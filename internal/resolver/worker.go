@@ -507,6 +507,13 @@ func (w *Worker) forget(key string) {
 // exist) and returns the new revision, or ErrFenced. A state whose operations
 // are all terminal is written with a TTL of cfg.Retention, so it expires
 // unless new evidence reopens the key (the next write carries no TTL).
+//
+// The write is the KV bucket's own compare-and-swap (Nats-Expected-Last-
+// Subject-Sequence on the key's subject), sent as an asynchronous publish
+// and awaited: the same as KeyValue.Update and Create without a request's
+// per-call reply subscription and timer. A key that must not exist but has
+// a delete marker (removed with the KV API) is left to KeyValue.Create,
+// which writes over the marker.
 func (w *Worker) save(ctx context.Context, key string, st *KeyState, rev uint64) (uint64, error) {
 	b, err := marshalState(st)
 	if err != nil {
@@ -516,22 +523,13 @@ func (w *Worker) save(ctx context.Context, key string, st *KeyState, rev uint64)
 	if !st.Open() {
 		ttl = w.cfg.Retention
 	}
-	var newRev uint64
-	switch {
-	case rev == 0 && ttl > 0:
-		newRev, err = w.kv.Create(ctx, key, b, jetstream.KeyTTL(ttl))
-	case rev == 0:
-		newRev, err = w.kv.Create(ctx, key, b)
-	case ttl > 0:
-		// KeyValue.Update takes no TTL: the same CAS as a raw publish.
-		var ack *jetstream.PubAck
-		ack, err = w.js.PublishMsg(ctx, &nats.Msg{Subject: "$KV." + events.BucketState + "." + key, Data: b},
-			jetstream.WithExpectLastSequencePerSubject(rev), jetstream.WithMsgTTL(ttl))
-		if ack != nil {
-			newRev = ack.Sequence
+	newRev, err := w.casPublish(ctx, key, b, rev, ttl)
+	if rev == 0 && isCASConflict(err) {
+		var opts []jetstream.KVCreateOpt
+		if ttl > 0 {
+			opts = append(opts, jetstream.KeyTTL(ttl))
 		}
-	default:
-		newRev, err = w.kv.Update(ctx, key, b, rev)
+		newRev, err = w.kv.Create(ctx, key, b, opts...)
 	}
 	if isCASConflict(err) {
 		return 0, fmt.Errorf("%w: %s: %w", ErrFenced, key, err)
@@ -541,6 +539,30 @@ func (w *Worker) save(ctx context.Context, key string, st *KeyState, rev uint64)
 	}
 	return newRev, nil
 }
+
+// casPublish writes data to key's subject in the state bucket when the
+// subject's last sequence is rev, and returns the new one.
+func (w *Worker) casPublish(ctx context.Context, key string, data []byte, rev uint64, ttl time.Duration) (uint64, error) {
+	opts := []jetstream.PublishOpt{jetstream.WithExpectLastSequencePerSubject(rev)}
+	if ttl > 0 {
+		opts = append(opts, jetstream.WithMsgTTL(ttl))
+	}
+	f, err := w.js.PublishMsgAsync(&nats.Msg{Subject: stateSubjectPrefix + key, Data: data}, opts...)
+	if err != nil {
+		return 0, err
+	}
+	select {
+	case ack := <-f.Ok():
+		return ack.Sequence, nil
+	case err := <-f.Err():
+		return 0, err
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+// stateSubjectPrefix prefixes a key's subject in the state bucket.
+const stateSubjectPrefix = "$KV." + events.BucketState + "."
 
 func isCASConflict(err error) bool {
 	if err == nil {
