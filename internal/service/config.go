@@ -88,16 +88,5 @@ func Redacted(cfg any) []any {
 	return kv
 }
 
-// Exit codes: 0 clean stop, 1 failure, 2 bad configuration or -h.
-func ExitCode(err error) int {
-	switch {
-	case err == nil:
-		return 0
-	case err == ErrHelp:
-		return 0
-	}
-	return 1
-}
-
 // Stderr is where main writes a fatal error when no logger exists yet.
 var Stderr io.Writer = os.Stderr
