@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -106,6 +107,20 @@ func TestChecksCatch(t *testing.T) {
 					nats(m).Env[i].Value = "9GiB"
 				}
 			}
+		}},
+		{"GOGC off without GOMEMLIMIT", "prod", "resources", func(m *manifests) {
+			c := resolver(m)
+			c.Env = slices.DeleteFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == "GOMEMLIMIT" })
+		}},
+		{"GOMEMLIMIT without headroom", "dev", "resources", func(m *manifests) {
+			for i := range ingest(m).Env {
+				if ingest(m).Env[i].Name == "GOMEMLIMIT" {
+					ingest(m).Env[i].Value = "500MiB"
+				}
+			}
+		}},
+		{"GOGC off above the memory request", "prod", "resources", func(m *manifests) {
+			ingest(m).Resources.Requests[corev1.ResourceMemory] = resource.MustParse("128Mi")
 		}},
 		{"file store over the volume", "dev", "resources", func(m *manifests) {
 			m.statefulSets["nats"].Spec.VolumeClaimTemplates[0].Spec.Resources.Requests[corev1.ResourceStorage] = resource.MustParse("1Gi")

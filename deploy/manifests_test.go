@@ -36,6 +36,10 @@ var contractEnv = setOf(
 	"RESOLVER_RETENTION", "RESOLVER_WORKER_ID", "RESOLVER_COMMIT_DELAY",
 )
 
+// runtimeEnv is what the Go runtime of a commsops process reads: the
+// manifests may set these beside the contract's variables.
+var runtimeEnv = setOf("GOGC", "GOMEMLIMIT")
+
 // secretEnv may only come from the Secret, never from the ConfigMap.
 var secretEnv = setOf("NATS_PASSWORD", "NATS_TOKEN", "INGEST_RESPONSE_TOKENS")
 
@@ -246,7 +250,7 @@ func checkEnv(m *manifests) (errs []error) {
 				errs = append(errs, fmt.Errorf("%s/%s: want envFrom ConfigMap %s and Secret %s", p.name, c.Name, cfg.Name, secretName))
 			}
 			for _, e := range c.Env {
-				if !contractEnv[e.Name] {
+				if !contractEnv[e.Name] && !runtimeEnv[e.Name] {
 					errs = append(errs, fmt.Errorf("%s/%s sets %s, which no commsops process reads", p.name, c.Name, e.Name))
 				}
 				if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
@@ -569,8 +573,10 @@ func checkSecurity(m *manifests) (errs []error) {
 }
 
 // checkResources: every container requests and limits CPU and memory, with
-// requests within limits; NATS's memory settings fit its limits and its
-// file store fits its volume.
+// requests within limits; a GOMEMLIMIT leaves a tenth of the memory limit
+// free, GOGC=off comes with a GOMEMLIMIT (or the heap grows to the limit)
+// and a memory request of at least it (the heap does grow to it); NATS's
+// memory settings fit its limits and its file store fits its volume.
 func checkResources(m *manifests) (errs []error) {
 	for name, spec := range m.podSpecs() {
 		for _, c := range allContainers(spec) {
@@ -586,6 +592,7 @@ func checkResources(m *manifests) (errs []error) {
 					errs = append(errs, fmt.Errorf("%s/%s: %s request %v above its limit %v", name, c.Name, r, req.String(), lim.String()))
 				}
 			}
+			errs = append(errs, checkGoMemory(name, c)...)
 		}
 	}
 	s := m.statefulSets["nats"]
@@ -593,9 +600,8 @@ func checkResources(m *manifests) (errs []error) {
 		return errs
 	}
 	c := s.Spec.Template.Spec.Containers[0]
-	limit := c.Resources.Limits.Memory().Value()
 	goLimit, err := parseGoBytes(envValue(c, "GOMEMLIMIT"))
-	if err != nil || goLimit >= limit {
+	if err != nil {
 		errs = append(errs, fmt.Errorf("nats: GOMEMLIMIT %q must be set below the memory limit %v", envValue(c, "GOMEMLIMIT"), c.Resources.Limits.Memory()))
 	}
 	mem, err := parseNATSBytes(envValue(c, "JS_MAX_MEMORY_STORE"))
@@ -607,6 +613,29 @@ func checkResources(m *manifests) (errs []error) {
 		if disk := s.Spec.VolumeClaimTemplates[0].Spec.Resources.Requests.Storage().Value(); err != nil || file >= disk {
 			errs = append(errs, fmt.Errorf("nats: JS_MAX_FILE_STORE %q must be under the volume's %d bytes", envValue(c, "JS_MAX_FILE_STORE"), disk))
 		}
+	}
+	return errs
+}
+
+// checkGoMemory checks a container's Go runtime settings against its memory
+// resources (see checkResources).
+func checkGoMemory(name string, c corev1.Container) (errs []error) {
+	gogc, memLimit := envValue(c, "GOGC"), envValue(c, "GOMEMLIMIT")
+	if memLimit == "" {
+		if gogc == "off" {
+			errs = append(errs, fmt.Errorf("%s/%s: GOGC=off without a GOMEMLIMIT: the heap would grow to the memory limit", name, c.Name))
+		}
+		return errs
+	}
+	goLimit, err := parseGoBytes(memLimit)
+	if err != nil {
+		return append(errs, fmt.Errorf("%s/%s: %w", name, c.Name, err))
+	}
+	if limit := c.Resources.Limits.Memory().Value(); goLimit > limit/10*9 {
+		errs = append(errs, fmt.Errorf("%s/%s: GOMEMLIMIT %s leaves under a tenth of the memory limit %v", name, c.Name, memLimit, c.Resources.Limits.Memory()))
+	}
+	if req := c.Resources.Requests.Memory().Value(); gogc == "off" && req < goLimit {
+		errs = append(errs, fmt.Errorf("%s/%s: with GOGC=off the heap grows to GOMEMLIMIT %s, above the memory request %v", name, c.Name, memLimit, c.Resources.Requests.Memory()))
 	}
 	return errs
 }

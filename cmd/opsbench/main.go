@@ -28,9 +28,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -184,8 +186,8 @@ func run(ctx context.Context, o Options, out, logw io.Writer) error {
 	b.profile = &profiler{path: o.CPUProfile, allocPath: o.AllocProfile, phase: o.ProfilePhase}
 	defer b.profile.finish()
 
-	fmt.Fprintf(out, "opsbench: %d CPUs (GOMAXPROCS %d), %s %s/%s, nats-server %s embedded at %s, %s storage, commsops %s\n",
-		runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(), runtime.GOOS, runtime.GOARCH, serverVersion(), b.url, storageName(o),
+	fmt.Fprintf(out, "opsbench: %d CPUs (GOMAXPROCS %d), %s %s/%s, %s, nats-server %s embedded at %s, %s storage, commsops %s\n",
+		runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(), runtime.GOOS, runtime.GOARCH, gcSettings(), serverVersion(), b.url, storageName(o),
 		cmp.Or(revision(), "(revision unknown)"))
 	fmt.Fprintf(out, "traffic: %d operations, %d messages (race %.0f%%, duplicates %.0f%%, shared clientContexts %.0f%%), %d resolved events expected\n",
 		len(ops), nMsgs, 100*o.RaceShare, 100*o.DupShare, 100*o.SharedCC, nEvents)
@@ -418,6 +420,22 @@ func (o Options) runs(phase string) bool {
 		}
 	}
 	return false
+}
+
+// gcSettings describes the garbage collector's settings in force (from GOGC
+// and GOMEMLIMIT), which the latency figures depend on.
+func gcSettings() string {
+	percent := debug.SetGCPercent(-1)
+	debug.SetGCPercent(percent)
+	gogc := "off"
+	if percent >= 0 {
+		gogc = strconv.Itoa(percent)
+	}
+	limit := "none"
+	if l := debug.SetMemoryLimit(-1); l != math.MaxInt64 {
+		limit = strconv.FormatInt(l>>20, 10) + " MiB"
+	}
+	return "GOGC " + gogc + ", GOMEMLIMIT " + limit
 }
 
 func storageName(o Options) string {

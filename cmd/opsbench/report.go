@@ -247,7 +247,7 @@ func report(out io.Writer, o Options, runs []figures, verdicts []verdict, noisy 
 		"opsbench": 1,
 		"machine": map[string]any{"cpus": runtime.NumCPU(), "gomaxprocs": runtime.GOMAXPROCS(0), "go": runtime.Version(),
 			"os": runtime.GOOS, "arch": runtime.GOARCH, "nats_server": serverVersion(), "storage": storageName(o),
-			"revision": revision()},
+			"gc": gcSettings(), "revision": revision()},
 		"config": map[string]any{"ops": o.Ops, "race_share": o.RaceShare, "dup_share": o.DupShare, "shared_cc_share": o.SharedCC,
 			"seed": o.Seed, "partitions": o.Partitions, "clients": o.Clients, "duration_s": o.Duration.Seconds(),
 			"warmup_s": o.warmup().Seconds(), "rate_ops_s": o.Rate, "open_ops": o.OpenOps, "runs": o.Runs,
