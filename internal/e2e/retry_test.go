@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -22,11 +23,7 @@ func TestFailingWritesRetriedThenDeadLettered(t *testing.T) {
 	p := startPipeline(t)
 	ctx := context.Background()
 	resize := func(max int32) {
-		_, err := p.js.UpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: events.BucketState, History: 1,
-			Storage: jetstream.FileStorage, LimitMarkerTTL: time.Minute, MaxValueSize: max})
-		if err != nil {
-			t.Fatal(err)
-		}
+		reconfigureState(t, p, func(c *jetstream.KeyValueConfig) { c.MaxValueSize = max })
 	}
 	resize(32)
 	// A duplicate window shorter than the redelivery delay: the stream's
@@ -74,4 +71,88 @@ func TestFailingWritesRetriedThenDeadLettered(t *testing.T) {
 	resize(0) // writes work again
 	p.mustPost("/v1/responses", response("playPrompt", op{typ: "playPromptOperation", id: "1fe0623f-d628-42ed-b4bd-8ac290072cc5", cc: "healthy", status: "completed"}, 200))
 	p.out.waitFor(t, 15*time.Second, "recovery", func(evs []resolvedEvent) bool { return len(statusesOf(evs, "healthy", "")) == 1 })
+}
+
+// TestWriteOutageKeepsKeyOrder: while the state bucket refuses writes (full,
+// a passing failure), a key whose batch cannot be committed waits, and its
+// later messages wait behind it. Here the completion is stored and published,
+// its state write fails, and then the action response reporting "running"
+// arrives for the same operation: it must be absorbed as the race once the
+// bucket takes writes again, never applied to a state without the
+// completion (which would publish "running" after "completed").
+func TestWriteOutageKeepsKeyOrder(t *testing.T) {
+	p := startPipeline(t)
+	ctx := context.Background()
+	limit := func(maxBytes int64) {
+		reconfigureState(t, p, func(c *jetstream.KeyValueConfig) { c.MaxBytes = maxBytes })
+	}
+	limit(1) // every state write fails: the bucket is full
+	cfg := resolverDefaults()
+	cfg.MaxAttempts, cfg.MaxDeliver, cfg.AckWait = 2, 3, time.Second
+	p.startWorker("w1", cfg)
+
+	const id = "0fe0623f-d628-42ed-b4bd-8ac290072cc5"
+	p.mustPost("/v1/notifications", notification(op{typ: "playPromptOperation", id: id, cc: "ordered", status: "completed"}))
+	p.out.waitFor(t, 10*time.Second, "completed", func(evs []resolvedEvent) bool { return len(statusesOf(evs, "ordered", "")) == 1 })
+	// Past the in-place attempts and the ack wait: the old behaviour had
+	// nacked the completion and dropped its state by now.
+	time.Sleep(1500 * time.Millisecond)
+	p.mustPost("/v1/responses", response("playPrompt", op{typ: "playPromptOperation", id: id, cc: "ordered", status: "running"}, 200))
+	time.Sleep(1500 * time.Millisecond)
+	if got := statusesOf(p.out.snapshot(), "ordered", ""); len(got) != 1 {
+		t.Fatalf("during the outage: events %v, want only the completion", got)
+	}
+
+	limit(-1) // writes work again
+	key := events.Key("ordered")
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		st, err := readState(ctx, p.layout.State, key)
+		if err == nil && len(st.Ops) == 1 && len(st.Ops[0].Sources) == 2 {
+			if !st.Ops[0].RaceDetected || st.Ops[0].Status != events.StatusCompleted {
+				t.Fatalf("state after the outage: %+v, want completed with the race recorded", st.Ops[0])
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("state with both messages never written: %+v, %v", st, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	evs := p.out.settle(500 * time.Millisecond)
+	if got := statusesOf(evs, "ordered", ""); len(got) != 1 || got[0] != events.StatusCompleted {
+		t.Fatalf("events %v, want the completion alone:\n%s", got, describe(evs))
+	}
+	assertInvariants(t, evs)
+	dlq, err := p.js.Stream(ctx, events.StreamDeadLetter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, err := dlq.Info(ctx); err != nil || info.State.Msgs != 0 {
+		t.Fatalf("dead letters after a passing outage: %v, %v", info.State.Msgs, err)
+	}
+}
+
+// reconfigureState updates the state bucket to its configuration as
+// streams.Ensure makes it, changed by adjust.
+func reconfigureState(t *testing.T, p *pipeline, adjust func(*jetstream.KeyValueConfig)) {
+	t.Helper()
+	cfg := jetstream.KeyValueConfig{Bucket: events.BucketState, History: 1, Storage: jetstream.FileStorage, LimitMarkerTTL: time.Minute}
+	adjust(&cfg)
+	if _, err := p.js.UpdateKeyValue(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// readState returns key's state in the bucket.
+func readState(ctx context.Context, kv jetstream.KeyValue, key string) (*resolver.KeyState, error) {
+	e, err := kv.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	var st resolver.KeyState
+	if err := json.Unmarshal(e.Value(), &st); err != nil {
+		return nil, err
+	}
+	return &st, nil
 }

@@ -124,7 +124,7 @@ func (w *Worker) publish(ctx context.Context, c *cachedState, outbox []Emission,
 	for _, em := range outbox {
 		msg, opts, err := w.outboxMsg(em)
 		if err != nil {
-			return err
+			return fmt.Errorf("%w: %w", errNoRetry, err) // the same every time
 		}
 		f, err := w.js.PublishMsgAsync(msg, opts...)
 		if err != nil {
@@ -280,12 +280,20 @@ func (w *Worker) giveUp(msg jetstream.Msg, key string, delivered int, err error,
 
 // commit writes key's state with its batch applied and acks the batch's
 // messages. When the write is fenced (another worker wrote the key) the state
-// is rebuilt on the written one and the write tried again. When it keeps
-// failing, the state is dropped and the messages are nacked: their
-// redelivery applies them again, to the committed state (later messages of
-// the key may be applied before them then, as after any failure that
-// outlasts the retries); a message on its last delivery (MaxDeliver) is
-// dead-lettered instead.
+// is rebuilt on the written one and the write tried again.
+//
+// A write that fails for a passing reason (JetStream unavailable, the bucket
+// full, a timeout, a fence that keeps recurring) is retried with backoff for
+// as long as it takes. The key's goroutine waits here, so its later messages
+// wait in its queue, and the batch's messages are kept from redelivery
+// (InProgress): the key's messages are still applied in stream order, and no
+// later message can be applied to a state that lacks the batch and publish a
+// status behind one the batch already published. Only a state that can never
+// be written (larger than the bucket or the server takes) gives up: the
+// state is dropped and the messages nacked for redelivery, or dead-lettered
+// on their last delivery (MaxDeliver). When the worker stops first, the
+// messages are left unacked for the next owner, which catches them up in
+// order.
 func (w *Worker) commit(key string) {
 	w.mu.Lock()
 	b := w.batches[key]
@@ -297,7 +305,7 @@ func (w *Worker) commit(key string) {
 		return
 	}
 	var err error
-	for attempt := 1; attempt <= w.cfg.MaxAttempts; attempt++ {
+	for attempt := 1; ; attempt++ {
 		var c *cachedState
 		if c, err = w.state(w.stopCtx, key); err == nil {
 			var rev uint64
@@ -313,10 +321,10 @@ func (w *Worker) commit(key string) {
 			}
 		}
 		w.forget(key)
-		if w.stopCtx.Err() != nil {
+		if w.stopCtx.Err() != nil || permanent(err) {
 			break
 		}
-		if errors.Is(err, ErrFenced) {
+		if errors.Is(err, ErrFenced) && attempt < w.cfg.MaxAttempts {
 			// Another worker wrote the key (this one took it over while the
 			// previous owner still committed what it had): rebuild on its
 			// state, where the batch's messages it applied are skipped and
@@ -324,7 +332,13 @@ func (w *Worker) commit(key string) {
 			w.log.Debug("state changed under this worker; rebuilding", "key", key, "attempt", attempt)
 			continue
 		}
-		w.log.Warn("state write failed; retrying", "key", key, "attempt", attempt, "err", err)
+		w.m.commitFailures.Inc()
+		w.log.Warn("state write failed; the key waits and retries", "key", key, "attempt", attempt, "messages", len(b.entries), "err", err)
+		for _, e := range b.entries {
+			if e.msg != nil {
+				_ = e.msg.InProgress()
+			}
+		}
 		select {
 		case <-time.After(backoff(attempt)):
 		case <-w.stopCtx.Done():
@@ -332,7 +346,11 @@ func (w *Worker) commit(key string) {
 	}
 	entries := w.takeBatch(key, b)
 	w.forget(key)
-	w.log.Warn("state not written; leaving its messages for redelivery", "key", key, "messages", len(entries), "err", err)
+	if w.stopCtx.Err() != nil {
+		w.log.Info("stopped before the state was written; its messages are left for redelivery", "key", key, "messages", len(entries), "err", err)
+		return
+	}
+	w.log.Error("state cannot be written or read; leaving its messages for redelivery", "key", key, "messages", len(entries), "err", err)
 	for _, e := range entries {
 		if e.msg == nil {
 			continue

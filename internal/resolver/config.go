@@ -19,8 +19,11 @@ type Config struct {
 	// MaxDeliver bounds deliveries of one message; the last failed one is
 	// dead-lettered (default 10).
 	MaxDeliver int
-	// MaxAttempts bounds in-place retries of a transient failure within one
-	// delivery before the message is left for redelivery (default 8).
+	// MaxAttempts is how many times a failure is retried in place before it
+	// is logged as persistent, and how many times a fenced state write is
+	// rebuilt at once before it backs off (default 8). A failure that can
+	// pass is retried until it does (the key waits meanwhile); one that
+	// cannot leaves the message for redelivery.
 	MaxAttempts int
 	// MaxAckPending bounds messages in flight per partition (default 1024).
 	MaxAckPending int

@@ -14,4 +14,11 @@ var (
 	ErrFenced = errors.New("resolver: state changed by another writer")
 	// ErrConfig is returned (wrapped) for an invalid worker configuration.
 	ErrConfig = errors.New("resolver: invalid configuration")
+
+	// errNoRetry marks a failure that retrying cannot mend: a state or event
+	// larger than the bucket, stream or server takes, a state or event that
+	// cannot be encoded, or a stored state that cannot be decoded. The message is left
+	// for redelivery (and dead-lettered on its last delivery) instead of
+	// being retried in place.
+	errNoRetry = errors.New("resolver: retrying cannot help")
 )

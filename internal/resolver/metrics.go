@@ -17,7 +17,9 @@ type metrics struct {
 	resolve    prometheus.Histogram
 	pending    *prometheus.GaugeVec
 	commits    prometheus.Counter
-	batched    prometheus.Histogram
+	// commitFailures counts state writes that failed and are retried.
+	commitFailures prometheus.Counter
+	batched        prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -47,6 +49,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		commits: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "commsops_resolver_commits_total", Help: "State writes (group commits of one key's applied messages).",
 		}),
+		commitFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "commsops_resolver_commit_failures_total", Help: "State writes that failed and are retried (the key waits meanwhile).",
+		}),
 		batched: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "commsops_resolver_commit_messages",
 			Help:    "Messages acknowledged per state write.",
@@ -54,7 +59,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.messages, m.emitted, m.races, m.deadLetter, m.resolve, m.pending, m.commits, m.batched)
+		reg.MustRegister(m.messages, m.emitted, m.races, m.deadLetter, m.resolve, m.pending, m.commits, m.commitFailures, m.batched)
 	}
 	return m
 }

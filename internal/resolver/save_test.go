@@ -3,6 +3,7 @@ package resolver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"testing"
@@ -136,4 +137,29 @@ func put(t *testing.T, kv jetstream.KeyValue, key string) uint64 {
 		t.Fatal(err)
 	}
 	return rev
+}
+
+// TestPermanent: what retrying cannot mend gives up; everything else is
+// waited out.
+func TestPermanent(t *testing.T) {
+	cases := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"over the server's max_payload", fmt.Errorf("resolver: publish x: %w", nats.ErrMaxPayload), true},
+		{"over the stream's maximum message size", fmt.Errorf("resolver: save state: %w", &jetstream.APIError{ErrorCode: jetstream.JSErrCodeStreamMessageExceedsMaximum}), true},
+		{"unencodable or unreadable", fmt.Errorf("%w: decode state of k: bad", errNoRetry), true},
+		{"bucket full", &jetstream.APIError{ErrorCode: 10077, Description: "maximum bytes exceeded"}, false},
+		{"no responders", fmt.Errorf("resolver: publish x: %w", nats.ErrNoResponders), false},
+		{"timeout", context.DeadlineExceeded, false},
+		{"fenced", fmt.Errorf("%w: k", ErrFenced), false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := permanent(tc.err); got != tc.want {
+				t.Errorf("permanent(%v) = %v, want %v", tc.err, got, tc.want)
+			}
+		})
+	}
 }

@@ -367,7 +367,8 @@ func (w *Worker) runKey(key string, q *keyQueue) {
 
 // handle processes one message to the end: applied and in the key's batch
 // (acked when the batch is committed), acked as a duplicate, dead-lettered
-// and terminated, or left for redelivery after bounded retries.
+// and terminated, or left for redelivery when it can never be processed (or
+// the worker stops).
 func (w *Worker) handle(key string, msg jetstream.Msg) {
 	meta, err := msg.Metadata()
 	if err != nil {
@@ -393,8 +394,13 @@ func (w *Worker) handle(key string, msg jetstream.Msg) {
 		}
 		return logger
 	}
-	var lastErr error
-	for attempt := 1; attempt <= w.cfg.MaxAttempts; attempt++ {
+	// A failure that can pass (JetStream unavailable, a timeout) is retried
+	// in place for as long as it takes, the message kept from redelivery:
+	// the key's later messages wait behind it, so none is applied to a
+	// state that lacks what this one may already have published. One that
+	// cannot (an event or state too large to store) leaves the message for
+	// redelivery and, on its last delivery, the dead-letter stream.
+	for attempt := 1; ; attempt++ {
 		if w.stopCtx.Err() != nil {
 			return // abandoned at the drain deadline: redelivered later
 		}
@@ -405,8 +411,15 @@ func (w *Worker) handle(key string, msg jetstream.Msg) {
 			w.settle(key, pendingEntry{msg: msg, ev: ev, subject: msg.Subject()}, o)
 			return
 		}
-		lastErr = err
-		log().Warn("processing failed; retrying", "attempt", attempt, "err", err)
+		if permanent(err) {
+			w.giveUp(msg, key, int(meta.NumDelivered), err, log())
+			return
+		}
+		if attempt < w.cfg.MaxAttempts {
+			log().Warn("processing failed; retrying", "attempt", attempt, "err", err)
+		} else {
+			log().Error("processing keeps failing; the key waits and retries", "attempt", attempt, "err", err)
+		}
 		_ = msg.InProgress()
 		select {
 		case <-time.After(backoff(attempt)):
@@ -414,7 +427,12 @@ func (w *Worker) handle(key string, msg jetstream.Msg) {
 			return
 		}
 	}
-	w.giveUp(msg, key, int(meta.NumDelivered), lastErr, log())
+}
+
+// permanent reports whether a processing or state-write error can never
+// pass by retrying.
+func permanent(err error) bool {
+	return errors.Is(err, errNoRetry) || isTooLarge(err)
 }
 
 func backoff(attempt int) time.Duration {
@@ -462,7 +480,7 @@ func (w *Worker) state(ctx context.Context, key string) (*cachedState, error) {
 		return nil, fmt.Errorf("resolver: load state: %w", err)
 	default:
 		if err := unmarshalState(entry.Value(), c.st); err != nil {
-			return nil, fmt.Errorf("resolver: decode state of %s: %w", key, err)
+			return nil, fmt.Errorf("%w: decode state of %s: %w", errNoRetry, key, err)
 		}
 		c.rev = entry.Revision()
 		// A state written by an earlier version may hold an outbox.
@@ -517,7 +535,7 @@ func (w *Worker) forget(key string) {
 func (w *Worker) save(ctx context.Context, key string, st *KeyState, rev uint64) (uint64, error) {
 	b, err := marshalState(st)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("%w: %w", errNoRetry, err)
 	}
 	var ttl time.Duration
 	if !st.Open() {
@@ -533,6 +551,9 @@ func (w *Worker) save(ctx context.Context, key string, st *KeyState, rev uint64)
 	}
 	if isCASConflict(err) {
 		return 0, fmt.Errorf("%w: %s: %w", ErrFenced, key, err)
+	}
+	if isTooLarge(err) {
+		return 0, fmt.Errorf("%w: %d bytes: %w", errNoRetry, len(b), err)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("resolver: save state: %w", err)
@@ -563,6 +584,17 @@ func (w *Worker) casPublish(ctx context.Context, key string, data []byte, rev ui
 
 // stateSubjectPrefix prefixes a key's subject in the state bucket.
 const stateSubjectPrefix = "$KV." + events.BucketState + "."
+
+// isTooLarge reports whether err refuses a message for its size, on the
+// client (over the server's max_payload) or in the stream (over its maximum
+// message size).
+func isTooLarge(err error) bool {
+	if errors.Is(err, nats.ErrMaxPayload) {
+		return true
+	}
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamMessageExceedsMaximum
+}
 
 func isCASConflict(err error) bool {
 	if err == nil {
