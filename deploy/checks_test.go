@@ -101,23 +101,17 @@ func TestChecksCatch(t *testing.T) {
 		{"request over limit", "prod", "resources", func(m *manifests) {
 			ingest(m).Resources.Requests[corev1.ResourceMemory] = resource.MustParse("4Gi")
 		}},
-		{"GOMEMLIMIT over the limit", "prod", "resources", func(m *manifests) {
-			for i := range nats(m).Env {
-				if nats(m).Env[i].Name == "GOMEMLIMIT" {
-					nats(m).Env[i].Value = "9GiB"
-				}
-			}
-		}},
+		{"GOMEMLIMIT over the limit", "prod", "resources", func(m *manifests) { setEnv(nats(m), "GOMEMLIMIT", "9GiB") }},
 		{"GOGC off without GOMEMLIMIT", "prod", "resources", func(m *manifests) {
 			c := resolver(m)
 			c.Env = slices.DeleteFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == "GOMEMLIMIT" })
 		}},
 		{"GOMEMLIMIT without headroom", "dev", "resources", func(m *manifests) {
-			for i := range ingest(m).Env {
-				if ingest(m).Env[i].Name == "GOMEMLIMIT" {
-					ingest(m).Env[i].Value = "500MiB"
-				}
-			}
+			setEnv(ingest(m), "GOMEMLIMIT", "500MiB")
+			ingest(m).Resources.Requests[corev1.ResourceMemory] = resource.MustParse("512Mi") // only the headroom is wrong
+		}},
+		{"GOGC off with a small GOMEMLIMIT", "prod", "resources", func(m *manifests) {
+			setEnv(resolver(m), "GOMEMLIMIT", "256MiB")
 		}},
 		{"GOGC off above the memory request", "prod", "resources", func(m *manifests) {
 			ingest(m).Resources.Requests[corev1.ResourceMemory] = resource.MustParse("128Mi")
@@ -298,4 +292,15 @@ spec:
 	if got := m.deployments["ingest"].Spec.Template.Spec.Containers[0].Ports[0].ContainerPort; got != 8080 {
 		t.Fatalf("containerPort %d", got)
 	}
+}
+
+// setEnv sets the value of c's variable name, which must exist.
+func setEnv(c *corev1.Container, name, value string) {
+	for i := range c.Env {
+		if c.Env[i].Name == name {
+			c.Env[i].Value = value
+			return
+		}
+	}
+	panic(c.Name + " has no variable " + name)
 }

@@ -574,8 +574,9 @@ func checkSecurity(m *manifests) (errs []error) {
 
 // checkResources: every container requests and limits CPU and memory, with
 // requests within limits; a GOMEMLIMIT leaves a tenth of the memory limit
-// free, GOGC=off comes with a GOMEMLIMIT (or the heap grows to the limit)
-// and a memory request of at least it (the heap does grow to it); NATS's
+// free, GOGC=off comes with a GOMEMLIMIT (or the heap grows to the limit) of
+// at least half the limit and a memory request of at least it (the heap does
+// grow to it); NATS's
 // memory settings fit its limits and its file store fits its volume.
 func checkResources(m *manifests) (errs []error) {
 	for name, spec := range m.podSpecs() {
@@ -634,8 +635,14 @@ func checkGoMemory(name string, c corev1.Container) (errs []error) {
 	if limit := c.Resources.Limits.Memory().Value(); goLimit > limit/10*9 {
 		errs = append(errs, fmt.Errorf("%s/%s: GOMEMLIMIT %s leaves under a tenth of the memory limit %v", name, c.Name, memLimit, c.Resources.Limits.Memory()))
 	}
-	if req := c.Resources.Requests.Memory().Value(); gogc == "off" && req < goLimit {
+	if gogc != "off" {
+		return errs
+	}
+	if req := c.Resources.Requests.Memory().Value(); req < goLimit {
 		errs = append(errs, fmt.Errorf("%s/%s: with GOGC=off the heap grows to GOMEMLIMIT %s, above the memory request %v", name, c.Name, memLimit, c.Resources.Requests.Memory()))
+	}
+	if limit := c.Resources.Limits.Memory().Value(); goLimit < limit/2 {
+		errs = append(errs, fmt.Errorf("%s/%s: with GOGC=off a GOMEMLIMIT %s under half the memory limit %v collects near-continuously long before memory runs short", name, c.Name, memLimit, c.Resources.Limits.Memory()))
 	}
 	return errs
 }

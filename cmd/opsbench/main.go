@@ -32,7 +32,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
-	"runtime/debug"
+	"runtime/metrics"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -108,7 +108,7 @@ func main() {
 	flag.StringVar(&o.Phases, "phases", "all", "comma-separated phases to run: publish, relay, resolver, ingest, latency, memory (ratios need both of theirs)")
 	flag.BoolVar(&o.Memory, "memory", o.Memory, "JetStream memory storage instead of file storage")
 	flag.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of one phase of the first run to `file`")
-	flag.StringVar(&o.AllocProfile, "allocprofile", "", "write the allocation profile at the start (`file`.base) and the end (file) of one phase of the first run; read with go tool pprof -sample_index=alloc_space -base file.base")
+	flag.StringVar(&o.AllocProfile, "allocprofile", "", "write the allocation profile at the start (`file`.base) and the end (file) of one phase of the first run, each after a forced GC; read with go tool pprof -sample_index=alloc_space -base file.base")
 	flag.StringVar(&o.ProfilePhase, "profile-phase", o.ProfilePhase, "phase the CPU and allocation profiles cover: publish, relay, resolver, ingest, bare, shaped, latency, memory or all")
 	flag.StringVar(&o.MemProfile, "memprofile", "", "write a heap profile to `file` while the worker holds the open operations (first run)")
 	flag.BoolVar(&o.Verbose, "v", false, "log the components' warnings and errors to stderr")
@@ -425,15 +425,15 @@ func (o Options) runs(phase string) bool {
 // gcSettings describes the garbage collector's settings in force (from GOGC
 // and GOMEMLIMIT), which the latency figures depend on.
 func gcSettings() string {
-	percent := debug.SetGCPercent(-1)
-	debug.SetGCPercent(percent)
-	gogc := "off"
-	if percent >= 0 {
-		gogc = strconv.Itoa(percent)
+	samples := []metrics.Sample{{Name: "/gc/gogc:percent"}, {Name: "/gc/gomemlimit:bytes"}}
+	metrics.Read(samples)
+	gogc := "off" // reported as -1 in the metric's uint64
+	if p := samples[0].Value.Uint64(); p <= math.MaxInt32 {
+		gogc = strconv.FormatUint(p, 10)
 	}
 	limit := "none"
-	if l := debug.SetMemoryLimit(-1); l != math.MaxInt64 {
-		limit = strconv.FormatInt(l>>20, 10) + " MiB"
+	if l := samples[1].Value.Uint64(); l != math.MaxInt64 {
+		limit = strconv.FormatUint(l>>20, 10) + " MiB"
 	}
 	return "GOGC " + gogc + ", GOMEMLIMIT " + limit
 }

@@ -13,12 +13,12 @@ import (
 	"github.com/commsops/commsops/pkg/events"
 )
 
-// TestFailingWritesRetriedThenDeadLettered: when state writes keep failing,
-// a message is retried in place with backoff, left for redelivery, and after
-// MaxDeliver deliveries dead-lettered with the reason; once writes work
-// again, new evidence resolves. The event decided by the message is
-// published once however often it is redelivered. Writes fail for real: the state bucket's
-// maximum value size is shrunk below any state.
+// TestFailingWritesRetriedThenDeadLettered: a state that can never be
+// written (the bucket's maximum value size is shrunk below any state) is not
+// waited out: its message is left for redelivery, and after MaxDeliver
+// deliveries dead-lettered with the reason; once writes work again, new
+// evidence resolves. The event decided by the message is published once
+// however often it is redelivered.
 func TestFailingWritesRetriedThenDeadLettered(t *testing.T) {
 	p := startPipeline(t)
 	ctx := context.Background()
@@ -88,17 +88,17 @@ func TestWriteOutageKeepsKeyOrder(t *testing.T) {
 	}
 	limit(1) // every state write fails: the bucket is full
 	cfg := resolverDefaults()
-	cfg.MaxAttempts, cfg.MaxDeliver, cfg.AckWait = 2, 3, time.Second
+	cfg.MaxAttempts, cfg.MaxDeliver, cfg.AckWait = 2, 3, 2*time.Second
 	p.startWorker("w1", cfg)
 
 	const id = "0fe0623f-d628-42ed-b4bd-8ac290072cc5"
 	p.mustPost("/v1/notifications", notification(op{typ: "playPromptOperation", id: id, cc: "ordered", status: "completed"}))
 	p.out.waitFor(t, 10*time.Second, "completed", func(evs []resolvedEvent) bool { return len(statusesOf(evs, "ordered", "")) == 1 })
-	// Past the in-place attempts and the ack wait: the old behaviour had
-	// nacked the completion and dropped its state by now.
+	// Past the in-place attempts: the old behaviour had nacked the
+	// completion and dropped its state by now.
 	time.Sleep(1500 * time.Millisecond)
 	p.mustPost("/v1/responses", response("playPrompt", op{typ: "playPromptOperation", id: id, cc: "ordered", status: "running"}, 200))
-	time.Sleep(1500 * time.Millisecond)
+	time.Sleep(2500 * time.Millisecond) // over an ack wait queued behind the key
 	if got := statusesOf(p.out.snapshot(), "ordered", ""); len(got) != 1 {
 		t.Fatalf("during the outage: events %v, want only the completion", got)
 	}
@@ -130,6 +130,23 @@ func TestWriteOutageKeepsKeyOrder(t *testing.T) {
 	}
 	if info, err := dlq.Info(ctx); err != nil || info.State.Msgs != 0 {
 		t.Fatalf("dead letters after a passing outage: %v, %v", info.State.Msgs, err)
+	}
+	// Both messages waited more than an ack wait, kept from redelivery: each
+	// was delivered once (a consumer's sequence counts every delivery).
+	deliveries := uint64(0)
+	for part := range p.layout.Partitions {
+		c, err := p.js.Consumer(ctx, events.StreamIn, resolver.ConsumerName(part))
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := c.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		deliveries += info.Delivered.Consumer
+	}
+	if deliveries != 2 {
+		t.Errorf("%d deliveries of the 2 messages: redelivered while the key waited", deliveries)
 	}
 }
 

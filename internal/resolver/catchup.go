@@ -3,6 +3,8 @@ package resolver
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -25,55 +27,74 @@ import (
 // of p is dispatched meanwhile. below, when not 0, bounds the walk to
 // sequences under it.
 func (w *Worker) catchUp(p int, below uint64) {
-	ctx, cancel := context.WithTimeout(w.stopCtx, 10*time.Second)
-	defer cancel()
-	info, err := w.cons[p].Info(ctx)
-	if err != nil {
-		w.log.Warn("catch-up skipped: consumer info failed", "partition", p, "err", err)
-		return
-	}
-	floor, last := info.AckFloor.Stream, info.Delivered.Stream
-	if below > 0 && below-1 < last {
-		last = below - 1
-	}
 	filter := events.InFilter(p, events.KindOperation)
+	var last, next uint64 // the walk: next up to last, once the range is read
 	queued := 0
-	for seq := floor + 1; seq <= last; {
-		m, err := w.in.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(filter))
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			break
+	log := w.log.With("partition", p)
+	// A failure is waited out (retry.go): until the walk is done nothing
+	// new of p is dispatched, since this runs in p's consume callback.
+	err := w.untilDone("", nil, "catch-up", func() *slog.Logger { return log }, func(int) error {
+		ctx, cancel := context.WithTimeout(w.stopCtx, 10*time.Second)
+		defer cancel()
+		if next == 0 {
+			info, err := w.cons[p].Info(ctx)
+			if err != nil {
+				return fmt.Errorf("resolver: consumer info: %w", err)
+			}
+			last = info.Delivered.Stream
+			if below > 0 && below-1 < last {
+				last = below - 1
+			}
+			next = info.AckFloor.Stream + 1
 		}
-		if err != nil {
-			w.log.Warn("catch-up stopped early", "partition", p, "stream_seq", seq, "err", err)
-			break
+		for next <= last {
+			m, err := w.in.GetMsg(ctx, next, jetstream.WithGetMsgSubject(filter))
+			if errors.Is(err, jetstream.ErrMsgNotFound) {
+				break
+			}
+			if err != nil {
+				return fmt.Errorf("resolver: read stream_seq %d on: %w", next, err)
+			}
+			if m.Sequence > last {
+				break
+			}
+			next = m.Sequence + 1
+			in, err := events.ParseStoredInSubject(m.Subject)
+			if err != nil {
+				continue
+			}
+			ev, err := DecodeEvidence(m.Header, m.Data, m.Sequence)
+			if err != nil {
+				continue
+			}
+			w.enqueue(in.Key, item{ev: ev, subject: m.Subject})
+			queued++
 		}
-		if m.Sequence > last {
-			break
-		}
-		seq = m.Sequence + 1
-		in, err := events.ParseStoredInSubject(m.Subject)
-		if err != nil {
-			continue
-		}
-		ev, err := DecodeEvidence(m.Header, m.Data, m.Sequence)
-		if err != nil {
-			continue
-		}
-		w.enqueue(in.Key, item{ev: ev, subject: m.Subject})
-		queued++
+		return nil
+	})
+	if err != nil {
+		log.Warn("catch-up stopped early: the worker is stopping", "err", err)
 	}
 	if queued > 0 {
-		w.log.Info("catching up on unacknowledged messages", "partition", p, "queued", queued, "ack_floor", floor, "delivered", last)
+		log.Info("catching up on unacknowledged messages", "queued", queued, "delivered", last)
 	}
 }
 
 // handleCatchUp applies one caught-up message (no ack: its own delivery, if
-// any, is acked when it comes). Failures are left to that redelivery.
+// any, is acked when it comes). A failure that can pass is waited out like
+// any other (retry.go), so the key's later messages still wait behind it;
+// one that cannot is left to the message's own redelivery.
 func (w *Worker) handleCatchUp(key, subject string, ev *Evidence) {
-	o, err := w.process(w.stopCtx, key, subject, ev, true)
+	var o outcome
+	log := func() *slog.Logger { return w.log.With("key", key, "stream_seq", ev.Seq) }
+	err := w.untilDone(key, nil, "catch-up of a message", log, func(int) error {
+		var err error
+		o, err = w.process(w.stopCtx, key, subject, ev, true)
+		return err
+	})
 	if err != nil {
-		if w.stopCtx.Err() == nil {
-			w.log.Warn("catch-up of a message failed; its redelivery will retry", "key", key, "stream_seq", ev.Seq, "err", err)
+		if !w.stopping() {
+			log().Warn("catch-up of a message failed; its redelivery will retry", "err", err)
 		}
 		return
 	}

@@ -124,7 +124,7 @@ func (w *Worker) publish(ctx context.Context, c *cachedState, outbox []Emission,
 	for _, em := range outbox {
 		msg, opts, err := w.outboxMsg(em)
 		if err != nil {
-			return fmt.Errorf("%w: %w", errNoRetry, err) // the same every time
+			return err
 		}
 		f, err := w.js.PublishMsgAsync(msg, opts...)
 		if err != nil {
@@ -280,20 +280,13 @@ func (w *Worker) giveUp(msg jetstream.Msg, key string, delivered int, err error,
 
 // commit writes key's state with its batch applied and acks the batch's
 // messages. When the write is fenced (another worker wrote the key) the state
-// is rebuilt on the written one and the write tried again.
-//
-// A write that fails for a passing reason (JetStream unavailable, the bucket
-// full, a timeout, a fence that keeps recurring) is retried with backoff for
-// as long as it takes. The key's goroutine waits here, so its later messages
-// wait in its queue, and the batch's messages are kept from redelivery
-// (InProgress): the key's messages are still applied in stream order, and no
-// later message can be applied to a state that lacks the batch and publish a
-// status behind one the batch already published. Only a state that can never
-// be written (larger than the bucket or the server takes) gives up: the
-// state is dropped and the messages nacked for redelivery, or dead-lettered
-// on their last delivery (MaxDeliver). When the worker stops first, the
-// messages are left unacked for the next owner, which catches them up in
-// order.
+// is rebuilt on the written one and the write tried again at once, up to
+// MaxAttempts times before backing off. A write that fails for a passing
+// reason is waited out in place (retry.go): the key's later messages wait in
+// its queue meanwhile. Only a state that can never be written or read gives
+// up: the state is dropped and the messages nacked for redelivery, or
+// dead-lettered on their last delivery (MaxDeliver). When the worker stops
+// first, the messages are left unacked for the next owner.
 func (w *Worker) commit(key string) {
 	w.mu.Lock()
 	b := w.batches[key]
@@ -304,61 +297,58 @@ func (w *Worker) commit(key string) {
 	if b == nil || len(b.entries) == 0 {
 		return
 	}
-	var err error
-	for attempt := 1; ; attempt++ {
-		var c *cachedState
-		if c, err = w.state(w.stopCtx, key); err == nil {
-			var rev uint64
-			if rev, err = w.save(w.stopCtx, key, c.st, c.rev); err == nil {
-				c.rev, c.published = rev, nil
-				entries := w.takeBatch(key, b)
-				w.m.commits.Inc()
-				w.m.batched.Observe(float64(len(entries)))
-				for _, e := range entries {
-					w.ack(key, e)
+	msgs := make([]jetstream.Msg, 0, len(b.entries))
+	for _, e := range b.entries {
+		if e.msg != nil {
+			msgs = append(msgs, e.msg)
+		}
+	}
+	log := w.log.With("key", key, "messages", len(b.entries))
+	err := w.untilDone(key, msgs, "state write", func() *slog.Logger { return log }, func(int) error {
+		for fence := 1; ; fence++ {
+			c, err := w.state(w.stopCtx, key)
+			if err == nil {
+				var rev uint64
+				if rev, err = w.save(w.stopCtx, key, c.st, c.rev); err == nil {
+					c.rev, c.published = rev, nil
+					return nil
 				}
-				return
 			}
-		}
-		w.forget(key)
-		if w.stopCtx.Err() != nil || permanent(err) {
-			break
-		}
-		if errors.Is(err, ErrFenced) && attempt < w.cfg.MaxAttempts {
+			w.forget(key)
+			if !errors.Is(err, ErrFenced) || fence >= w.cfg.MaxAttempts || w.stopping() {
+				w.m.commitFailures.Inc()
+				return err
+			}
 			// Another worker wrote the key (this one took it over while the
 			// previous owner still committed what it had): rebuild on its
 			// state, where the batch's messages it applied are skipped and
 			// the rest follow them in order, and write again.
-			w.log.Debug("state changed under this worker; rebuilding", "key", key, "attempt", attempt)
-			continue
+			log.Debug("state changed under this worker; rebuilding", "attempt", fence)
 		}
-		w.m.commitFailures.Inc()
-		w.log.Warn("state write failed; the key waits and retries", "key", key, "attempt", attempt, "messages", len(b.entries), "err", err)
-		for _, e := range b.entries {
-			if e.msg != nil {
-				_ = e.msg.InProgress()
-			}
-		}
-		select {
-		case <-time.After(backoff(attempt)):
-		case <-w.stopCtx.Done():
-		}
-	}
+	})
 	entries := w.takeBatch(key, b)
-	w.forget(key)
-	if w.stopCtx.Err() != nil {
-		w.log.Info("stopped before the state was written; its messages are left for redelivery", "key", key, "messages", len(entries), "err", err)
-		return
-	}
-	w.log.Error("state cannot be written or read; leaving its messages for redelivery", "key", key, "messages", len(entries), "err", err)
-	for _, e := range entries {
-		if e.msg == nil {
-			continue
+	switch {
+	case err == nil:
+		w.m.commits.Inc()
+		w.m.batched.Observe(float64(len(entries)))
+		for _, e := range entries {
+			w.ack(key, e)
 		}
-		delivered := 1
-		if meta, merr := e.msg.Metadata(); merr == nil {
-			delivered = int(meta.NumDelivered)
+	case permanent(err):
+		w.forget(key)
+		log.Error("state cannot be written or read; leaving its messages for redelivery", "err", err)
+		for _, e := range entries {
+			if e.msg == nil {
+				continue
+			}
+			delivered := 1
+			if meta, merr := e.msg.Metadata(); merr == nil {
+				delivered = int(meta.NumDelivered)
+			}
+			w.giveUp(e.msg, key, delivered, err, log.With("stream_seq", e.ev.Seq))
 		}
-		w.giveUp(e.msg, key, delivered, err, w.log.With("key", key, "stream_seq", e.ev.Seq))
+	default:
+		w.forget(key)
+		log.Info("stopped before the state was written; its messages are left for redelivery", "err", err)
 	}
 }

@@ -10,5 +10,8 @@
 // compare-and-swap once per batch of a key's messages (group commit, see
 // commit.go), which are acked after it. A crash loses nothing acknowledged,
 // and the events of re-applied messages that were already stored are
-// recognised by the key's resolvedSeq and not published again.
+// recognised by the key's resolvedSeq and not published again. A failure
+// that can pass is waited out with the key's later messages held behind it
+// (retry.go), so a key's messages are applied in stream order through
+// outages too.
 package resolver

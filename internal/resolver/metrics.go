@@ -10,14 +10,13 @@ import (
 
 // metrics of one worker. Registered on Config.Registerer when set.
 type metrics struct {
-	messages   *prometheus.CounterVec
-	emitted    *prometheus.CounterVec
-	races      prometheus.Counter
-	deadLetter prometheus.Counter
-	resolve    prometheus.Histogram
-	pending    *prometheus.GaugeVec
-	commits    prometheus.Counter
-	// commitFailures counts state writes that failed and are retried.
+	messages       *prometheus.CounterVec
+	emitted        *prometheus.CounterVec
+	races          prometheus.Counter
+	deadLetter     prometheus.Counter
+	resolve        prometheus.Histogram
+	pending        *prometheus.GaugeVec
+	commits        prometheus.Counter
 	commitFailures prometheus.Counter
 	batched        prometheus.Histogram
 }
@@ -50,7 +49,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "commsops_resolver_commits_total", Help: "State writes (group commits of one key's applied messages).",
 		}),
 		commitFailures: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "commsops_resolver_commit_failures_total", Help: "State writes that failed and are retried (the key waits meanwhile).",
+			Name: "commsops_resolver_commit_failures_total", Help: "Failed state writes (or the state loads before them): retried while the key waits, unless they can never succeed.",
 		}),
 		batched: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "commsops_resolver_commit_messages",

@@ -76,14 +76,22 @@ func (w *Worker) alreadyPublished(ctx context.Context, em Emission) (bool, error
 // outboxMsg returns the message and publish options of an outbox entry: a
 // resolved event to COMMS_RESOLVED, or a stall check scheduled into COMMS_IN.
 // Either carries its id as Nats-Msg-Id.
+//
+// An entry that cannot be encoded never will be: the error wraps errNoRetry.
 func (w *Worker) outboxMsg(em Emission) (*nats.Msg, []jetstream.PublishOpt, error) {
 	if em.Kind == EmitStallSchedule {
 		msg, err := stallCheckMsg(em)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: %w", errNoRetry, err)
+		}
 		return msg, []jetstream.PublishOpt{jetstream.WithMsgID(em.ID), jetstream.WithExpectStream(events.StreamIn),
-			jetstream.WithScheduleAt(em.At), jetstream.WithScheduleTarget(em.Target)}, err
+			jetstream.WithScheduleAt(em.At), jetstream.WithScheduleTarget(em.Target)}, nil
 	}
 	msg, err := EmissionMsg(em)
-	return msg, []jetstream.PublishOpt{jetstream.WithMsgID(em.ID), jetstream.WithExpectStream(events.StreamResolved)}, err
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", errNoRetry, err)
+	}
+	return msg, []jetstream.PublishOpt{jetstream.WithMsgID(em.ID), jetstream.WithExpectStream(events.StreamResolved)}, nil
 }
 
 // EmissionMsg returns the CloudEvents binary-mode NATS message of a resolved

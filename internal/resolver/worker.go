@@ -47,19 +47,22 @@ type Worker struct {
 	closing bool              // stopping: commit at once
 	wg      sync.WaitGroup    // key goroutines and armed commit timers
 
-	ccMu        sync.Mutex
-	ccs         []jetstream.ConsumeContext // per partition; nil while not pulling
-	cooldown    []time.Time                // per partition: no pulling before
-	balanceWG   sync.WaitGroup
-	cons        []jetstream.Consumer
-	lastSeen    []atomic.Int64 // per partition: unix nanos of the last delivery
-	pinMu       sync.Mutex
-	pins        []string // per partition: pin id of the last delivery
-	pinsSeen    []bool
-	stopCtx     context.Context // cancelled when the drain deadline passes
-	stopFn      context.CancelFunc
-	balanceCtx  context.Context
-	balanceStop context.CancelFunc
+	ccMu      sync.Mutex
+	ccs       []jetstream.ConsumeContext // per partition; nil while not pulling
+	cooldown  []time.Time                // per partition: no pulling before
+	balanceWG sync.WaitGroup
+	cons      []jetstream.Consumer
+	lastSeen  []atomic.Int64 // per partition: unix nanos of the last delivery
+	pinMu     sync.Mutex
+	pins      []string // per partition: pin id of the last delivery
+	pinsSeen  []bool
+	stopCtx   context.Context // cancelled when the drain deadline passes
+	stopFn    context.CancelFunc
+	// stopRequested is set when Stop begins: failing work is abandoned from
+	// then on instead of waited out (retry.go).
+	stopRequested atomic.Bool
+	balanceCtx    context.Context
+	balanceStop   context.CancelFunc
 }
 
 type keyQueue struct {
@@ -200,6 +203,7 @@ func (w *Worker) startConsume(_ context.Context, p int) error {
 // returns when they are acked, or soon after ctx ends (unfinished messages
 // are then redelivered after AckWait). Safe to call once.
 func (w *Worker) Stop(ctx context.Context) error {
+	w.stopRequested.Store(true)
 	// Leaving the group and draining the consumers wait for the server:
 	// bounded by ctx (past it, cancelling stopCtx ends the balance loop).
 	drained := make(chan struct{})
@@ -394,50 +398,23 @@ func (w *Worker) handle(key string, msg jetstream.Msg) {
 		}
 		return logger
 	}
-	// A failure that can pass (JetStream unavailable, a timeout) is retried
-	// in place for as long as it takes, the message kept from redelivery:
-	// the key's later messages wait behind it, so none is applied to a
-	// state that lacks what this one may already have published. One that
-	// cannot (an event or state too large to store) leaves the message for
-	// redelivery and, on its last delivery, the dead-letter stream.
-	for attempt := 1; ; attempt++ {
-		if w.stopCtx.Err() != nil {
-			return // abandoned at the drain deadline: redelivered later
-		}
+	// Failures that can pass are waited out in place (retry.go).
+	var o outcome
+	err = w.untilDone(key, []jetstream.Msg{msg}, "processing", log, func(attempt int) error {
 		// A redelivery, or a retry, may find its events already published.
 		repeat := meta.NumDelivered > 1 || attempt > 1
-		o, err := w.process(w.stopCtx, key, msg.Subject(), ev, repeat)
-		if err == nil {
-			w.settle(key, pendingEntry{msg: msg, ev: ev, subject: msg.Subject()}, o)
-			return
-		}
-		if permanent(err) {
-			w.giveUp(msg, key, int(meta.NumDelivered), err, log())
-			return
-		}
-		if attempt < w.cfg.MaxAttempts {
-			log().Warn("processing failed; retrying", "attempt", attempt, "err", err)
-		} else {
-			log().Error("processing keeps failing; the key waits and retries", "attempt", attempt, "err", err)
-		}
-		_ = msg.InProgress()
-		select {
-		case <-time.After(backoff(attempt)):
-		case <-w.stopCtx.Done():
-			return
-		}
+		var err error
+		o, err = w.process(w.stopCtx, key, msg.Subject(), ev, repeat)
+		return err
+	})
+	switch {
+	case err == nil:
+		w.settle(key, pendingEntry{msg: msg, ev: ev, subject: msg.Subject()}, o)
+	case permanent(err):
+		w.giveUp(msg, key, int(meta.NumDelivered), err, log())
+	default:
+		// Stopping: left unacked, for the next owner to catch up in order.
 	}
-}
-
-// permanent reports whether a processing or state-write error can never
-// pass by retrying.
-func permanent(err error) bool {
-	return errors.Is(err, errNoRetry) || isTooLarge(err)
-}
-
-func backoff(attempt int) time.Duration {
-	d := 50 * time.Millisecond << min(attempt-1, 7)
-	return min(d, 5*time.Second)
 }
 
 // process applies one piece of evidence to its key's cached state and
@@ -562,8 +539,13 @@ func (w *Worker) save(ctx context.Context, key string, st *KeyState, rev uint64)
 }
 
 // casPublish writes data to key's subject in the state bucket when the
-// subject's last sequence is rev, and returns the new one.
+// subject's last sequence is rev, and returns the new one. It waits at most
+// stateWriteTimeout for the ack. The subject is the bucket's own
+// ("$KV.<bucket>.<key>"): the bucket is streams.Ensure's, in the worker's
+// account and JetStream domain, never a mirror.
 func (w *Worker) casPublish(ctx context.Context, key string, data []byte, rev uint64, ttl time.Duration) (uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, stateWriteTimeout)
+	defer cancel()
 	opts := []jetstream.PublishOpt{jetstream.WithExpectLastSequencePerSubject(rev)}
 	if ttl > 0 {
 		opts = append(opts, jetstream.WithMsgTTL(ttl))
@@ -582,19 +564,12 @@ func (w *Worker) casPublish(ctx context.Context, key string, data []byte, rev ui
 	}
 }
 
+// stateWriteTimeout bounds the wait for a state write's ack (as a
+// synchronous publish's default timeout would).
+const stateWriteTimeout = 5 * time.Second
+
 // stateSubjectPrefix prefixes a key's subject in the state bucket.
 const stateSubjectPrefix = "$KV." + events.BucketState + "."
-
-// isTooLarge reports whether err refuses a message for its size, on the
-// client (over the server's max_payload) or in the stream (over its maximum
-// message size).
-func isTooLarge(err error) bool {
-	if errors.Is(err, nats.ErrMaxPayload) {
-		return true
-	}
-	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamMessageExceedsMaximum
-}
 
 func isCASConflict(err error) bool {
 	if err == nil {
