@@ -122,8 +122,15 @@ func TestSaveCompareAndSwap(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if gotTTL := m.Header.Get("Nats-TTL"); (gotTTL != "") != tc.ttl {
-				t.Errorf("Nats-TTL header %q, want one: %v", gotTTL, tc.ttl)
+			gotTTL := m.Header.Get("Nats-TTL")
+			if !tc.ttl {
+				if gotTTL != "" {
+					t.Errorf("an open state written with Nats-TTL %q", gotTTL)
+				}
+				return
+			}
+			if d, err := time.ParseDuration(gotTTL); err != nil || d != time.Hour {
+				t.Errorf("Nats-TTL %q, want the retention, 1h", gotTTL)
 			}
 		})
 	}
