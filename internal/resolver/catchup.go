@@ -30,10 +30,16 @@ func (w *Worker) catchUp(p int, below uint64) {
 	filter := events.InFilter(p, events.KindOperation)
 	var last, next uint64 // the walk: next up to last, once the range is read
 	queued := 0
-	log := w.log.With("partition", p)
+	var logger *slog.Logger // built only when something is logged
+	log := func() *slog.Logger {
+		if logger == nil {
+			logger = w.log.With("partition", p)
+		}
+		return logger
+	}
 	// A failure is waited out (retry.go): until the walk is done nothing
 	// new of p is dispatched, since this runs in p's consume callback.
-	err := w.untilDone("", nil, "catch-up", func() *slog.Logger { return log }, func(int) error {
+	err := w.untilDone("", nil, "catch-up", log, func(int) error {
 		ctx, cancel := context.WithTimeout(w.stopCtx, 10*time.Second)
 		defer cancel()
 		if next == 0 {
@@ -73,10 +79,10 @@ func (w *Worker) catchUp(p int, below uint64) {
 		return nil
 	})
 	if err != nil {
-		log.Warn("catch-up stopped early: the worker is stopping", "err", err)
+		log().Warn("catch-up stopped early: the worker is stopping", "err", err)
 	}
 	if queued > 0 {
-		log.Info("catching up on unacknowledged messages", "queued", queued, "delivered", last)
+		log().Info("catching up on unacknowledged messages", "queued", queued, "delivered", last)
 	}
 }
 
@@ -86,7 +92,7 @@ func (w *Worker) catchUp(p int, below uint64) {
 // one that cannot is left to the message's own redelivery.
 func (w *Worker) handleCatchUp(key, subject string, ev *Evidence) {
 	var o outcome
-	log := func() *slog.Logger { return w.log.With("key", key, "stream_seq", ev.Seq) }
+	log := func() *slog.Logger { return w.log.With("key", key, "stream_seq", ev.Seq) } // only on failure
 	err := w.untilDone(key, nil, "catch-up of a message", log, func(int) error {
 		var err error
 		o, err = w.process(w.stopCtx, key, subject, ev, true)

@@ -297,14 +297,23 @@ func (w *Worker) commit(key string) {
 	if b == nil || len(b.entries) == 0 {
 		return
 	}
-	msgs := make([]jetstream.Msg, 0, len(b.entries))
-	for _, e := range b.entries {
-		if e.msg != nil {
-			msgs = append(msgs, e.msg)
+	var logger *slog.Logger // built only when something is logged
+	log := func() *slog.Logger {
+		if logger == nil {
+			logger = w.log.With("key", key, "messages", len(b.entries))
 		}
+		return logger
 	}
-	log := w.log.With("key", key, "messages", len(b.entries))
-	err := w.untilDone(key, msgs, "state write", func() *slog.Logger { return log }, func(int) error {
+	batchMsgs := func() []jetstream.Msg { // what a wait keeps alive
+		msgs := make([]jetstream.Msg, 0, len(b.entries))
+		for _, e := range b.entries {
+			if e.msg != nil {
+				msgs = append(msgs, e.msg)
+			}
+		}
+		return msgs
+	}
+	err := w.untilDone(key, batchMsgs, "state write", log, func(int) error {
 		for fence := 1; ; fence++ {
 			c, err := w.state(w.stopCtx, key)
 			if err == nil {
@@ -323,7 +332,7 @@ func (w *Worker) commit(key string) {
 			// previous owner still committed what it had): rebuild on its
 			// state, where the batch's messages it applied are skipped and
 			// the rest follow them in order, and write again.
-			log.Debug("state changed under this worker; rebuilding", "attempt", fence)
+			w.log.Debug("state changed under this worker; rebuilding", "key", key, "attempt", fence)
 		}
 	})
 	entries := w.takeBatch(key, b)
@@ -336,7 +345,7 @@ func (w *Worker) commit(key string) {
 		}
 	case permanent(err):
 		w.forget(key)
-		log.Error("state cannot be written or read; leaving its messages for redelivery", "err", err)
+		log().Error("state cannot be written or read; leaving its messages for redelivery", "err", err)
 		for _, e := range entries {
 			if e.msg == nil {
 				continue
@@ -345,10 +354,10 @@ func (w *Worker) commit(key string) {
 			if meta, merr := e.msg.Metadata(); merr == nil {
 				delivered = int(meta.NumDelivered)
 			}
-			w.giveUp(e.msg, key, delivered, err, log.With("stream_seq", e.ev.Seq))
+			w.giveUp(e.msg, key, delivered, err, log().With("stream_seq", e.ev.Seq))
 		}
 	default:
 		w.forget(key)
-		log.Info("stopped before the state was written; its messages are left for redelivery", "err", err)
+		log().Info("stopped before the state was written; its messages are left for redelivery", "err", err)
 	}
 }

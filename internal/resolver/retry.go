@@ -26,8 +26,9 @@ import (
 
 // untilDone runs try (attempt counts from 1) until it succeeds, fails for
 // good, or the worker stops. It returns try's last error: nil, a permanent
-// one, or the one the worker stopped on. step names the work in logs.
-func (w *Worker) untilDone(key string, msgs []jetstream.Msg, step string, log func() *slog.Logger, try func(attempt int) error) error {
+// one, or the one the worker stopped on. step names the work in logs; msgs
+// (nil: none) returns the messages of the work, to keep alive while it waits.
+func (w *Worker) untilDone(key string, msgs func() []jetstream.Msg, step string, log func() *slog.Logger, try func(attempt int) error) error {
 	var stopKeepAlive func()
 	defer func() {
 		if stopKeepAlive != nil {
@@ -40,7 +41,11 @@ func (w *Worker) untilDone(key string, msgs []jetstream.Msg, step string, log fu
 			return err
 		}
 		if stopKeepAlive == nil {
-			stopKeepAlive = w.keepAlive(key, msgs)
+			var own []jetstream.Msg
+			if msgs != nil {
+				own = msgs()
+			}
+			stopKeepAlive = w.keepAlive(key, own)
 		}
 		if attempt < w.cfg.MaxAttempts {
 			log().Warn("failed; retrying", "step", step, "attempt", attempt, "err", err)

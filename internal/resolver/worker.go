@@ -400,7 +400,7 @@ func (w *Worker) handle(key string, msg jetstream.Msg) {
 	}
 	// Failures that can pass are waited out in place (retry.go).
 	var o outcome
-	err = w.untilDone(key, []jetstream.Msg{msg}, "processing", log, func(attempt int) error {
+	err = w.untilDone(key, func() []jetstream.Msg { return []jetstream.Msg{msg} }, "processing", log, func(attempt int) error {
 		// A redelivery, or a retry, may find its events already published.
 		repeat := meta.NumDelivered > 1 || attempt > 1
 		var err error
@@ -544,8 +544,6 @@ func (w *Worker) save(ctx context.Context, key string, st *KeyState, rev uint64)
 // ("$KV.<bucket>.<key>"): the bucket is streams.Ensure's, in the worker's
 // account and JetStream domain, never a mirror.
 func (w *Worker) casPublish(ctx context.Context, key string, data []byte, rev uint64, ttl time.Duration) (uint64, error) {
-	ctx, cancel := context.WithTimeout(ctx, stateWriteTimeout)
-	defer cancel()
 	opts := []jetstream.PublishOpt{jetstream.WithExpectLastSequencePerSubject(rev)}
 	if ttl > 0 {
 		opts = append(opts, jetstream.WithMsgTTL(ttl))
@@ -554,6 +552,8 @@ func (w *Worker) casPublish(ctx context.Context, key string, data []byte, rev ui
 	if err != nil {
 		return 0, err
 	}
+	timeout := time.NewTimer(stateWriteTimeout)
+	defer timeout.Stop()
 	select {
 	case ack := <-f.Ok():
 		return ack.Sequence, nil
@@ -561,6 +561,8 @@ func (w *Worker) casPublish(ctx context.Context, key string, data []byte, rev ui
 		return 0, err
 	case <-ctx.Done():
 		return 0, ctx.Err()
+	case <-timeout.C:
+		return 0, fmt.Errorf("%w: no ack within %v", context.DeadlineExceeded, stateWriteTimeout)
 	}
 }
 
