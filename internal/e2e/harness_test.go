@@ -89,8 +89,9 @@ func startPipelineAt(t *testing.T, url string, replicas int) *pipeline {
 // worker is a resolver with its own NATS connection, so a test can kill it
 // without any cleanup by closing that connection.
 type worker struct {
-	w  *resolver.Worker
-	nc *nats.Conn
+	w      *resolver.Worker
+	nc     *nats.Conn
+	killed bool
 }
 
 func (p *pipeline) startWorker(id string, cfg resolver.Config) *worker {
@@ -154,6 +155,15 @@ func (wk *worker) stop(t testing.TB) {
 // is Stop working as designed (what it held is redelivered), not a failure.
 // Tests that assert a complete drain call stop and check the consumers.
 func (wk *worker) stopAtCleanup(t testing.TB) {
+	if wk.killed {
+		// Its connection is gone, but its goroutines still wait out the
+		// failures that left them (a killed worker's work never passes):
+		// Stop ends them, within the test.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = wk.w.Stop(ctx)
+		return
+	}
 	if wk.nc.IsClosed() {
 		return
 	}
@@ -165,8 +175,12 @@ func (wk *worker) stopAtCleanup(t testing.TB) {
 	wk.nc.Close()
 }
 
-// kill drops the worker's connection with no drain, no acks of what it holds.
-func (wk *worker) kill() { wk.nc.Close() }
+// kill drops the worker's connection with no drain, no acks of what it
+// holds. Its goroutines are ended at cleanup.
+func (wk *worker) kill() {
+	wk.killed = true
+	wk.nc.Close()
+}
 
 // post sends body to route and returns the status code.
 func (p *pipeline) post(route string, body any, hdr ...string) int {

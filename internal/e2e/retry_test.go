@@ -79,74 +79,102 @@ func TestFailingWritesRetriedThenDeadLettered(t *testing.T) {
 // its state write fails, and then the action response reporting "running"
 // arrives for the same operation: it must be absorbed as the race once the
 // bucket takes writes again, never applied to a state without the
-// completion (which would publish "running" after "completed").
+// completion (which would publish "running" after "completed"). Either the
+// worker waits the outage out, keeping both messages from redelivery, or it
+// is stopped during the outage: it gives the key up at once, both messages
+// unacked, and the next worker applies them in order.
 func TestWriteOutageKeepsKeyOrder(t *testing.T) {
-	p := startPipeline(t)
-	ctx := context.Background()
-	limit := func(maxBytes int64) {
-		reconfigureState(t, p, func(c *jetstream.KeyValueConfig) { c.MaxBytes = maxBytes })
+	cases := []struct {
+		name       string
+		stopInside bool // stop w1 during the outage; w2 finishes after it
+		deliveries uint64
+	}{
+		{"waited out", false, 2},
+		{"stopped during it", true, 4}, // each message: to w1, then to w2
 	}
-	limit(1) // every state write fails: the bucket is full
-	cfg := resolverDefaults()
-	cfg.MaxAttempts, cfg.MaxDeliver, cfg.AckWait = 2, 3, 2*time.Second
-	p.startWorker("w1", cfg)
-
-	const id = "0fe0623f-d628-42ed-b4bd-8ac290072cc5"
-	p.mustPost("/v1/notifications", notification(op{typ: "playPromptOperation", id: id, cc: "ordered", status: "completed"}))
-	p.out.waitFor(t, 10*time.Second, "completed", func(evs []resolvedEvent) bool { return len(statusesOf(evs, "ordered", "")) == 1 })
-	// Past the in-place attempts: the old behaviour had nacked the
-	// completion and dropped its state by now.
-	time.Sleep(1500 * time.Millisecond)
-	p.mustPost("/v1/responses", response("playPrompt", op{typ: "playPromptOperation", id: id, cc: "ordered", status: "running"}, 200))
-	time.Sleep(2500 * time.Millisecond) // over an ack wait queued behind the key
-	if got := statusesOf(p.out.snapshot(), "ordered", ""); len(got) != 1 {
-		t.Fatalf("during the outage: events %v, want only the completion", got)
-	}
-
-	limit(-1) // writes work again
-	key := events.Key("ordered")
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		st, err := readState(ctx, p.layout.State, key)
-		if err == nil && len(st.Ops) == 1 && len(st.Ops[0].Sources) == 2 {
-			if !st.Ops[0].RaceDetected || st.Ops[0].Status != events.StatusCompleted {
-				t.Fatalf("state after the outage: %+v, want completed with the race recorded", st.Ops[0])
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := startPipeline(t)
+			ctx := context.Background()
+			limit := func(maxBytes int64) {
+				reconfigureState(t, p, func(c *jetstream.KeyValueConfig) { c.MaxBytes = maxBytes })
 			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("state with both messages never written: %+v, %v", st, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	evs := p.out.settle(500 * time.Millisecond)
-	if got := statusesOf(evs, "ordered", ""); len(got) != 1 || got[0] != events.StatusCompleted {
-		t.Fatalf("events %v, want the completion alone:\n%s", got, describe(evs))
-	}
-	assertInvariants(t, evs)
-	dlq, err := p.js.Stream(ctx, events.StreamDeadLetter)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info, err := dlq.Info(ctx); err != nil || info.State.Msgs != 0 {
-		t.Fatalf("dead letters after a passing outage: %v, %v", info.State.Msgs, err)
-	}
-	// Both messages waited more than an ack wait, kept from redelivery: each
-	// was delivered once (a consumer's sequence counts every delivery).
-	deliveries := uint64(0)
-	for part := range p.layout.Partitions {
-		c, err := p.js.Consumer(ctx, events.StreamIn, resolver.ConsumerName(part))
-		if err != nil {
-			t.Fatal(err)
-		}
-		info, err := c.Info(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		deliveries += info.Delivered.Consumer
-	}
-	if deliveries != 2 {
-		t.Errorf("%d deliveries of the 2 messages: redelivered while the key waited", deliveries)
+			limit(1) // every state write fails: the bucket is full
+			cfg := resolverDefaults()
+			cfg.MaxAttempts, cfg.MaxDeliver, cfg.AckWait = 2, 3, 2*time.Second
+			w1 := p.startWorker("w1", cfg)
+
+			const id = "0fe0623f-d628-42ed-b4bd-8ac290072cc5"
+			p.mustPost("/v1/notifications", notification(op{typ: "playPromptOperation", id: id, cc: "ordered", status: "completed"}))
+			p.out.waitFor(t, 10*time.Second, "completed", func(evs []resolvedEvent) bool { return len(statusesOf(evs, "ordered", "")) == 1 })
+			// Past the in-place attempts: the old behaviour had nacked the
+			// completion and dropped its state by now.
+			time.Sleep(1500 * time.Millisecond)
+			p.mustPost("/v1/responses", response("playPrompt", op{typ: "playPromptOperation", id: id, cc: "ordered", status: "running"}, 200))
+			if tc.stopInside {
+				time.Sleep(500 * time.Millisecond) // queued behind the key
+				stopCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				defer cancel()
+				if err := w1.w.Stop(stopCtx); err != nil {
+					t.Fatalf("stop during the outage: %v (the failing work is not waited out once Stop begins)", err)
+				}
+				w1.nc.Close()
+			} else {
+				time.Sleep(2500 * time.Millisecond) // over an ack wait queued behind the key
+			}
+			if got := statusesOf(p.out.snapshot(), "ordered", ""); len(got) != 1 {
+				t.Fatalf("during the outage: events %v, want only the completion", got)
+			}
+
+			limit(-1) // writes work again
+			if tc.stopInside {
+				p.startWorker("w2", cfg)
+			}
+			key := events.Key("ordered")
+			deadline := time.Now().Add(15 * time.Second)
+			for {
+				st, err := readState(ctx, p.layout.State, key)
+				if err == nil && len(st.Ops) == 1 && len(st.Ops[0].Sources) == 2 {
+					if !st.Ops[0].RaceDetected || st.Ops[0].Status != events.StatusCompleted {
+						t.Fatalf("state after the outage: %+v, want completed with the race recorded", st.Ops[0])
+					}
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("state with both messages never written: %+v, %v", st, err)
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			evs := p.out.settle(500 * time.Millisecond)
+			if got := statusesOf(evs, "ordered", ""); len(got) != 1 || got[0] != events.StatusCompleted {
+				t.Fatalf("events %v, want the completion alone:\n%s", got, describe(evs))
+			}
+			assertInvariants(t, evs)
+			dlq, err := p.js.Stream(ctx, events.StreamDeadLetter)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if info, err := dlq.Info(ctx); err != nil || info.State.Msgs != 0 {
+				t.Fatalf("dead letters after a passing outage: %v, %v", info.State.Msgs, err)
+			}
+			// No message was redelivered while it waited (a consumer's
+			// sequence counts every delivery).
+			deliveries := uint64(0)
+			for part := range p.layout.Partitions {
+				c, err := p.js.Consumer(ctx, events.StreamIn, resolver.ConsumerName(part))
+				if err != nil {
+					t.Fatal(err)
+				}
+				info, err := c.Info(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				deliveries += info.Delivered.Consumer
+			}
+			if deliveries > tc.deliveries {
+				t.Errorf("%d deliveries of the 2 messages, want %d: redelivered while the key waited", deliveries, tc.deliveries)
+			}
+		})
 	}
 }
 

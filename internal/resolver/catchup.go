@@ -25,8 +25,11 @@ import (
 // recognised and only acked. Unreadable messages are left to the normal path,
 // which dead-letters them. Called from p's consume callback, so nothing else
 // of p is dispatched meanwhile. below, when not 0, bounds the walk to
-// sequences under it.
-func (w *Worker) catchUp(p int, below uint64) {
+// sequences under it. It reports whether the walk finished: when it did not
+// (the worker stops, or the walk kept failing for half the pin's TTL), the
+// caller leaves trigger, the delivery that started it, unacked and catches
+// up again on the next delivery.
+func (w *Worker) catchUp(p int, below uint64, trigger jetstream.Msg) (done bool) {
 	filter := events.InFilter(p, events.KindOperation)
 	var last, next uint64 // the walk: next up to last, once the range is read
 	queued := 0
@@ -37,9 +40,16 @@ func (w *Worker) catchUp(p int, below uint64) {
 		}
 		return logger
 	}
-	// A failure is waited out (retry.go): until the walk is done nothing
-	// new of p is dispatched, since this runs in p's consume callback.
-	err := w.untilDone("", nil, "catch-up", log, func(int) error {
+	// A failure is waited out (retry.go), the delivery that started the
+	// catch-up kept alive: until the walk is done nothing new of p is
+	// dispatched, since this runs in p's consume callback. Not for longer
+	// than half the pin's TTL, though: a callback blocked longer loses the
+	// pin, and the walk is tried again on a later delivery.
+	giveUpAt := time.Now().Add(w.cfg.PinnedTTL / 2)
+	err := w.untilDone("", func() []jetstream.Msg { return []jetstream.Msg{trigger} }, "catch-up", log, func(attempt int) error {
+		if attempt > 1 && time.Now().After(giveUpAt) {
+			return fmt.Errorf("%w: catch-up failing for %v", errNoRetry, w.cfg.PinnedTTL/2)
+		}
 		ctx, cancel := context.WithTimeout(w.stopCtx, 10*time.Second)
 		defer cancel()
 		if next == 0 {
@@ -78,12 +88,14 @@ func (w *Worker) catchUp(p int, below uint64) {
 		}
 		return nil
 	})
-	if err != nil {
-		log().Warn("catch-up stopped early: the worker is stopping", "err", err)
-	}
 	if queued > 0 {
 		log().Info("catching up on unacknowledged messages", "queued", queued, "delivered", last)
 	}
+	if err != nil {
+		log().Warn("catch-up not finished; the partition's deliveries are left unacknowledged until it is", "err", err)
+		return false
+	}
+	return true
 }
 
 // handleCatchUp applies one caught-up message (no ack: its own delivery, if
@@ -98,11 +110,12 @@ func (w *Worker) handleCatchUp(key, subject string, ev *Evidence) {
 		o, err = w.process(w.stopCtx, key, subject, ev, true)
 		return err
 	})
-	if err != nil {
-		if !w.stopping() {
-			log().Warn("catch-up of a message failed; its redelivery will retry", "err", err)
-		}
-		return
+	switch {
+	case err == nil:
+		w.settle(key, pendingEntry{ev: ev, subject: subject}, o)
+	case permanent(err):
+		log().Warn("catch-up of a message failed; its redelivery will retry", "err", err)
+	default:
+		w.abandon(key) // stopping
 	}
-	w.settle(key, pendingEntry{ev: ev, subject: subject}, o)
 }

@@ -304,16 +304,7 @@ func (w *Worker) commit(key string) {
 		}
 		return logger
 	}
-	batchMsgs := func() []jetstream.Msg { // what a wait keeps alive
-		msgs := make([]jetstream.Msg, 0, len(b.entries))
-		for _, e := range b.entries {
-			if e.msg != nil {
-				msgs = append(msgs, e.msg)
-			}
-		}
-		return msgs
-	}
-	err := w.untilDone(key, batchMsgs, "state write", log, func(int) error {
+	err := w.untilDone(key, nil, "state write", log, func(int) error {
 		for fence := 1; ; fence++ {
 			c, err := w.state(w.stopCtx, key)
 			if err == nil {
@@ -335,29 +326,30 @@ func (w *Worker) commit(key string) {
 			w.log.Debug("state changed under this worker; rebuilding", "key", key, "attempt", fence)
 		}
 	})
+	if err != nil && !permanent(err) {
+		log().Info("stopped before the state was written; its messages are left for redelivery", "err", err)
+		w.abandon(key)
+		return
+	}
 	entries := w.takeBatch(key, b)
-	switch {
-	case err == nil:
+	if err == nil {
 		w.m.commits.Inc()
 		w.m.batched.Observe(float64(len(entries)))
 		for _, e := range entries {
 			w.ack(key, e)
 		}
-	case permanent(err):
-		w.forget(key)
-		log().Error("state cannot be written or read; leaving its messages for redelivery", "err", err)
-		for _, e := range entries {
-			if e.msg == nil {
-				continue
-			}
-			delivered := 1
-			if meta, merr := e.msg.Metadata(); merr == nil {
-				delivered = int(meta.NumDelivered)
-			}
-			w.giveUp(e.msg, key, delivered, err, log().With("stream_seq", e.ev.Seq))
+		return
+	}
+	w.forget(key)
+	log().Error("state cannot be written or read; leaving its messages for redelivery", "err", err)
+	for _, e := range entries {
+		if e.msg == nil {
+			continue
 		}
-	default:
-		w.forget(key)
-		log().Info("stopped before the state was written; its messages are left for redelivery", "err", err)
+		delivered := 1
+		if meta, merr := e.msg.Metadata(); merr == nil {
+			delivered = int(meta.NumDelivered)
+		}
+		w.giveUp(e.msg, key, delivered, err, log().With("stream_seq", e.ev.Seq))
 	}
 }

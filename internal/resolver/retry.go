@@ -17,12 +17,16 @@ import (
 // lasts. The key's goroutine waits meanwhile, so the key's later messages
 // wait behind the failing work: none is applied to a state that lacks what
 // the failing work may already have published, which could publish a status
-// behind one already out. The failing messages and those queued behind them
-// are kept from redelivery (InProgress every AckWait/3). Only what retrying
-// cannot mend (permanent) leaves its messages for redelivery and, on their
-// last delivery, the dead-letter stream. When the worker stops, the work is
-// abandoned and its messages left unacked: the next owner catches them up in
-// stream order.
+// behind one already out. The failing messages, the key's applied and
+// uncommitted batch and the messages queued behind it are kept from
+// redelivery (InProgress every AckWait/3). Only what retrying cannot mend
+// (permanent) leaves its messages for redelivery and, on their last
+// delivery, the dead-letter stream.
+//
+// Once Stop begins, failing work is not waited out: its key is abandoned.
+// Nothing more of the key is processed or acked (not its queue, its batch,
+// or anything dispatched later), so the next owner finds all of it unacked
+// and applies it in stream order.
 
 // untilDone runs try (attempt counts from 1) until it succeeds, fails for
 // good, or the worker stops. It returns try's last error: nil, a permanent
@@ -54,7 +58,7 @@ func (w *Worker) untilDone(key string, msgs func() []jetstream.Msg, step string,
 		}
 		select {
 		case <-time.After(backoff(attempt)):
-		case <-w.stopCtx.Done():
+		case <-w.stopReq:
 		}
 	}
 }
@@ -66,16 +70,45 @@ func backoff(attempt int) time.Duration {
 	return min(d, 5*time.Second)
 }
 
-// stopping reports whether the worker is stopping: failing work is then
-// abandoned rather than retried.
+// stopping reports whether Stop has begun: failing work is then abandoned
+// rather than retried.
 func (w *Worker) stopping() bool {
-	return w.stopRequested.Load() || w.stopCtx.Err() != nil
+	select {
+	case <-w.stopReq:
+		return true
+	default:
+		return false
+	}
+}
+
+// abandon gives key up while stopping: its queue and batch are dropped
+// unacked, its cached state forgotten, and nothing dispatched for it later
+// is processed.
+func (w *Worker) abandon(key string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.abandoned[key] = true
+	if q := w.keys[key]; q != nil {
+		q.items = nil
+	}
+	if b := w.batches[key]; b != nil {
+		w.disarm(b)
+		delete(w.batches, key)
+	}
+	delete(w.cache, key)
 }
 
 // permanent reports whether a processing or state-write error can never
-// pass by retrying.
+// pass by retrying: errNoRetry, a message too large, or a request JetStream
+// refuses as malformed (API code 400: per-message TTL or schedules not
+// enabled, the wrong expected stream, ...) other than a compare-and-swap
+// conflict.
 func permanent(err error) bool {
-	return errors.Is(err, errNoRetry) || isTooLarge(err)
+	if errors.Is(err, errNoRetry) || isTooLarge(err) {
+		return true
+	}
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.Code == 400 && !isCASConflict(err)
 }
 
 // isTooLarge reports whether err refuses a message for its size, on the
@@ -89,8 +122,8 @@ func isTooLarge(err error) bool {
 	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamMessageExceedsMaximum
 }
 
-// keepAlive keeps msgs, and the messages queued behind key, from being
-// redelivered: it sends them InProgress now and every AckWait/3 until the
+// keepAlive keeps msgs, and key's other unacked messages (queued), from
+// being redelivered: it sends them InProgress now and every AckWait/3 until the
 // returned function is called (which waits for the last round to end).
 func (w *Worker) keepAlive(key string, msgs []jetstream.Msg) (stop func()) {
 	done := make(chan struct{})
@@ -120,18 +153,24 @@ func (w *Worker) keepAlive(key string, msgs []jetstream.Msg) (stop func()) {
 	}
 }
 
-// queued returns the delivered messages waiting in key's queue.
+// queued returns key's delivered and unacked messages: those applied and
+// waiting for the batch's commit, and those waiting in its queue.
 func (w *Worker) queued(key string) []jetstream.Msg {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	q := w.keys[key]
-	if q == nil {
-		return nil
-	}
 	var out []jetstream.Msg
-	for _, it := range q.items {
-		if it.msg != nil {
-			out = append(out, it.msg)
+	if b := w.batches[key]; b != nil {
+		for _, e := range b.entries {
+			if e.msg != nil {
+				out = append(out, e.msg)
+			}
+		}
+	}
+	if q := w.keys[key]; q != nil {
+		for _, it := range q.items {
+			if it.msg != nil {
+				out = append(out, it.msg)
+			}
 		}
 	}
 	return out

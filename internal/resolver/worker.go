@@ -45,7 +45,10 @@ type Worker struct {
 	cache   map[string]*cachedState
 	batches map[string]*batch // keys with applied, uncommitted messages
 	closing bool              // stopping: commit at once
-	wg      sync.WaitGroup    // key goroutines and armed commit timers
+	// abandoned holds the keys whose work was given up while stopping: none
+	// of their messages is processed or acked any more (retry.go).
+	abandoned map[string]bool
+	wg        sync.WaitGroup // key goroutines and armed commit timers
 
 	ccMu      sync.Mutex
 	ccs       []jetstream.ConsumeContext // per partition; nil while not pulling
@@ -58,11 +61,11 @@ type Worker struct {
 	pinsSeen  []bool
 	stopCtx   context.Context // cancelled when the drain deadline passes
 	stopFn    context.CancelFunc
-	// stopRequested is set when Stop begins: failing work is abandoned from
-	// then on instead of waited out (retry.go).
-	stopRequested atomic.Bool
-	balanceCtx    context.Context
-	balanceStop   context.CancelFunc
+	// stopReq is closed when Stop begins: failing work is abandoned from
+	// then on instead of waited out, and its key with it (retry.go).
+	stopReq     chan struct{}
+	balanceCtx  context.Context
+	balanceStop context.CancelFunc
 }
 
 type keyQueue struct {
@@ -110,18 +113,19 @@ func NewWorker(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValu
 	stopCtx, stopFn := context.WithCancel(context.Background())
 	return &Worker{
 		cfg: cfg, js: js, kv: kv, in: in, resolved: resolved, partitions: partitions,
-		log:      log.With("worker", cfg.WorkerID),
-		m:        newMetrics(cfg.Registerer),
-		keys:     make(map[string]*keyQueue),
-		cons:     make([]jetstream.Consumer, partitions),
-		ccs:      make([]jetstream.ConsumeContext, partitions),
-		cooldown: make([]time.Time, partitions),
-		lastSeen: make([]atomic.Int64, partitions),
-		pins:     make([]string, partitions),
-		pinsSeen: make([]bool, partitions),
-		cache:    make(map[string]*cachedState),
-		batches:  make(map[string]*batch),
-		stopCtx:  stopCtx, stopFn: stopFn,
+		log:       log.With("worker", cfg.WorkerID),
+		m:         newMetrics(cfg.Registerer),
+		keys:      make(map[string]*keyQueue),
+		cons:      make([]jetstream.Consumer, partitions),
+		ccs:       make([]jetstream.ConsumeContext, partitions),
+		cooldown:  make([]time.Time, partitions),
+		lastSeen:  make([]atomic.Int64, partitions),
+		pins:      make([]string, partitions),
+		pinsSeen:  make([]bool, partitions),
+		cache:     make(map[string]*cachedState),
+		batches:   make(map[string]*batch),
+		abandoned: make(map[string]bool),
+		stopCtx:   stopCtx, stopFn: stopFn, stopReq: make(chan struct{}),
 	}, nil
 }
 
@@ -199,11 +203,14 @@ func (w *Worker) startConsume(_ context.Context, p int) error {
 	return nil
 }
 
-// Stop drains: it stops pulling, finishes every message already received and
+// Stop drains: it stops pulling, finishes the messages already received and
 // returns when they are acked, or soon after ctx ends (unfinished messages
-// are then redelivered after AckWait). Safe to call once.
+// are then redelivered after AckWait, or caught up at once by the next
+// owner). Work that fails meanwhile is not waited out: its key is abandoned,
+// its messages and those queued behind it left unacked, so the next owner
+// applies them in order. Safe to call once.
 func (w *Worker) Stop(ctx context.Context) error {
-	w.stopRequested.Store(true)
+	close(w.stopReq)
 	// Leaving the group and draining the consumers wait for the server:
 	// bounded by ctx (past it, cancelling stopCtx ends the balance loop).
 	drained := make(chan struct{})
@@ -301,7 +308,14 @@ func (w *Worker) dispatch(msg jetstream.Msg) {
 		// write that would find out. Every key is rebuilt from KV (and its
 		// own batch) on its next message.
 		w.dropCache()
-		w.catchUp(in.Partition, below)
+		if !w.catchUp(in.Partition, below, msg) {
+			// Not caught up (stopping, or failing for long): leave this
+			// message unacked, and catch up again on the next delivery.
+			w.pinMu.Lock()
+			w.pinsSeen[in.Partition] = false
+			w.pinMu.Unlock()
+			return
+		}
 	}
 	w.enqueue(in.Key, item{msg: msg})
 }
@@ -324,8 +338,12 @@ func (w *Worker) enqueue(key string, it item) {
 	w.mu.Unlock()
 }
 
-// enqueueLocked is enqueue with w.mu held.
+// enqueueLocked is enqueue with w.mu held. Work for an abandoned key is
+// dropped (its messages left unacked).
 func (w *Worker) enqueueLocked(key string, it item) {
+	if w.abandoned[key] {
+		return
+	}
 	q := w.keys[key]
 	if q == nil {
 		q = &keyQueue{}
@@ -413,7 +431,7 @@ func (w *Worker) handle(key string, msg jetstream.Msg) {
 	case permanent(err):
 		w.giveUp(msg, key, int(meta.NumDelivered), err, log())
 	default:
-		// Stopping: left unacked, for the next owner to catch up in order.
+		w.abandon(key) // stopping: left unacked, for the next owner to catch up in order
 	}
 }
 
