@@ -102,6 +102,12 @@ func TestWriteOutageKeepsKeyOrder(t *testing.T) {
 			limit(1) // every state write fails: the bucket is full
 			cfg := resolverDefaults()
 			cfg.MaxAttempts, cfg.MaxDeliver, cfg.AckWait = 2, 3, 2*time.Second
+			if tc.stopInside {
+				// No re-pin (and catch-up) while w1 waits: the response
+				// must wait behind the completion in w1's own queue. Stop
+				// unpins for w2.
+				cfg.PinnedTTL = time.Minute
+			}
 			w1 := p.startWorker("w1", cfg)
 
 			const id = "0fe0623f-d628-42ed-b4bd-8ac290072cc5"
@@ -128,6 +134,7 @@ func TestWriteOutageKeepsKeyOrder(t *testing.T) {
 
 			limit(-1) // writes work again
 			if tc.stopInside {
+				cfg.PinnedTTL = 0 // the harness's default
 				p.startWorker("w2", cfg)
 			}
 			key := events.Key("ordered")
