@@ -3,30 +3,21 @@ package main
 import (
 	"bytes"
 	"context"
-	"net"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/commsops/commsops/internal/demo"
+	"github.com/commsops/commsops/internal/natstest"
 )
-
-func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 // TestDevstackDemo runs the README's first command as a newcomer would
 // (embedded JetStream, ingest, resolver, the bundled capture) and checks
 // that every expected resolved event is printed.
 func TestDevstackDemo(t *testing.T) {
 	t.Setenv("NATS_URL", "")
-	t.Setenv("COMMSOPS_DEV_PORT", strconv.Itoa(freePort(t)))
+	t.Setenv("COMMSOPS_DEV_PORT", strconv.Itoa(natstest.FreePort(t)))
 	t.Setenv("COMMSOPS_DEV_DIR", t.TempDir())
 	t.Setenv("INGEST_ADDR", "127.0.0.1:0")
 	var out bytes.Buffer

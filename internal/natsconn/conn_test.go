@@ -25,6 +25,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
 
+	"github.com/commsops/commsops/internal/natstest"
 	"github.com/commsops/commsops/internal/service/servicetest"
 )
 
@@ -63,17 +64,6 @@ func runServer(t *testing.T, mod func(*server.Options)) *server.Server {
 }
 
 func port(s *server.Server) int { return s.Addr().(*net.TCPAddr).Port }
-
-// freePort returns a port nothing listens on (for now).
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 // testConfig is a valid configuration for url.
 func testConfig(url string) Config {
@@ -305,7 +295,7 @@ func TestReconnectLogsNoToken(t *testing.T) {
 // stops the wait.
 func TestConnectWait(t *testing.T) {
 	t.Run("server never comes", func(t *testing.T) {
-		cfg := testConfig("nats://127.0.0.1:" + strconv.Itoa(freePort(t)))
+		cfg := testConfig("nats://127.0.0.1:" + strconv.Itoa(natstest.FreePort(t)))
 		cfg.ConnectWait = 700 * time.Millisecond
 		start := time.Now()
 		refused(t, refusal{cfg: cfg}, nil)
@@ -314,7 +304,7 @@ func TestConnectWait(t *testing.T) {
 		}
 	})
 	t.Run("server comes late", func(t *testing.T) {
-		p := freePort(t)
+		p := natstest.FreePort(t)
 		cfg := testConfig("nats://127.0.0.1:" + strconv.Itoa(p))
 		cfg.ConnectWait = 10 * time.Second
 		started := make(chan *server.Server, 1)
@@ -340,7 +330,7 @@ func TestConnectWait(t *testing.T) {
 		useJetStream(t, c, "T")
 	})
 	t.Run("context cancelled", func(t *testing.T) {
-		cfg := testConfig("nats://127.0.0.1:" + strconv.Itoa(freePort(t)))
+		cfg := testConfig("nats://127.0.0.1:" + strconv.Itoa(natstest.FreePort(t)))
 		cfg.ConnectWait = time.Minute
 		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 		defer cancel()
@@ -560,7 +550,7 @@ func TestConfigValidate(t *testing.T) {
 // leaves the server up, closing the owner shuts it down; the store under
 // DevDir outlives it.
 func TestDevMode(t *testing.T) {
-	cfg := Config{Replicas: 1, Partitions: 1, DevPort: freePort(t), DevDir: t.TempDir(), ConnectWait: 5 * time.Second}
+	cfg := Config{Replicas: 1, Partitions: 1, DevPort: natstest.FreePort(t), DevDir: t.TempDir(), ConnectWait: 5 * time.Second}
 	want := "nats://127.0.0.1:" + strconv.Itoa(cfg.DevPort)
 	ctx := context.Background()
 

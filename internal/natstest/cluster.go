@@ -21,7 +21,8 @@ type Cluster struct {
 	t     testing.TB
 }
 
-func freePort(t testing.TB) int {
+// FreePort returns a loopback TCP port that nothing listened on a moment ago.
+func FreePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -37,7 +38,7 @@ func RunCluster(t testing.TB, n int) *Cluster {
 	t.Helper()
 	routePorts := make([]int, n)
 	for i := range routePorts {
-		routePorts[i] = freePort(t)
+		routePorts[i] = FreePort(t)
 	}
 	var routes []*url.URL
 	for _, p := range routePorts {
@@ -49,7 +50,7 @@ func RunCluster(t testing.TB, n int) *Cluster {
 		o := &server.Options{
 			ServerName: fmt.Sprintf("n%d", i),
 			Host:       "127.0.0.1",
-			Port:       freePort(t),
+			Port:       FreePort(t),
 			JetStream:  true,
 			StoreDir:   t.TempDir(),
 			NoSigs:     true,

@@ -7,13 +7,14 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/commsops/commsops/internal/natstest"
 )
 
 // WaitLimit bounds how long WaitFor polls.
@@ -22,12 +23,7 @@ const WaitLimit = 15 * time.Second
 // FreeAddr returns a loopback host:port that nothing listened on a moment ago.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return "127.0.0.1:" + strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	return "127.0.0.1:" + strconv.Itoa(natstest.FreePort(t))
 }
 
 // Process is a run function started by Start.
