@@ -23,7 +23,7 @@ func TestFailingWritesRetriedThenDeadLettered(t *testing.T) {
 	p := startPipeline(t)
 	ctx := context.Background()
 	resize := func(max int32) {
-		reconfigureState(t, p, func(c *jetstream.KeyValueConfig) { c.MaxValueSize = max })
+		reconfigureState(t, p, func(c *jetstream.StreamConfig) { c.MaxMsgSize = max })
 	}
 	resize(32)
 	// A duplicate window shorter than the redelivery delay: the stream's
@@ -68,7 +68,7 @@ func TestFailingWritesRetriedThenDeadLettered(t *testing.T) {
 		t.Fatalf("events of the doomed operation: %v, want one completed", got)
 	}
 
-	resize(0) // writes work again
+	resize(-1) // writes work again
 	p.mustPost("/v1/responses", response("playPrompt", op{typ: "playPromptOperation", id: "1fe0623f-d628-42ed-b4bd-8ac290072cc5", cc: "healthy", status: "completed"}, 200))
 	p.out.waitFor(t, 15*time.Second, "recovery", func(evs []resolvedEvent) bool { return len(statusesOf(evs, "healthy", "")) == 1 })
 }
@@ -97,7 +97,7 @@ func TestWriteOutageKeepsKeyOrder(t *testing.T) {
 			p := startPipeline(t)
 			ctx := context.Background()
 			limit := func(maxBytes int64) {
-				reconfigureState(t, p, func(c *jetstream.KeyValueConfig) { c.MaxBytes = maxBytes })
+				reconfigureState(t, p, func(c *jetstream.StreamConfig) { c.MaxBytes = maxBytes })
 			}
 			limit(1) // every state write fails: the bucket is full
 			cfg := resolverDefaults()
@@ -185,13 +185,22 @@ func TestWriteOutageKeepsKeyOrder(t *testing.T) {
 	}
 }
 
-// reconfigureState updates the state bucket to its configuration as
-// streams.Ensure makes it, changed by adjust.
-func reconfigureState(t *testing.T, p *pipeline, adjust func(*jetstream.KeyValueConfig)) {
+// reconfigureState updates the state bucket's stream, as streams.Ensure made
+// it, changed by adjust (a KV's maximum value size is its stream's MaxMsgSize).
+func reconfigureState(t *testing.T, p *pipeline, adjust func(*jetstream.StreamConfig)) {
 	t.Helper()
-	cfg := jetstream.KeyValueConfig{Bucket: events.BucketState, History: 1, Storage: jetstream.FileStorage, LimitMarkerTTL: time.Minute}
+	ctx := context.Background()
+	st, err := p.js.Stream(ctx, "KV_"+events.BucketState)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := info.Config
 	adjust(&cfg)
-	if _, err := p.js.UpdateKeyValue(context.Background(), cfg); err != nil {
+	if _, err := p.js.UpdateStream(ctx, cfg); err != nil {
 		t.Fatal(err)
 	}
 }

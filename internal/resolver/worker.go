@@ -547,9 +547,6 @@ func (w *Worker) save(ctx context.Context, key string, st *KeyState, rev uint64)
 	if isCASConflict(err) {
 		return 0, fmt.Errorf("%w: %s: %w", ErrFenced, key, err)
 	}
-	if isTooLarge(err) {
-		return 0, fmt.Errorf("%w: %d bytes: %w", errNoRetry, len(b), err)
-	}
 	if err != nil {
 		return 0, fmt.Errorf("resolver: save state: %w", err)
 	}
