@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -33,13 +34,8 @@ func (w *Worker) catchUp(p int, below uint64, trigger jetstream.Msg) (done bool)
 	filter := events.InFilter(p, events.KindOperation)
 	var last, next uint64 // the walk: next up to last, once the range is read
 	queued := 0
-	var logger *slog.Logger // built only when something is logged
-	log := func() *slog.Logger {
-		if logger == nil {
-			logger = w.log.With("partition", p)
-		}
-		return logger
-	}
+	// The logger is built only when something is logged.
+	log := sync.OnceValue(func() *slog.Logger { return w.log.With("partition", p) })
 	// A failure is waited out (retry.go), the delivery that started the
 	// catch-up kept alive: until the walk is done nothing new of p is
 	// dispatched, since this runs in p's consume callback. Not for longer

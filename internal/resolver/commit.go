@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -297,13 +298,8 @@ func (w *Worker) commit(key string) {
 	if b == nil || len(b.entries) == 0 {
 		return
 	}
-	var logger *slog.Logger // built only when something is logged
-	log := func() *slog.Logger {
-		if logger == nil {
-			logger = w.log.With("key", key, "messages", len(b.entries))
-		}
-		return logger
-	}
+	// The logger is built only when something is logged.
+	log := sync.OnceValue(func() *slog.Logger { return w.log.With("key", key, "messages", len(b.entries)) })
 	err := w.untilDone(key, nil, "state write", log, func(int) error {
 		for fence := 1; ; fence++ {
 			c, err := w.state(w.stopCtx, key)

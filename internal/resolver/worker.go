@@ -409,13 +409,10 @@ func (w *Worker) handle(key string, msg jetstream.Msg) {
 		trace.WithSpanKind(trace.SpanKindConsumer))
 	defer span.End()
 	ev.TraceParent = tracing.TraceParent(sctx, ev.TraceParent)
-	var logger *slog.Logger // built only when something is logged
-	log := func() *slog.Logger {
-		if logger == nil {
-			logger = w.log.With("key", key, "stream_seq", seq, "client_context", ev.ClientContext, "operation_id", ev.OpID)
-		}
-		return logger
-	}
+	// The logger is built only when something is logged.
+	log := sync.OnceValue(func() *slog.Logger {
+		return w.log.With("key", key, "stream_seq", seq, "client_context", ev.ClientContext, "operation_id", ev.OpID)
+	})
 	// Failures that can pass are waited out in place (retry.go).
 	var o outcome
 	err = w.untilDone(key, func() []jetstream.Msg { return []jetstream.Msg{msg} }, "processing", log, func(attempt int) error {
