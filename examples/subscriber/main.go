@@ -69,7 +69,8 @@ func run(ctx context.Context, cfg config, out, errOut io.Writer) error {
 	}
 	nc, err := nats.Connect(cfg.URL, opts...)
 	if err != nil {
-		return fmt.Errorf("no NATS at %s (%w): start the pipeline with `go run ./cmd/devstack` or set NATS_URL", cfg.URL, err)
+		// NATS_URL may carry a user:password or a token: never print it.
+		return fmt.Errorf("no NATS at NATS_URL (%w): start the pipeline with `go run ./cmd/devstack` or set NATS_URL", err)
 	}
 	defer nc.Close() // after Run: it has flushed its acks
 	js, err := jetstream.New(nc)
@@ -85,7 +86,7 @@ func run(ctx context.Context, cfg config, out, errOut io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(errOut, "subscriber: printing completed and failed operations from %s (durable %q); Ctrl-C stops\n", nc.ConnectedUrlRedacted(), cfg.Durable)
+	fmt.Fprintf(errOut, "subscriber: printing completed and failed operations from %s (durable %q); Ctrl-C stops\n", nc.ConnectedAddr(), cfg.Durable)
 
 	// Events are delivered at least once (a crash, a replay): dedupe by id.
 	seen := newRecent(10000)

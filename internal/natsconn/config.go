@@ -12,7 +12,7 @@ import (
 
 // Config is the NATS part of every process's configuration, read with envconfig.
 type Config struct {
-	URL         string        `envconfig:"NATS_URL" desc:"NATS server(s), comma separated; unset: dev mode with an embedded JetStream server"`
+	URL         string        `envconfig:"NATS_URL" desc:"NATS server(s), comma separated; unset: dev mode with an embedded JetStream server" secret:"userinfo"`
 	Creds       string        `envconfig:"NATS_CREDS" desc:"path of a NATS .creds file (JWT + nkey)"`
 	NKeySeed    string        `envconfig:"NATS_NKEY_SEED" desc:"path of an nkey seed file" secret:"true"`
 	User        string        `envconfig:"NATS_USER" desc:"NATS user name"`

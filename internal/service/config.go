@@ -56,8 +56,9 @@ func Load(name string, args []string, cfg any, out io.Writer, flags func(*flag.F
 	return nil
 }
 
-// Redacted returns the configuration as key/value pairs for a log line, with
-// the value of every field tagged secret:"true" masked when set.
+// Redacted returns the configuration as key/value pairs for a log line. A
+// field tagged secret:"true" is masked when set; one tagged secret:"userinfo"
+// holds URLs whose user information (user:password or a token) is removed.
 func Redacted(cfg any) []any {
 	var kv []any
 	var walk func(v reflect.Value)
@@ -74,8 +75,13 @@ func Redacted(cfg any) []any {
 				continue
 			}
 			val := fmt.Sprint(fv.Interface())
-			if f.Tag.Get("secret") == "true" && !fv.IsZero() {
-				val = "[masked]"
+			switch f.Tag.Get("secret") {
+			case "true":
+				if !fv.IsZero() {
+					val = "[masked]"
+				}
+			case "userinfo":
+				val = natsconn.RedactURL(val)
 			}
 			kv = append(kv, key, val)
 		}

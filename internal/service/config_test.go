@@ -19,6 +19,7 @@ type testConfig struct {
 // TestRedactedMasksSecrets: the startup configuration dump never contains a
 // secret's value, and says which secrets are set.
 func TestRedactedMasksSecrets(t *testing.T) {
+	t.Setenv("NATS_URL", "nats://alice:S3cretPassw0rd@127.0.0.1:1, nats://tok3n-s3cret@10.0.0.2:4222,svc:pw-n0scheme@host:4222")
 	t.Setenv("NATS_PASSWORD", "hunter2-password")
 	t.Setenv("NATS_USER", "svc")
 	t.Setenv("NATS_TOKEN", "")
@@ -28,12 +29,13 @@ func TestRedactedMasksSecrets(t *testing.T) {
 		t.Fatal(err)
 	}
 	dump := fmt.Sprintln(Redacted(&cfg)...)
-	for _, secret := range []string{"hunter2-password", "tok-aaaaaaaaaaaaaaaa", "tok-bbbbbbbbbbbbbbbb"} {
+	for _, secret := range []string{"hunter2-password", "tok-aaaaaaaaaaaaaaaa", "tok-bbbbbbbbbbbbbbbb", "alice", "S3cretPassw0rd", "tok3n-s3cret", "pw-n0scheme"} {
 		if strings.Contains(dump, secret) {
 			t.Fatalf("dump leaks %q: %s", secret, dump)
 		}
 	}
-	for _, want := range []string{"NATS_USER svc", "NATS_PASSWORD [masked]", "TEST_TOKENS [masked]", "TEST_ADDR :9", "NATS_TOKEN "} {
+	for _, want := range []string{"NATS_USER svc", "NATS_PASSWORD [masked]", "TEST_TOKENS [masked]", "TEST_ADDR :9", "NATS_TOKEN ",
+		"NATS_URL nats://redacted@127.0.0.1:1, nats://redacted@10.0.0.2:4222,redacted@host:4222"} {
 		if !strings.Contains(dump, want) {
 			t.Errorf("dump lacks %q: %s", want, dump)
 		}
