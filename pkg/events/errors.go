@@ -30,3 +30,6 @@ var (
 	// ErrClosed: the Publisher or Subscriber was closed.
 	ErrClosed = errors.New("events: closed")
 )
+
+// ErrNotFound: Operations.Get found nothing resolved for the clientContext.
+var ErrNotFound = errors.New("events: not found")

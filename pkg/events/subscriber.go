@@ -79,8 +79,6 @@ type Resolved struct {
 	// Deliveries counts the deliveries of this event to the consumer,
 	// including this one (1 the first time).
 	Deliveries uint64
-
-	msg jetstream.Msg
 }
 
 // Handler handles one resolved event. Returning nil acknowledges it;
@@ -715,13 +713,18 @@ func keepAlive(m jetstream.Msg, period time.Duration) (stop func()) {
 // decodeResolved decodes a COMMS_RESOLVED message. The returned Resolved is
 // never nil (its Seq and Subject are set even when decoding fails).
 func decodeResolved(m jetstream.Msg) (*Resolved, error) {
-	r := &Resolved{Subject: m.Subject(), msg: m}
 	meta, err := m.Metadata()
 	if err != nil {
-		return r, fmt.Errorf("%w: no JetStream metadata: %v", ErrInvalidPayload, err)
+		return &Resolved{Subject: m.Subject()}, fmt.Errorf("%w: no JetStream metadata: %v", ErrInvalidPayload, err)
 	}
-	r.Seq, r.Deliveries = meta.Sequence.Stream, meta.NumDelivered
-	e, err := DecodeMsg(m.Headers(), m.Data())
+	return newResolved(m.Subject(), meta.Sequence.Stream, meta.NumDelivered, m.Headers(), m.Data())
+}
+
+// newResolved decodes a COMMS_RESOLVED message's parts. The returned Resolved
+// is never nil (its Seq and Subject are set even when decoding fails).
+func newResolved(subject string, seq, deliveries uint64, h nats.Header, data []byte) (*Resolved, error) {
+	r := &Resolved{Subject: subject, Seq: seq, Deliveries: deliveries}
+	e, err := DecodeMsg(h, data)
 	if err != nil {
 		return r, err
 	}
