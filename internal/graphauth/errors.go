@@ -38,6 +38,11 @@ var (
 	ErrBadToken = errors.New("graphauth: bearer token not accepted")
 	// ErrConfig: an invalid Config or static token list.
 	ErrConfig = errors.New("graphauth: invalid configuration")
+
+	// errNoUsableKeys: a JWKS document holds no key usable for RS256
+	// verification (empty, not JSON, or only unusable entries). Such a
+	// document never replaces the cached keys.
+	errNoUsableKeys = errors.New("graphauth: the JWKS holds no usable RS256 key")
 )
 
 // maxEchoLen bounds a claim or header value quoted in an error message.
