@@ -110,25 +110,29 @@ func (k *keySource) key(kid string) (jwk.Key, error) {
 	if k.bg.Err() != nil {
 		return nil, fmt.Errorf("%w: key id %q is not among the signing keys and the verifier is closed", ErrKeysUnavailable, clip(kid))
 	}
-	k.requestRefresh(kid)
+	if k.requestRefresh(kid) {
+		k.log.Info("graph signing keys refresh requested for an unknown key id", "kid", clip(kid))
+	}
 	return nil, fmt.Errorf("%w: key id %q is not among the signing keys", ErrUnknownKey, clip(kid))
 }
 
-// requestRefresh hands kid to the refresher unless a request was accepted
-// less than MinRefreshInterval ago or one already waits. It never blocks.
-func (k *keySource) requestRefresh(kid string) {
+// requestRefresh hands kid to the refresher and reports true, unless a
+// request was accepted less than MinRefreshInterval ago or one already
+// waits. It never blocks.
+func (k *keySource) requestRefresh(kid string) bool {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	now := k.now()
 	if now.Sub(k.lastKick) < k.cfg.MinRefreshInterval {
-		return
+		return false
 	}
 	select {
 	case k.kick <- kid:
 		k.lastKick = now
 		k.kicks.Add(1)
-		k.log.Info("graph signing keys refresh requested for an unknown key id", "kid", clip(kid))
+		return true
 	default:
+		return false
 	}
 }
 

@@ -347,17 +347,18 @@ func TestUnusableKeySetKeepsCachedKeys(t *testing.T) {
 }
 
 // TestBackgroundRefresh: the JWKS is re-read every RefreshInterval without
-// any unknown kid, and a jwks_uri moved in the OpenID configuration is
-// followed.
+// any unknown kid, a jwks_uri moved in the OpenID configuration is
+// followed, and a scheduled refresh meeting an empty set keeps the keys.
 func TestBackgroundRefresh(t *testing.T) {
 	if testing.Short() {
 		t.Skip("waits for background refreshes")
 	}
 	p := newIDP(t)
-	v := startVerifier(t, p, nil, func(c *Config) {
+	rec := &logRecorder{}
+	v := startVerifierLog(t, p, nil, func(c *Config) {
 		c.RefreshInterval = time.Second
 		c.MinRefreshInterval = time.Hour // no unknown-kid refresh can help
-	})
+	}, slog.New(rec))
 	now := time.Now()
 	// waitFor verifies kid's token until a scheduled refresh has brought
 	// the key (within a few refreshes).
@@ -385,6 +386,20 @@ func TestBackgroundRefresh(t *testing.T) {
 		p.publish("/jwks-moved", "k3")
 		p.moveJWKS("/jwks-moved")
 		waitFor(t, "k3")
+	})
+	t.Run("an empty set on schedule keeps the keys", func(t *testing.T) {
+		p.failJWKS(0, `{"keys":[]}`)
+		t.Cleanup(func() { p.failJWKS(0, "") })
+		rec.reset()
+		for range 5 {
+			if len(rec.find("graph signing keys refresh returned no usable key; keeping the cached keys")) > 0 {
+				verifyIs(t, v, "Bearer "+rs(t, p.key("k3"), "RS256", "k3", goodClaims(now)), nil)
+				return
+			}
+			n, _ := v.keys.refreshWatch()
+			awaitRefresh(t, v, n)
+		}
+		t.Fatal("no scheduled refresh met the empty set")
 	})
 }
 
