@@ -92,7 +92,8 @@ func TestNewVerifierFails(t *testing.T) {
 		{"JWKS unreachable", other.URL + "/dead-jwks", nil, ErrKeysUnavailable, "127.0.0.1:1"},
 		{"JWKS 500", p.openIDURL(), func() { p.failJWKS(http.StatusInternalServerError, "") }, ErrKeysUnavailable, "500"},
 		{"JWKS not JSON", p.openIDURL(), func() { p.failJWKS(0, "not json") }, ErrKeysUnavailable, "/jwks"},
-		{"JWKS without keys", p.openIDURL(), func() { p.failJWKS(0, `{"keys":[]}`) }, ErrKeysUnavailable, "no keys"},
+		{"JWKS without keys", p.openIDURL(), func() { p.failJWKS(0, `{"keys":[]}`) }, ErrKeysUnavailable, "no usable"},
+		{"JWKS with only unusable keys", p.openIDURL(), func() { p.serveJWKSFile(t, "all-unusable") }, ErrKeysUnavailable, "no usable"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

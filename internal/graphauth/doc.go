@@ -10,16 +10,26 @@
 // Bots post to /v1/responses with a static bearer token; [StaticTokens]
 // compares it in constant time against the configured tokens.
 //
-// JOSE parsing and signature verification use github.com/lestrrat-go/jwx/v3,
-// and its jwk.Cache (on github.com/lestrrat-go/httprc/v3) holds the JWKS and
-// refreshes it every RefreshInterval. NewVerifier fails when the OpenID
-// configuration or the JWKS cannot be fetched at start. A token whose kid the
-// cached JWKS lacks triggers one refresh, at most once per MinRefreshInterval
-// for the whole Verifier, so a flood of forged kids cannot make the ingest
-// hammer the key endpoint. The OpenID configuration is re-read every
-// RefreshInterval too, so a moved jwks_uri is followed.
+// JOSE parsing and signature verification use github.com/lestrrat-go/jwx/v3.
+// The key cache is ours (keys.go, jwks.go): it keeps only the JWKS entries
+// usable for RS256 (kty RSA, alg RS256 or none, use sig or none, a kid, a
+// modulus of at least 2048 bits), and a JWKS without any such entry (empty,
+// not JSON, only unusable keys) never replaces the cached keys; that is
+// logged as an error. NewVerifier fails when the OpenID configuration or a
+// usable JWKS cannot be fetched at start.
+//
+// One background goroutine refreshes the keys: every RefreshInterval
+// (re-reading the OpenID configuration first, so a moved jwks_uri is
+// followed) and when a token names a kid the cache lacks, at most once per
+// MinRefreshInterval for the whole Verifier, so a flood of forged kids
+// cannot make the ingest hammer the key endpoint. Each refresh has its own
+// timeout. Verify never waits for it: the unknown kid is refused at once,
+// and a token signed with a key Microsoft has just published verifies once
+// the refresh has finished.
 //
 // Every error returned by Verify wraps one of the sentinels in errors.go and
-// says what failed; no message contains the token or any part of it (claim
-// values such as a wrong audience or tenant may be named).
+// names the check that failed; no message contains the token or any part of
+// it (claim values such as a wrong audience or tenant may be named), nor a
+// URL, an upstream error or a refresh timing: those are logged, with fixed
+// messages.
 package graphauth

@@ -1,6 +1,7 @@
 package graphauth
 
 import (
+	"context"
 	"crypto"
 	"crypto/hmac"
 	"crypto/rand"
@@ -15,6 +16,8 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -54,6 +57,10 @@ func testKey(t *testing.T, i int) *rsa.PrivateKey {
 	return keyPool[i]
 }
 
+// dropConnection, as failJWKS's status, makes the JWKS endpoint close the
+// connection without an answer.
+const dropConnection = -1
+
 // idp is the local OpenID configuration + JWKS server.
 type idp struct {
 	srv *httptest.Server
@@ -62,8 +69,10 @@ type idp struct {
 	keys      map[string]*rsa.PrivateKey // every key a test signs with, by kid
 	published map[string][]string        // kids served by each JWKS path
 	jwksPath  string                     // the path the OpenID configuration names
-	jwksFail  int                        // status to answer the JWKS with (0: serve it)
+	jwksFail  int                        // status to answer the JWKS with (0: serve it; dropConnection)
 	jwksBody  string                     // body to serve instead of the JWKS ("": serve it)
+	jwksHang  chan struct{}              // non-nil: JWKS requests wait until it is closed
+	entered   chan struct{}              // receives a value when a JWKS request starts waiting
 
 	openIDHits atomic.Int64
 	jwksHits   atomic.Int64
@@ -75,6 +84,7 @@ func newIDP(t *testing.T) *idp {
 		keys:      map[string]*rsa.PrivateKey{"k1": testKey(t, 0), "k2": testKey(t, 1), "k3": testKey(t, 2)},
 		published: map[string][]string{"/jwks": {"k1"}},
 		jwksPath:  "/jwks",
+		entered:   make(chan struct{}, 64),
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /openid", func(w http.ResponseWriter, r *http.Request) {
@@ -88,7 +98,27 @@ func newIDP(t *testing.T) *idp {
 	jwks := func(w http.ResponseWriter, r *http.Request) {
 		p.jwksHits.Add(1)
 		p.mu.Lock()
+		hang := p.jwksHang
+		p.mu.Unlock()
+		if hang != nil {
+			select {
+			case p.entered <- struct{}{}:
+			default:
+			}
+			select {
+			case <-hang:
+			case <-r.Context().Done():
+				return
+			}
+		}
+		p.mu.Lock()
 		defer p.mu.Unlock()
+		if p.jwksFail == dropConnection {
+			if c, _, err := w.(http.Hijacker).Hijack(); err == nil {
+				c.Close()
+			}
+			return
+		}
 		if p.jwksFail != 0 {
 			http.Error(w, "unavailable", p.jwksFail)
 			return
@@ -141,6 +171,43 @@ func (p *idp) failJWKS(status int, body string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.jwksFail, p.jwksBody = status, body
+}
+
+// hangJWKS makes JWKS requests wait until release (which t's cleanup calls
+// too, before the server closes). entered receives a value as each request
+// starts waiting.
+func (p *idp) hangJWKS(t *testing.T) (entered <-chan struct{}, release func()) {
+	t.Helper()
+	hang := make(chan struct{})
+	p.mu.Lock()
+	p.jwksHang = hang
+	p.mu.Unlock()
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			p.mu.Lock()
+			p.jwksHang = nil
+			p.mu.Unlock()
+			close(hang)
+		})
+	}
+	t.Cleanup(release)
+	return p.entered, release
+}
+
+// serveJWKSFile serves testdata/jwks/<name>.json as the JWKS.
+func (p *idp) serveJWKSFile(t *testing.T, name string) {
+	t.Helper()
+	p.failJWKS(0, string(readJWKSFile(t, name)))
+}
+
+func readJWKSFile(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "jwks", name+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 func (p *idp) key(kid string) *rsa.PrivateKey {
@@ -262,6 +329,12 @@ func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, n
 // startVerifier starts a Verifier against p; clock nil means time.Now.
 func startVerifier(t *testing.T, p *idp, clock *fakeClock, mod func(*Config)) *Verifier {
 	t.Helper()
+	return startVerifierLog(t, p, clock, mod, quietLog())
+}
+
+// startVerifierLog is startVerifier logging to log.
+func startVerifierLog(t *testing.T, p *idp, clock *fakeClock, mod func(*Config), log *slog.Logger) *Verifier {
+	t.Helper()
 	cfg := Config{Audience: testAudience, OpenIDConfigURL: p.openIDURL()}
 	if mod != nil {
 		mod(&cfg)
@@ -271,9 +344,9 @@ func startVerifier(t *testing.T, p *idp, clock *fakeClock, mod func(*Config)) *V
 		err error
 	)
 	if clock == nil {
-		v, err = NewVerifier(t.Context(), cfg, quietLog())
+		v, err = NewVerifier(t.Context(), cfg, log)
 	} else {
-		v, err = newVerifier(t.Context(), cfg, quietLog(), clock.Now)
+		v, err = newVerifier(t.Context(), cfg, log, clock.Now)
 	}
 	if err != nil {
 		t.Fatalf("NewVerifier: %v", err)
@@ -298,4 +371,74 @@ func assertNoLeak(t *testing.T, err error, token string) {
 			t.Fatalf("the error echoes part of the token (%d chars): %v", len(part), err)
 		}
 	}
+}
+
+// awaitRefresh waits until more than n background refreshes have finished
+// (n from v.keys.refreshWatch before the refresh was asked for).
+func awaitRefresh(t *testing.T, v *Verifier, n int64) {
+	t.Helper()
+	guard := time.NewTimer(30 * time.Second)
+	defer guard.Stop()
+	for {
+		done, next := v.keys.refreshWatch()
+		if done > n {
+			return
+		}
+		select {
+		case <-next:
+		case <-guard.C:
+			t.Fatalf("no background refresh finished (%d so far)", done)
+		}
+	}
+}
+
+// logRecorder is a slog.Handler keeping every record, safe for concurrent
+// use.
+type logRecorder struct {
+	mu   sync.Mutex
+	recs []loggedRecord
+}
+
+// loggedRecord is one record: its level, message and attributes as text.
+type loggedRecord struct {
+	level slog.Level
+	msg   string
+	attrs map[string]string
+}
+
+func (r *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
+
+func (r *logRecorder) Handle(_ context.Context, rec slog.Record) error {
+	lr := loggedRecord{level: rec.Level, msg: rec.Message, attrs: map[string]string{}}
+	rec.Attrs(func(a slog.Attr) bool {
+		lr.attrs[a.Key] = a.Value.String()
+		return true
+	})
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.recs = append(r.recs, lr)
+	return nil
+}
+
+func (r *logRecorder) WithAttrs([]slog.Attr) slog.Handler { return r }
+func (r *logRecorder) WithGroup(string) slog.Handler      { return r }
+
+// find returns the records with message msg.
+func (r *logRecorder) find(msg string) []loggedRecord {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []loggedRecord
+	for _, lr := range r.recs {
+		if lr.msg == msg {
+			out = append(out, lr)
+		}
+	}
+	return out
+}
+
+// reset forgets the records kept so far.
+func (r *logRecorder) reset() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.recs = nil
 }

@@ -9,148 +9,136 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/lestrrat-go/httprc/v3"
-	"github.com/lestrrat-go/httprc/v3/errsink"
 	"github.com/lestrrat-go/jwx/v3/jwk"
 )
 
 const (
-	// startupTimeout bounds NewVerifier's first JWKS fetch when the caller's
+	// startupTimeout bounds NewVerifier's first fetches when the caller's
 	// context has no earlier deadline.
 	startupTimeout = 30 * time.Second
-	// shutdownTimeout bounds Close's wait for the cache's goroutines.
-	shutdownTimeout = 5 * time.Second
-	// maxRetryInterval bounds the wait before a failed background fetch is
-	// retried (httprc retries after the resource's minimum interval).
-	maxRetryInterval = 5 * time.Minute
+	// refreshTimeout bounds each background refresh (the OpenID
+	// configuration and the JWKS together).
+	refreshTimeout = 30 * time.Second
 )
 
-// jwks is one registered JWKS URL and its cached set.
-type jwks struct {
+// Why a background refresh runs (the reason field of its log records).
+const (
+	reasonSchedule   = "schedule"
+	reasonUnknownKid = "unknown kid"
+)
+
+// keySet is the usable keys fetched from one jwks_uri.
+type keySet struct {
 	url string
-	set jwk.CachedSet
+	set jwk.Set
 }
 
-// keySource holds the JWKS in a jwk.Cache that refreshes it every
-// RefreshInterval, re-reads the OpenID configuration on the same schedule to
-// follow a moved jwks_uri, and refreshes on demand for unknown kids at most
-// once per MinRefreshInterval. Safe for concurrent use.
+// keySource holds the usable keys of the JWKS. One goroutine refreshes them:
+// every RefreshInterval (re-reading the OpenID configuration first, to
+// follow a moved jwks_uri) and when an unknown kid asks for it, at most once
+// per MinRefreshInterval. Lookups never wait for a refresh, and a JWKS
+// without a usable key never replaces the cached keys. Safe for concurrent
+// use.
 type keySource struct {
-	cfg   Config
-	log   *slog.Logger
-	now   func() time.Time
-	cache *jwk.Cache
-	cur   atomic.Pointer[jwks]
+	cfg Config
+	log *slog.Logger
+	now func() time.Time
+	cur atomic.Pointer[keySet]
 
-	// forceMu serialises refreshes for unknown kids; lastForce is the time
-	// of the last one (or of the initial fetch).
-	forceMu   sync.Mutex
-	lastForce time.Time
+	// mu guards lastKick, the time of the last refresh requested for an
+	// unknown kid (or of the initial fetch).
+	mu       sync.Mutex
+	lastKick time.Time
+	// kick carries the kid that asked for a refresh to the refresher; its
+	// one slot lets at most one request wait behind the refresh in flight.
+	kick chan string
+	// kicks counts the refresh requests kick accepted.
+	kicks atomic.Int64
 
-	// onFetchError, while set, receives the cache's fetch errors (startup).
-	sinkMu       sync.Mutex
-	onFetchError func(error)
-	closed       atomic.Bool
+	// done counts finished background refreshes; doneCh is closed and
+	// replaced when one finishes.
+	doneMu sync.Mutex
+	done   int64
+	doneCh chan struct{}
 
-	// bg lives until close; it ends rediscovery and any wait on the cache.
+	// bg lives until close; it ends the refresher and any fetch in flight.
 	bg   context.Context
 	stop context.CancelFunc
 	wg   sync.WaitGroup
 }
 
-// newKeySource discovers the jwks_uri, fetches the JWKS once (failing with
-// ErrKeysUnavailable when it cannot) and starts the background refreshes.
+// newKeySource discovers the jwks_uri and fetches the JWKS once, failing
+// with ErrKeysUnavailable (naming the URL and the cause) when it cannot or
+// when the JWKS holds no usable key, then starts the background refresher.
 func newKeySource(ctx context.Context, cfg Config, log *slog.Logger, now func() time.Time) (*keySource, error) {
+	ctx, cancel := context.WithTimeout(ctx, startupTimeout)
+	defer cancel()
 	jwksURL, err := discover(ctx, cfg.HTTPClient, cfg.OpenIDConfigURL)
 	if err != nil {
 		return nil, err
 	}
-	k := &keySource{cfg: cfg, log: log, now: now}
-	client := httprc.NewClient(
-		httprc.WithWorkers(2),
-		httprc.WithHTTPClient(cfg.HTTPClient),
-		httprc.WithErrorSink(errsink.NewFunc(k.fetchFailed)),
-	)
-	// The cache lives until Close, not as long as the caller's ctx.
-	cache, err := jwk.NewCache(context.Background(), client)
+	set, skipped, err := fetchKeys(ctx, cfg.HTTPClient, jwksURL)
+	logSkipped(log, jwksURL, skipped)
 	if err != nil {
-		return nil, fmt.Errorf("%w: starting the JWKS cache: %v", ErrKeysUnavailable, err)
+		return nil, fmt.Errorf("%w: %v", ErrKeysUnavailable, err)
 	}
-	k.cache = cache
-	cur, err := k.register(ctx, jwksURL)
-	if err != nil {
-		k.shutdown()
-		return nil, err
+	log.Info("graph signing keys loaded", "jwks", jwksURL, "keys", set.Len())
+	k := &keySource{
+		cfg: cfg, log: log, now: now,
+		lastKick: now(),
+		kick:     make(chan string, 1),
+		doneCh:   make(chan struct{}),
 	}
-	k.cur.Store(cur)
-	k.lastForce = now()
-
+	k.cur.Store(&keySet{url: jwksURL, set: set})
 	k.bg, k.stop = context.WithCancel(context.Background())
 	k.wg.Add(1)
-	go k.rediscover(k.bg)
+	go k.run(k.bg)
 	return k, nil
 }
 
-// register adds jwksURL to the cache and waits for its first fetch; a failed
-// fetch ends the wait at once with its cause.
-func (k *keySource) register(ctx context.Context, jwksURL string) (*jwks, error) {
-	wait, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	wait, cancelTimeout := context.WithTimeout(wait, startupTimeout)
-	defer cancelTimeout()
-	k.sinkMu.Lock()
-	k.onFetchError = func(err error) { cancel(err) }
-	k.sinkMu.Unlock()
-	defer func() {
-		k.sinkMu.Lock()
-		k.onFetchError = nil
-		k.sinkMu.Unlock()
-	}()
-
-	err := k.cache.Register(wait, jwksURL,
-		jwk.WithHTTPClient(k.cfg.HTTPClient),
-		jwk.WithConstantInterval(k.cfg.RefreshInterval),
-		jwk.WithMinInterval(min(k.cfg.RefreshInterval, maxRetryInterval)),
-	)
-	if err != nil {
-		if cause := context.Cause(wait); cause != nil && !errors.Is(cause, context.Canceled) {
-			err = cause
-		}
-		_ = k.cache.Unregister(context.Background(), jwksURL)
-		return nil, fmt.Errorf("%w: fetching the JWKS at %s: %v", ErrKeysUnavailable, jwksURL, err)
+// key returns the cached key named kid. An unknown kid fails at once with
+// ErrUnknownKey (ErrKeysUnavailable after close) and asks for a background
+// refresh, at most once per MinRefreshInterval. No error names a URL, an
+// upstream error or a timing.
+func (k *keySource) key(kid string) (jwk.Key, error) {
+	if kid == "" {
+		return nil, fmt.Errorf("%w: the token names no key id (kid)", ErrUnknownKey)
 	}
-	set, err := k.cache.CachedSet(jwksURL)
-	if err != nil {
-		_ = k.cache.Unregister(context.Background(), jwksURL)
-		return nil, fmt.Errorf("%w: JWKS at %s: %v", ErrKeysUnavailable, jwksURL, err)
+	if key, ok := k.cur.Load().set.LookupKeyID(kid); ok {
+		return key, nil
 	}
-	if set.Len() == 0 {
-		_ = k.cache.Unregister(context.Background(), jwksURL)
-		return nil, fmt.Errorf("%w: the JWKS at %s holds no keys", ErrKeysUnavailable, jwksURL)
+	if k.bg.Err() != nil {
+		return nil, fmt.Errorf("%w: key id %q is not among the signing keys and the verifier is closed", ErrKeysUnavailable, clip(kid))
 	}
-	k.log.Info("graph signing keys loaded", "jwks", jwksURL, "keys", set.Len())
-	return &jwks{url: jwksURL, set: set}, nil
+	if k.requestRefresh(kid) {
+		k.log.Info("graph signing keys refresh requested for an unknown key id", "kid", clip(kid))
+	}
+	return nil, fmt.Errorf("%w: key id %q is not among the signing keys", ErrUnknownKey, clip(kid))
 }
 
-// fetchFailed is the cache's error sink: during register it ends the wait,
-// otherwise it logs (the cached keys stay in use).
-func (k *keySource) fetchFailed(_ context.Context, err error) {
-	if k.closed.Load() {
-		return
+// requestRefresh hands kid to the refresher and reports true, unless a
+// request was accepted less than MinRefreshInterval ago or one already
+// waits. It never blocks.
+func (k *keySource) requestRefresh(kid string) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	now := k.now()
+	if now.Sub(k.lastKick) < k.cfg.MinRefreshInterval {
+		return false
 	}
-	k.sinkMu.Lock()
-	fn := k.onFetchError
-	k.sinkMu.Unlock()
-	if fn != nil {
-		fn(err)
-		return
+	select {
+	case k.kick <- kid:
+		k.lastKick = now
+		k.kicks.Add(1)
+		return true
+	default:
+		return false
 	}
-	k.log.Warn("graph signing keys refresh failed; keeping the cached keys", "err", err)
 }
 
-// rediscover re-reads the OpenID configuration every RefreshInterval and
-// moves to a new jwks_uri once its keys have been fetched.
-func (k *keySource) rediscover(ctx context.Context) {
+// run is the refresher: the only goroutine that fetches keys after start,
+// so refreshes never overlap.
+func (k *keySource) run(ctx context.Context) {
 	defer k.wg.Done()
 	t := time.NewTicker(k.cfg.RefreshInterval)
 	defer t.Stop()
@@ -159,80 +147,90 @@ func (k *keySource) rediscover(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			k.refresh(ctx, reasonSchedule, "")
+		case kid := <-k.kick:
+			k.refresh(ctx, reasonUnknownKid, kid)
 		}
-		u, err := discover(ctx, k.cfg.HTTPClient, k.cfg.OpenIDConfigURL)
-		if err != nil {
-			if ctx.Err() == nil {
-				k.log.Warn("re-reading the OpenID configuration failed; keeping the current keys", "err", err)
-			}
-			continue
-		}
-		old := k.cur.Load()
-		if u == old.url {
-			continue
-		}
-		next, err := k.register(ctx, u)
-		if err != nil {
-			k.log.Warn("the OpenID configuration names a new jwks_uri whose keys cannot be fetched; keeping the current keys", "jwks", u, "err", err)
-			continue
-		}
-		k.cur.Store(next)
-		_ = k.cache.Unregister(ctx, old.url)
-		k.log.Info("graph signing keys moved", "from", old.url, "to", u)
 	}
 }
 
-// key returns the key named kid. When the cached JWKS lacks it, the JWKS is
-// refreshed once, unless the last such refresh is younger than
-// MinRefreshInterval.
-func (k *keySource) key(ctx context.Context, kid string) (jwk.Key, error) {
-	if kid == "" {
-		return nil, fmt.Errorf("%w: the token names no key id (kid)", ErrUnknownKey)
-	}
-	if key, ok := k.cur.Load().set.LookupKeyID(kid); ok {
-		return key, nil
-	}
-	k.forceMu.Lock()
-	defer k.forceMu.Unlock()
-	cur := k.cur.Load()
-	if key, ok := cur.set.LookupKeyID(kid); ok { // refreshed meanwhile
-		return key, nil
-	}
-	now := k.now()
-	if since := now.Sub(k.lastForce); since < k.cfg.MinRefreshInterval {
-		return nil, fmt.Errorf("%w: key id %q is not in the JWKS (last refreshed %s ago, next refresh allowed after %s)",
-			ErrUnknownKey, clip(kid), since.Round(time.Millisecond), k.cfg.MinRefreshInterval)
-	}
-	if k.bg.Err() != nil {
-		return nil, fmt.Errorf("%w: key id %q is not in the JWKS and the verifier is closed", ErrKeysUnavailable, clip(kid))
-	}
-	k.lastForce = now
-	// Close ends the wait: the cache's goroutines are gone after it.
-	ctx, cancel := context.WithCancel(ctx)
+// refresh fetches the JWKS once within refreshTimeout and stores its usable
+// keys; on any failure, an empty set or one without a usable key included,
+// the cached keys stay and the failure is logged. A scheduled refresh first
+// re-reads the OpenID configuration and follows a moved jwks_uri.
+func (k *keySource) refresh(ctx context.Context, reason, kid string) {
+	defer k.finished()
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, refreshTimeout)
 	defer cancel()
-	defer context.AfterFunc(k.bg, cancel)()
-	if _, err := k.cache.Refresh(ctx, cur.url); err != nil {
-		return nil, fmt.Errorf("%w: refreshing the JWKS at %s for key id %q: %v", ErrKeysUnavailable, cur.url, clip(kid), err)
+	cur := k.cur.Load()
+	jwksURL := cur.url
+	if reason == reasonSchedule {
+		u, err := discover(ctx, k.cfg.HTTPClient, k.cfg.OpenIDConfigURL)
+		switch {
+		case err == nil:
+			jwksURL = u
+		case k.bg.Err() != nil:
+			return
+		default:
+			k.log.Warn("re-reading the OpenID configuration failed; refreshing the current jwks_uri",
+				"openid_config", k.cfg.OpenIDConfigURL, "err", err, "took", time.Since(start))
+		}
 	}
-	if key, ok := cur.set.LookupKeyID(kid); ok {
-		k.log.Info("graph signing keys refreshed for a new key id", "kid", clip(kid))
-		return key, nil
+	set, skipped, err := fetchKeys(ctx, k.cfg.HTTPClient, jwksURL)
+	took := time.Since(start)
+	if k.bg.Err() != nil {
+		return
 	}
-	return nil, fmt.Errorf("%w: key id %q is not in the JWKS, even after a refresh", ErrUnknownKey, clip(kid))
+	logSkipped(k.log, jwksURL, skipped)
+	switch {
+	case errors.Is(err, errNoUsableKeys):
+		k.log.Error("graph signing keys refresh returned no usable key; keeping the cached keys",
+			"jwks", jwksURL, "reason", reason, "err", err, "took", took)
+		return
+	case err != nil:
+		k.log.Warn("graph signing keys refresh failed; keeping the cached keys",
+			"jwks", jwksURL, "reason", reason, "err", err, "took", took)
+		return
+	}
+	k.cur.Store(&keySet{url: jwksURL, set: set})
+	if jwksURL != cur.url {
+		k.log.Info("graph signing keys moved", "from", cur.url, "to", jwksURL)
+	}
+	attrs := []any{"jwks", jwksURL, "reason", reason, "keys", set.Len(), "took", took}
+	if kid != "" {
+		_, found := set.LookupKeyID(kid)
+		attrs = append(attrs, "kid", clip(kid), "kid_found", found)
+	}
+	k.log.Info("graph signing keys refreshed", attrs...)
 }
 
-// close stops the background refreshes and waits for their goroutines.
+// finished counts a finished refresh and wakes refreshWatch's waiters.
+func (k *keySource) finished() {
+	k.doneMu.Lock()
+	defer k.doneMu.Unlock()
+	k.done++
+	close(k.doneCh)
+	k.doneCh = make(chan struct{})
+}
+
+// refreshWatch returns how many background refreshes have finished and a
+// channel closed when the next one finishes.
+func (k *keySource) refreshWatch() (int64, <-chan struct{}) {
+	k.doneMu.Lock()
+	defer k.doneMu.Unlock()
+	return k.done, k.doneCh
+}
+
+// close stops the refresher, ending any fetch in flight, and waits for it.
 func (k *keySource) close() {
 	k.stop()
 	k.wg.Wait()
-	k.shutdown()
 }
 
-func (k *keySource) shutdown() {
-	k.closed.Store(true)
-	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer cancel()
-	if err := k.cache.Shutdown(ctx); err != nil {
-		k.log.Warn("stopping the JWKS cache", "err", err)
+// logSkipped logs each JWKS entry that cannot verify RS256 tokens.
+func logSkipped(log *slog.Logger, jwksURL string, skipped []skippedKey) {
+	for _, s := range skipped {
+		log.Warn("graph signing key skipped", "jwks", jwksURL, "kid", s.kid, "reason", s.reason)
 	}
 }

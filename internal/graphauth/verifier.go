@@ -27,9 +27,10 @@ type Verifier struct {
 
 // NewVerifier validates cfg, fetches the OpenID configuration and the JWKS
 // it names once (failing with an error wrapping ErrKeysUnavailable, and
-// naming the URL, when it cannot), then refreshes them in the background
-// every cfg.RefreshInterval until Close. ctx bounds the initial fetches
-// only. A nil log logs to slog.Default().
+// naming the URL, when it cannot or when the JWKS holds no usable RS256
+// key), then refreshes them in the background every cfg.RefreshInterval
+// until Close. ctx bounds the initial fetches only. A nil log logs to
+// slog.Default().
 func NewVerifier(ctx context.Context, cfg Config, log *slog.Logger) (*Verifier, error) {
 	return newVerifier(ctx, cfg, log, time.Now)
 }
@@ -58,10 +59,10 @@ func newVerifier(ctx context.Context, cfg Config, log *slog.Logger, now func() t
 	return &Verifier{cfg: cfg, keys: keys, now: now}, nil
 }
 
-// Close stops the background refreshes and waits for them to end. Verify
-// keeps working on the cached keys afterwards; an unknown kid can no longer
-// trigger a refresh (ErrUnknownKey, or ErrKeysUnavailable where a refresh
-// would have been due). Close may be called more than once.
+// Close stops the background refreshes, ending a fetch in flight, and waits
+// for them to end. Verify keeps working on the cached keys afterwards; an
+// unknown kid then fails with ErrKeysUnavailable. Close may be called more
+// than once.
 func (v *Verifier) Close() {
 	v.closeOnce.Do(v.keys.close)
 }
@@ -69,12 +70,17 @@ func (v *Verifier) Close() {
 // Verify checks an Authorization header value "Bearer <JWT>" (the scheme in
 // any casing) and returns the token's claims. The checks, in order: a
 // compact JWS; alg RS256 (none, HS256 and every other algorithm are
-// refused before any key is looked up); the signature with the JWKS key
-// named by kid (an unknown kid refreshes the JWKS once, rate-limited by
-// MinRefreshInterval); exp (required) and nbf within the leeway; aud names
+// refused before any key is looked up); the signature with the cached JWKS
+// key named by kid; exp (required) and nbf within the leeway; aud names
 // Audience; iss is one of Issuers; tid is one of Tenants when set.
 //
-// Every error wraps one sentinel of errors.go and never contains the token.
+// Verify never waits for the network: an unknown kid fails at once with
+// ErrUnknownKey and starts a background refresh of the JWKS (at most one at
+// a time, and one per MinRefreshInterval), so a token signed with a newly
+// published key verifies once that refresh has finished. ctx is not used.
+//
+// Every error wraps one sentinel of errors.go, names the check that failed,
+// and never contains the token, a URL, an upstream error or a timing.
 func (v *Verifier) Verify(ctx context.Context, authorizationHeader string) (*Claims, error) {
 	raw, err := bearer(authorizationHeader)
 	if err != nil {
@@ -106,7 +112,7 @@ func (v *Verifier) Verify(ctx context.Context, authorizationHeader string) (*Cla
 		return nil, fmt.Errorf("%w: only RS256 is accepted", ErrUnsupportedAlg)
 	}
 	kid, _ := hdr.KeyID()
-	key, err := v.keys.key(ctx, kid)
+	key, err := v.keys.key(kid)
 	if err != nil {
 		return nil, err
 	}
