@@ -19,10 +19,10 @@ import (
 
 // Errors of the Subscriber, beside those of errors.go. Test with errors.Is.
 var (
-	// ErrInvalidOption: NewSubscriber was given an option with an impossible
-	// value, or two options that contradict each other; the wrapped message
-	// names the option.
-	ErrInvalidOption = errors.New("events: invalid subscriber option")
+	// ErrInvalidOption: a constructor or call was given an option with an
+	// impossible value, or two options that contradict each other; the
+	// wrapped message names the option.
+	ErrInvalidOption = errors.New("events: invalid option")
 	// ErrAlreadyRunning: Run was called while an earlier Run of the same
 	// Subscriber had not returned. Run several Subscribers (with the same
 	// Durable) to share the work instead.
