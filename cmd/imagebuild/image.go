@@ -42,9 +42,6 @@ func image(t target, base v1.Layer, bin []byte, m meta) (v1.Image, error) {
 	}
 	cf = cf.DeepCopy()
 	cf.OS, cf.Architecture, cf.Created = "linux", m.arch, created
-	if m.arch == "arm" {
-		cf.Variant = "v7"
-	}
 	cf.Author = "commsops imagebuild"
 	cf.Config = v1.Config{
 		Entrypoint:   []string{"/" + appPath},
