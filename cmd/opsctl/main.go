@@ -6,6 +6,7 @@
 //	opsctl dlq list [-json]
 //	opsctl dlq redrive (-seq N | -all) [-dry-run]
 //	opsctl demo   [-url http://127.0.0.1:8080] [-token T]
+//	opsctl reset-resolver [-dry-run] [-yes]
 //	opsctl -version
 //
 // It reads the same environment as every commsops process (NATS_URL,
@@ -74,8 +75,12 @@ type command struct {
 	run                     func(ctx context.Context, io cmdIO, args []string) error
 }
 
-// cmdIO is where a command writes: results to out, progress and notes to errOut.
-type cmdIO struct{ out, errOut io.Writer }
+// cmdIO is where a command writes: results to out, progress and notes to
+// errOut; in answers its questions (reset-resolver's confirmation).
+type cmdIO struct {
+	in          io.Reader
+	out, errOut io.Writer
+}
 
 var commands = []command{
 	{"tail", "[-status s1,s2] [-cc clientContext] [-since time|seq|duration] [-json]",
@@ -88,6 +93,8 @@ var commands = []command{
 		"list dead-lettered input (COMMS_DLQ), or put it back into COMMS_IN once its cause is fixed", cmdDLQ},
 	{"demo", "[-url http://127.0.0.1:8080] [-token T]",
 		"feed the bundled sample call (with the race in it) through a running ingest", cmdDemo},
+	{"reset-resolver", "[-dry-run] [-yes]",
+		"delete the resolver's consumers and state to rebuild it from COMMS_IN (asks first)", cmdResetResolver},
 }
 
 func usage(w io.Writer) {
@@ -136,9 +143,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	i := slices.IndexFunc(commands, func(c command) bool { return c.name == args[0] })
 	if i < 0 {
-		return usagef("unknown command %q: the commands are tail, get, replay, dlq and demo", args[0])
+		return usagef("unknown command %q: the commands are tail, get, replay, dlq, demo and reset-resolver", args[0])
 	}
-	return commands[i].run(ctx, cmdIO{out: stdout, errOut: stderr}, args[1:])
+	return commands[i].run(ctx, cmdIO{in: os.Stdin, out: stdout, errOut: stderr}, args[1:])
 }
 
 func isHelp(a string) bool { return a == "-h" || a == "-help" || a == "--help" }

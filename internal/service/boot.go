@@ -2,6 +2,8 @@ package service
 
 import (
 	"context"
+	"flag"
+	"fmt"
 	"log/slog"
 	"os"
 	"time"
@@ -14,13 +16,22 @@ import (
 func (c *Common) Base() *Common { return c }
 
 // Boot is every process's first step: it loads cfg from args and the
-// environment (ErrHelp after printing -h), builds the logger, logs the
+// environment (ErrHelp after printing -h, or after printing "name version"
+// for -version, before the environment is judged), builds the logger, logs the
 // configuration with secrets masked, and sets up tracing when an OTLP exporter
 // is configured. It returns the logger and a function that flushes tracing
 // within ctx (and at most 5s), to defer with the shutdown's context
 // (ShutdownDeadline).
 func Boot(ctx context.Context, name, version string, args []string, cfg interface{ Base() *Common }) (*slog.Logger, func(context.Context), error) {
-	if err := Load(name, args, cfg, os.Stdout, nil); err != nil {
+	var showVersion bool
+	err := Load(name, args, cfg, os.Stdout, func(fs *flag.FlagSet) {
+		fs.BoolVar(&showVersion, "version", false, "print the version and exit")
+	})
+	if showVersion {
+		fmt.Fprintf(os.Stdout, "%s %s\n", name, version)
+		return nil, nil, ErrHelp
+	}
+	if err != nil {
 		return nil, nil, err
 	}
 	c := cfg.Base()
