@@ -2,7 +2,6 @@ package events_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"runtime"
@@ -10,45 +9,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/commsops/commsops/internal/eventstest"
 	"github.com/commsops/commsops/pkg/events"
 )
 
-// emitOp publishes the resolved event of operation opID (in slot) of cc
-// reaching status, as the resolver does, and returns its stream sequence.
-func emitOp(t testing.TB, js jetstream.JetStream, cc, slot, opID string, status events.Status) uint64 {
-	t.Helper()
-	e := event.New()
-	e.SetID(fmt.Sprintf("%s-%s-%s", cc, slot, status.Token()))
-	e.SetType(events.ResolvedType(status))
-	e.SetSource(events.ResolvedSource("call-1"))
-	e.SetSubject(cc)
-	e.SetTime(time.Now())
-	e.SetExtension(events.ExtSlot, slot)
-	op := events.ResolvedOperation{ClientContext: cc, CallID: "call-1", OperationID: opID,
-		ODataType: "#microsoft.graph.playPromptOperation", Status: status, Sources: []events.Source{}, ResolvedAt: time.Now()}
-	if status == events.StatusCompleted {
-		op.ResultInfo = &events.ResultInfo{Code: 200, Message: "done"}
-	}
-	b, err := json.Marshal(op)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.SetData(events.ContentTypeJSON, b); err != nil {
-		t.Fatal(err)
-	}
-	m, err := events.EncodeMsg(events.ResolvedSubject(events.Key(cc), status), e)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ack, err := js.PublishMsg(context.Background(), m, jetstream.WithMsgID(e.ID()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ack.Sequence
-}
+// emitOp stores the resolved event of opID (in slot) of cc reaching status.
+var emitOp = eventstest.EmitResolved
 
 func newOperations(t testing.TB, js jetstream.JetStream, opts ...events.OperationsOption) *events.Operations {
 	t.Helper()
