@@ -1,0 +1,76 @@
+// Package stacktest runs the whole pipeline inside a test: an embedded
+// JetStream server with the streams, one resolver worker and the ingest's
+// handler on a loopback HTTP server, without authentication. Tests of what
+// sits around the pipeline (example bots, the Graph simulator) use it.
+package stacktest
+
+import (
+	"context"
+	"log/slog"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/commsops/commsops/internal/ingest"
+	"github.com/commsops/commsops/internal/natstest"
+	"github.com/commsops/commsops/internal/resolver"
+	"github.com/commsops/commsops/internal/streams"
+	"github.com/commsops/commsops/pkg/events"
+)
+
+// Stack is a running pipeline, stopped at test cleanup.
+type Stack struct {
+	// NATS is the embedded server; NATSURL its client URL.
+	NATS    *natstest.Server
+	NATSURL string
+	// JS is a JetStream context on it for the test's own reads.
+	JS jetstream.JetStream
+	// IngestURL is the ingest's base URL: POST IngestURL+"/v1/notifications".
+	IngestURL string
+}
+
+// Run starts the pipeline with resolver settings cfg (zero: defaults, with a
+// 10ms commit delay so that tests do not wait for acks).
+func Run(t testing.TB, cfg resolver.Config) *Stack {
+	t.Helper()
+	srv := natstest.Run(t)
+	_, js := natstest.Connect(t, srv.URL())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	layout, err := streams.Ensure(ctx, js, streams.Config{Partitions: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	if cfg.Members == nil {
+		cfg.Members = layout.Workers
+	}
+	if cfg.CommitDelay == 0 {
+		cfg.CommitDelay = 10 * time.Millisecond
+	}
+	w, err := resolver.NewWorker(ctx, js, layout.State, layout.Partitions, cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = w.Stop(sctx)
+	})
+	pub, err := events.NewPublisher(js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := ingest.NewHandler(ingest.Options{Store: pub, Ready: streams.Writable(js), Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(h)
+	t.Cleanup(hs.Close)
+	return &Stack{NATS: srv, NATSURL: srv.URL(), JS: js, IngestURL: hs.URL}
+}
