@@ -51,11 +51,14 @@ type Options struct {
 	Seed       uint64
 	Partitions int // COMMS_IN partitions
 
-	Clients  int           // concurrent keep-alive HTTP clients of the ingest phase
-	Duration time.Duration // measured length of the ingest and latency phases
-	Warmup   time.Duration // unmeasured start of those phases; <0: none; 0: min(1s, Duration/5)
-	Rate     int           // operations per second offered in the latency phase (2 requests each)
-	OpenOps  int           // open operations loaded in the memory phase
+	Clients   int           // concurrent keep-alive HTTP clients of the ingest phase
+	Duration  time.Duration // measured length of the ingest and latency phases
+	Warmup    time.Duration // unmeasured start of those phases; <0: none; 0: min(1s, Duration/5)
+	Rate      int           // operations per second offered in the latency phase (2 requests each)
+	OpenOps   int           // open operations loaded in the memory phase
+	Awaits    int           // awaits pending at once in the await phase (released at Rate per second)
+	LongPolls int           // blocking queries open at once in the api phase
+	Streams   int           // event streams open at once in the api phase
 	// CommitDelay is the resolver's Config.CommitDelay in every phase.
 	CommitDelay time.Duration
 
@@ -84,7 +87,7 @@ func (o Options) warmup() time.Duration {
 
 func defaultOptions() Options {
 	return Options{Ops: 20000, RaceShare: 0.3, DupShare: 0.2, SharedCC: 0.25, Seed: 1, Partitions: 16,
-		Clients: 32, Duration: 4 * time.Second, Rate: 1000, OpenOps: 20000, Runs: 3, ProfilePhase: "resolver",
+		Clients: 32, Duration: 4 * time.Second, Rate: 1000, OpenOps: 20000, Awaits: 10000, LongPolls: 2000, Streams: 500, Runs: 3, ProfilePhase: "resolver",
 		CommitDelay: 100 * time.Millisecond} // the resolver's default
 }
 
@@ -103,9 +106,12 @@ func main() {
 	flag.Var((*seconds)(&o.Warmup), "warmup", "unmeasured warm-up before the ingest and latency phases (default min(1s, duration/5); negative: none)")
 	flag.IntVar(&o.Rate, "rate", o.Rate, "offered load of the latency phase, operations/s (each: action response + completion notification)")
 	flag.IntVar(&o.OpenOps, "open-ops", o.OpenOps, "open operations loaded through the worker in the memory phase (result scaled to 100k)")
+	flag.IntVar(&o.Awaits, "awaits", o.Awaits, "awaits pending at once on one events.Operations in the await phase, then released at -rate per second")
+	flag.IntVar(&o.LongPolls, "long-polls", o.LongPolls, "blocking queries open at once on the operations API in the api phase")
+	flag.IntVar(&o.Streams, "streams", o.Streams, "event streams open at once on the operations API in the api phase")
 	flag.Var((*seconds)(&o.CommitDelay), "commit-delay", "the resolver's RESOLVER_COMMIT_DELAY (seconds, or a Go duration; default as shipped)")
 	flag.IntVar(&o.Runs, "runs", o.Runs, "repeat every phase K times and print medians, min and max")
-	flag.StringVar(&o.Phases, "phases", "all", "comma-separated phases to run: publish, relay, resolver, ingest, latency, memory (ratios need both of theirs)")
+	flag.StringVar(&o.Phases, "phases", "all", "comma-separated phases to run: publish, relay, resolver, ingest, latency, memory, await, api (ratios need both of theirs)")
 	flag.BoolVar(&o.Memory, "memory", o.Memory, "JetStream memory storage instead of file storage")
 	flag.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of one phase of the first run to `file`")
 	flag.StringVar(&o.AllocProfile, "allocprofile", "", "write the allocation profile at the start (`file`.base) and the end (file) of one phase of the first run, each after a forced GC; read with go tool pprof -sample_index=alloc_space -base file.base")
@@ -141,8 +147,8 @@ func (s *seconds) Set(v string) error {
 
 func (o Options) validate() error {
 	switch {
-	case o.Ops < 1 || o.Runs < 1 || o.Clients < 1 || o.Rate < 1 || o.OpenOps < 1 || o.Partitions < 1:
-		return errors.New("-ops, -runs, -clients, -rate, -open-ops and -partitions must be positive")
+	case o.Ops < 1 || o.Runs < 1 || o.Clients < 1 || o.Rate < 1 || o.OpenOps < 1 || o.Partitions < 1 || o.Awaits < 1 || o.LongPolls < 0 || o.Streams < 0:
+		return errors.New("-ops, -runs, -clients, -rate, -open-ops, -awaits and -partitions must be positive, -long-polls and -streams not negative")
 	case o.Duration <= 0:
 		return errors.New("-duration must be positive")
 	case o.RaceShare < 0 || o.RaceShare > 1 || o.SharedCC < 0 || o.SharedCC > 1 || o.DupShare < 0 || o.DupShare > 1:
@@ -150,13 +156,13 @@ func (o Options) validate() error {
 	}
 	for _, p := range strings.Split(o.Phases, ",") {
 		switch strings.TrimSpace(p) {
-		case "", "all", "publish", "relay", "resolver", "ingest", "latency", "memory":
+		case "", "all", "publish", "relay", "resolver", "ingest", "latency", "memory", "await", "api":
 		default:
 			return fmt.Errorf("-phases: %q is not a phase", p)
 		}
 	}
 	switch o.ProfilePhase {
-	case "publish", "relay", "resolver", "ingest", "bare", "shaped", "latency", "memory", "all":
+	case "publish", "relay", "resolver", "ingest", "bare", "shaped", "latency", "memory", "await", "api", "all":
 	default:
 		return fmt.Errorf("-profile-phase %q is not a phase", o.ProfilePhase)
 	}
@@ -313,6 +319,31 @@ func run(ctx context.Context, o Options, out, logw io.Writer) error {
 			f["kv_bytes_per_open_op"] = r.kvBytes
 			return fmt.Sprintf("heap %.1f MiB, resolver's %.1f MiB, KV %.0f B/op", r.processMB, r.resolverMB, r.kvBytes), nil
 		})
+		step("await", func() (string, error) {
+			r, err := benchAwait(ctx, b, i)
+			if err != nil {
+				return "", err
+			}
+			f["await_p50_ms"] = percentile(r.latency, 0.50)
+			f["await_p99_ms"] = percentile(r.latency, 0.99)
+			f["await_p999_ms"] = percentile(r.latency, 0.999)
+			f["await_offered_s"] = r.offered
+			f["await_heap_bytes"] = r.heapPerAwait
+			f["await_stack_bytes"] = r.stackPerAwait
+			f["await_consumers"] = float64(r.consumers)
+			return fmt.Sprintf("%d awaits: p50 %.2f p99 %.2f ms at %.0f/s; %.0f B heap + %.0f B stack each; %d consumer(s)",
+				r.n, f["await_p50_ms"], f["await_p99_ms"], r.offered, r.heapPerAwait, r.stackPerAwait, r.consumers), nil
+		})
+		step("api", func() (string, error) {
+			r, err := benchAPI(ctx, b, i)
+			if err != nil {
+				return "", err
+			}
+			f["api_bytes_per_conn"] = r.bytesPerConn
+			f["api_consumers"] = float64(r.consumers)
+			return fmt.Sprintf("%d long-polls + %d streams: %.1f KiB each (server and client); %d consumer(s); all answered",
+				r.polls, r.streams, r.bytesPerConn/1024, r.consumers), nil
+		})
 		if i == 0 {
 			b.profile.finish()
 		}
@@ -406,6 +437,8 @@ var phaseLabels = map[string]string{
 	"resolver": "resolver, one worker",
 	"ingest":   "ingest vs bare handler (HTTP)",
 	"latency":  "end-to-end latency",
+	"await":    "bot awaits (events.Operations)",
+	"api":      "operations API (HTTP)",
 	"memory":   "memory per 100k open operations",
 }
 

@@ -65,6 +65,16 @@ var figDefs = []figDef{
 	{key: "mem_resolver_mib_per_100k", label: "  of it allocated by the resolver", unit: "MiB", prec: 1},
 	{key: "mem_peak_mib_per_100k", label: "  peak growth while loading (no GC)", unit: "MiB", prec: 1},
 	{key: "kv_bytes_per_open_op", label: "COMMS_OPS bytes per open op", unit: "B"},
+	{key: "await_offered_s", label: "await: completions offered (achieved)", unit: "/s"},
+	{key: "await_p50_ms", label: "await: event stored → Await returns, p50", unit: "ms", prec: 2},
+	{key: "await_p99_ms", label: "await: event stored → Await returns, p99", unit: "ms", prec: 2, target: "≤ 5 ms",
+		met: func(v float64) bool { return v <= 5 }},
+	{key: "await_p999_ms", label: "await: event stored → Await returns, p99.9", unit: "ms", prec: 2},
+	{key: "await_heap_bytes", label: "await: heap per pending await", unit: "B", target: "stated"},
+	{key: "await_stack_bytes", label: "await: stack per pending await (the caller's goroutine)", unit: "B"},
+	{key: "await_consumers", label: "await: COMMS_RESOLVED consumers for all awaits", unit: ""},
+	{key: "api_bytes_per_conn", label: "api: bytes per open long-poll or stream (both sides)", unit: "B", target: "stated"},
+	{key: "api_consumers", label: "api: COMMS_RESOLVED consumers for all of them", unit: ""},
 	{key: "cpu_other_cores_publish", label: "noise: other processes, publish phase", unit: "cores", prec: 2},
 	{key: "cpu_other_cores_relay", label: "noise: other processes, relay phase", unit: "cores", prec: 2},
 	{key: "cpu_other_cores_resolver", label: "noise: other processes, resolver phase", unit: "cores", prec: 2},
@@ -115,6 +125,10 @@ func phasesOf(key string) []string {
 		return []string{"latency"}
 	case strings.HasPrefix(key, "mem_"), strings.HasPrefix(key, "kv_"):
 		return []string{"memory"}
+	case strings.HasPrefix(key, "await_"):
+		return []string{"await"}
+	case strings.HasPrefix(key, "api_"):
+		return []string{"api"}
 	}
 	return nil
 }

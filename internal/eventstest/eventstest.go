@@ -1,6 +1,6 @@
 // Package eventstest stores resolved events in COMMS_RESOLVED as the resolver
-// does, for the tests of what reads them (events.Operations, the operations
-// API, the forwarder) without running a resolver.
+// does, for the tests and benchmarks of what reads them (events.Operations,
+// the operations API, the forwarder) without running a resolver.
 package eventstest
 
 import (
@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/commsops/commsops/pkg/events"
@@ -21,6 +22,20 @@ import (
 // returns its COMMS_RESOLVED sequence. A completed one carries resultInfo 200.
 func EmitResolved(t testing.TB, js jetstream.JetStream, cc, slot, opID string, status events.Status) uint64 {
 	t.Helper()
+	m, err := ResolvedMsg(cc, slot, opID, status)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ack, err := js.PublishMsg(context.Background(), m, jetstream.WithMsgID(m.Header.Get("ce-id")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ack.Sequence
+}
+
+// ResolvedMsg returns the message EmitResolved stores; its id (the ce-id
+// header) is unique per (cc, slot, status).
+func ResolvedMsg(cc, slot, opID string, status events.Status) (*nats.Msg, error) {
 	e := event.New()
 	e.SetID(fmt.Sprintf("%s-%s-%s", cc, slot, status.Token()))
 	e.SetType(events.ResolvedType(status))
@@ -35,18 +50,10 @@ func EmitResolved(t testing.TB, js jetstream.JetStream, cc, slot, opID string, s
 	}
 	b, err := json.Marshal(op)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	if err := e.SetData(events.ContentTypeJSON, b); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	m, err := events.EncodeMsg(events.ResolvedSubject(events.Key(cc), status), e)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ack, err := js.PublishMsg(context.Background(), m, jetstream.WithMsgID(e.ID()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ack.Sequence
+	return events.EncodeMsg(events.ResolvedSubject(events.Key(cc), status), e)
 }
