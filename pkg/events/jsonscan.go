@@ -3,6 +3,7 @@ package events
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"unicode/utf8"
 )
 
@@ -74,6 +75,33 @@ func lastMembers(dst []member, obj []byte) []member {
 		}
 	}
 	return dst[:from+len(keep)]
+}
+
+// knownFields tracks which of up to 32 known field names the members of one
+// object have named, so that a second member naming the same field is
+// refused: encoding/json keeps the last of them, a map-based reader may keep
+// another, and the tolerant parsers here must not pick a third meaning.
+type knownFields struct {
+	names []string
+	seen  uint32
+}
+
+// match returns the index of the field that name matches as encoding/json
+// matches struct fields (exactly or in another casing, as bytes.EqualFold
+// folds), or -1. It returns ErrDuplicateMember when an earlier member of the
+// object already matched that field.
+func (k *knownFields) match(name []byte) (int, error) {
+	for i, f := range k.names {
+		if !bytes.EqualFold(name, []byte(f)) {
+			continue
+		}
+		if k.seen&(1<<i) != 0 {
+			return i, fmt.Errorf("%w: %s names %q a second time", ErrDuplicateMember, quoteShort(name), f)
+		}
+		k.seen |= 1 << i
+		return i, nil
+	}
+	return -1, nil
 }
 
 func hasName(ms []member, name []byte) bool {
