@@ -283,9 +283,9 @@ func checkOperationMeaning(t *testing.T, data []byte, op *Operation) {
 	}
 	str := func(v json.RawMessage) string { s, _ := looseString(v); return s }
 	for _, c := range []struct {
-		name      string
+		name       string
 		json, map_ json.RawMessage
-		got, want string
+		got, want  string
 	}{
 		{"@odata.type", j.ODataType, m["@odata.type"], op.ODataType, str(j.ODataType)},
 		{"id", j.ID, m["id"], op.ID, NormalizeID(str(j.ID))},
