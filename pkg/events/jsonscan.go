@@ -49,34 +49,6 @@ func appendMembers(dst []member, obj []byte) []member {
 	return dst
 }
 
-// lastMembers appends the members of a valid JSON object to dst keeping only
-// the last member of each name (as encoding/json does when it decodes into a
-// map), in the order of the members kept, and returns the extended slice.
-func lastMembers(dst []member, obj []byte) []member {
-	from := len(dst)
-	dst = appendMembers(dst, obj)
-	ms := dst[from:]
-	keep := ms[:0]
-	if len(ms) <= 16 {
-		for i, m := range ms {
-			if !hasName(ms[i+1:], m.name) {
-				keep = append(keep, m) // never overtakes i: in place is safe
-			}
-		}
-		return dst[:from+len(keep)]
-	}
-	last := make(map[string]int, len(ms))
-	for i, m := range ms {
-		last[string(m.name)] = i
-	}
-	for i, m := range ms {
-		if last[string(m.name)] == i {
-			keep = append(keep, m)
-		}
-	}
-	return dst[:from+len(keep)]
-}
-
 // knownFields tracks which of up to 32 known field names the members of one
 // object have named, so that a second member naming the same field is
 // refused: encoding/json keeps the last of them, a map-based reader may keep
@@ -102,15 +74,6 @@ func (k *knownFields) match(name []byte) (int, error) {
 		return i, nil
 	}
 	return -1, nil
-}
-
-func hasName(ms []member, name []byte) bool {
-	for _, m := range ms {
-		if bytes.Equal(m.name, name) {
-			return true
-		}
-	}
-	return false
 }
 
 // appendElements appends the raw elements (without surrounding white space)
