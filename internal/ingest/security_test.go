@@ -348,3 +348,36 @@ func counterValue(t *testing.T, reg *prometheus.Registry, name, label, value str
 	}
 	return 0
 }
+
+// BenchmarkRequestMemory reports the bytes allocated per request (B/op) for
+// the red-team callback (refused) and for the largest a Graph-shaped
+// callback gets: 1,000 resources of 1 KiB in one item, about 1 MiB.
+func BenchmarkRequestMemory(b *testing.B) {
+	for _, bc := range []struct {
+		name, body string
+		want       int
+	}{
+		{"red team refused", amplifier(events.MaxItems, 200<<10), http.StatusRequestEntityTooLarge},
+		{"1000 resources of 1 KiB", amplifierResources(events.MaxItems, 880), http.StatusAccepted},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			e := newEnvWith(b, Options{}, envConfig{}).h
+			b.SetBytes(int64(len(bc.body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				req := httptest.NewRequest(http.MethodPost, "/v1/notifications", strings.NewReader(bc.body))
+				req.Header.Set("Content-Type", "application/json")
+				rec := httptest.NewRecorder()
+				e.ServeHTTP(rec, req)
+				if rec.Code != bc.want {
+					b.Fatalf("%d %s", rec.Code, rec.Body)
+				}
+			}
+		})
+	}
+}
+
+// amplifierResources is amplifier with resources padded to about pad bytes each.
+func amplifierResources(resources, pad int) string {
+	return strings.ReplaceAll(amplifier(resources, 0), `"clientContext":"cc"}`, `"clientContext":"cc","recordingLocation":"`+strings.Repeat("r", pad)+`"}`)
+}

@@ -39,7 +39,7 @@ type envConfig struct {
 
 func newEnv(t *testing.T, o Options) *env { return newEnvWith(t, o, envConfig{}) }
 
-func newEnvWith(t *testing.T, o Options, c envConfig) *env {
+func newEnvWith(t testing.TB, o Options, c envConfig) *env {
 	t.Helper()
 	e := &env{srv: natstest.Run(t, c.server...)}
 	_, e.js = natstest.Connect(t, e.srv.URL())
