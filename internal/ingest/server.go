@@ -187,7 +187,7 @@ func traced(r *http.Request, name string) (*http.Request, trace.Span) {
 func (h *Handler) admit(w http.ResponseWriter, r *http.Request, route string, a Authenticator) bool {
 	if a != nil {
 		if err := a.Authenticate(r); err != nil {
-			h.reject(w, r, route, reasonUnauthorized, http.StatusUnauthorized, ProblemUnauthorized,
+			h.refuse(w, r, route, reasonUnauthorized, http.StatusUnauthorized, ProblemUnauthorized,
 				"authentication failed: "+err.Error(), err)
 			return false
 		}
@@ -196,13 +196,13 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request, route string, a 
 	if ct != "application/json" { // the usual value needs no parsing
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || !(mt == "application/json" || strings.HasSuffix(mt, "+json")) {
-			h.reject(w, r, route, reasonContentType, http.StatusUnsupportedMediaType, ProblemContentType,
+			h.refuse(w, r, route, reasonContentType, http.StatusUnsupportedMediaType, ProblemContentType,
 				fmt.Sprintf("Content-Type %q is not JSON: send application/json", clip(ct)), nil)
 			return false
 		}
 	}
 	if r.ContentLength > h.opts.MaxBodyBytes {
-		h.reject(w, r, route, reasonTooLarge, http.StatusRequestEntityTooLarge, ProblemTooLarge,
+		h.refuse(w, r, route, reasonTooLarge, http.StatusRequestEntityTooLarge, ProblemTooLarge,
 			fmt.Sprintf("nothing was stored: the body of %d bytes is over %d", r.ContentLength, h.opts.MaxBodyBytes), nil)
 		return false
 	}
@@ -210,18 +210,23 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request, route string, a 
 }
 
 // reject answers a refused request with a problem (detail clipped), counts
-// it and logs a sample (see rejections). An answer given before the whole
-// body was read closes the connection: Go's server would otherwise read up
-// to 256 KiB of a body nobody wants, at the client's pace, before answering.
+// it and logs a sample (see rejections).
 func (h *Handler) reject(w http.ResponseWriter, r *http.Request, route, reason string, status int, typ, detail string, err error) {
 	if err == nil {
 		err = errors.New(detail)
 	}
 	h.rj.record(r.Context(), r, route, reason, status, err)
+	writeProblem(w, status, typ, clip(detail), 0)
+}
+
+// refuse is reject for a request refused before its body was read: the
+// answer closes the connection, since Go's server would otherwise read up
+// to 256 KiB of a body nobody wants, at the client's pace, before answering.
+func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, route, reason string, status int, typ, detail string, err error) {
 	if r.Body != nil && r.Body != http.NoBody {
 		w.Header().Set("Connection", "close")
 	}
-	writeProblem(w, status, typ, clip(detail), 0)
+	h.reject(w, r, route, reason, status, typ, detail, err)
 }
 
 // readJSON reads the body within the size limit.
