@@ -283,9 +283,9 @@ func checkOperationMeaning(t *testing.T, data []byte, op *Operation) {
 	}
 	str := func(v json.RawMessage) string { s, _ := looseString(v); return s }
 	for _, c := range []struct {
-		name       string
-		json, map_ json.RawMessage
-		got, want  string
+		name         string
+		json, mapRaw json.RawMessage
+		got, want    string
 	}{
 		{"@odata.type", j.ODataType, m["@odata.type"], op.ODataType, str(j.ODataType)},
 		{"id", j.ID, m["id"], op.ID, NormalizeID(str(j.ID))},
@@ -296,8 +296,8 @@ func checkOperationMeaning(t *testing.T, data []byte, op *Operation) {
 		if c.got != c.want {
 			t.Fatalf("%q: %s is %q to the parser, %q to encoding/json", data, c.name, c.got, c.want)
 		}
-		if c.map_ != nil && !bytes.Equal(c.map_, c.json) {
-			t.Fatalf("%q: %s is %s to a map reader, %s to encoding/json", data, c.name, c.map_, c.json)
+		if c.mapRaw != nil && !bytes.Equal(c.mapRaw, c.json) {
+			t.Fatalf("%q: %s is %s to a map reader, %s to encoding/json", data, c.name, c.mapRaw, c.json)
 		}
 	}
 	if (op.ResultInfo == nil) != isNull(j.ResultInfo) {
