@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -54,8 +53,9 @@ func TestBodyLimitFitsMaxPayload(t *testing.T) {
 	}
 }
 
+// TestBodyLimit: INGEST_MAX_BODY_BYTES is kept when the server takes it with
+// the header room, else lowered with a log line saying so.
 func TestBodyLimit(t *testing.T) {
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	for _, tc := range []struct {
 		configured, maxPayload, want int64
 		err                          bool
@@ -66,9 +66,13 @@ func TestBodyLimit(t *testing.T) {
 		{1 << 20, events.MaxHeaderBytes, 0, true},
 		{0, 1 << 20, 0, true},
 	} {
-		got, err := bodyLimit(tc.configured, tc.maxPayload, log)
+		var logs strings.Builder
+		got, err := bodyLimit(tc.configured, tc.maxPayload, slog.New(slog.NewTextHandler(&logs, nil)))
 		if got != tc.want || (err != nil) != tc.err {
 			t.Errorf("bodyLimit(%d, %d) = %d, %v; want %d", tc.configured, tc.maxPayload, got, err, tc.want)
+		}
+		if lowered := err == nil && got < tc.configured; lowered != strings.Contains(logs.String(), "INGEST_MAX_BODY_BYTES lowered") {
+			t.Errorf("bodyLimit(%d, %d): lowered %v, logged %q", tc.configured, tc.maxPayload, lowered, logs.String())
 		}
 	}
 }
