@@ -41,9 +41,11 @@ var (
 	// id, operation id, changeType, message id) over MaxIDLen bytes.
 	ErrValueTooLong = errors.New("events: value too long")
 	// ErrDuplicateMember: a JSON object with two members that name the same
-	// known field (in the same or another casing). Readers disagree on which
-	// one counts, so such input is refused rather than given one meaning here
-	// and another downstream.
+	// known field (in the same or another casing), or, in Graph's own
+	// objects (operations, notification items), a member naming a known
+	// field in another casing than Graph's. Readers disagree on what such
+	// input means, so it is refused rather than given one meaning here and
+	// another downstream.
 	ErrDuplicateMember = errors.New("events: duplicate member")
 	// ErrClosed: the Publisher or Subscriber was closed.
 	ErrClosed = errors.New("events: closed")

@@ -201,7 +201,8 @@ type jsonItem struct {
 // casing, the last duplicate winning) and a map reader (exact names) read
 // with the same meaning: the same clientContext, status, ids and
 // resources, both from the input and from every event stored from it.
-// Input they would read differently (a field named twice) is refused.
+// Input they would read differently (a field named twice, or a field of
+// Graph's objects in another casing) is refused.
 func FuzzOneMeaning(f *testing.F) {
 	seedPayloads(f)
 	for _, s := range []string{
@@ -296,7 +297,7 @@ func checkOperationMeaning(t *testing.T, data []byte, op *Operation) {
 		if c.got != c.want {
 			t.Fatalf("%q: %s is %q to the parser, %q to encoding/json", data, c.name, c.got, c.want)
 		}
-		if c.mapRaw != nil && !bytes.Equal(c.mapRaw, c.json) {
+		if !bytes.Equal(c.mapRaw, c.json) {
 			t.Fatalf("%q: %s is %s to a map reader, %s to encoding/json", data, c.name, c.mapRaw, c.json)
 		}
 	}
@@ -312,6 +313,19 @@ func checkItemMeaning(t *testing.T, raw []byte, n *Notification) {
 	var j jsonItem
 	if err := json.Unmarshal(raw, &j); err != nil {
 		t.Fatalf("parsed item %q, which encoding/json refuses: %v", raw, err)
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatalf("parsed item %q, which encoding/json refuses as a map: %v", raw, err)
+	}
+	for _, c := range []struct {
+		name         string
+		json, mapRaw json.RawMessage
+	}{{"changeType", j.ChangeType, m["changeType"]}, {"resourceUrl", j.ResourceURL, m["resourceUrl"]},
+		{"resource", j.Resource, m["resource"]}, {"resourceData", j.ResourceData, m["resourceData"]}} {
+		if !bytes.Equal(c.mapRaw, c.json) {
+			t.Fatalf("%q: %s is %s to a map reader, %s to encoding/json", raw, c.name, c.mapRaw, c.json)
+		}
 	}
 	ct, _ := looseString(j.ChangeType)
 	url, _ := looseString(j.ResourceURL)

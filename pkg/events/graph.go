@@ -153,15 +153,16 @@ func ParseOperation(data []byte) (*Operation, error) {
 }
 
 // parseOperation is ParseOperation for data already checked by checkDepth.
-// Known fields match in any casing, as encoding/json matches them; two
-// members naming one known field are ErrDuplicateMember.
+// A member naming a known field in another casing than Graph's, or naming
+// one a second time, is ErrDuplicateMember: encoding/json, a map reader and
+// this parser would each read something else.
 func parseOperation(data []byte) (*Operation, error) {
 	if !isObject(data) {
 		return nil, fmt.Errorf("operation: %w: not a JSON object", ErrInvalidJSON)
 	}
 	var buf [16]member
 	op := &Operation{}
-	known := knownFields{names: operationFields[:]}
+	known := knownFields{names: operationFields[:], exact: true}
 	// Every member, duplicates included: a duplicate of a known field is
 	// refused, one of an unknown field keeps the last (as a map does).
 	for _, m := range appendMembers(buf[:0], data) {
@@ -292,7 +293,7 @@ func ParseNotifications(body []byte) (*Notifications, error) {
 	var (
 		buf   [4]member
 		value []byte
-		known = knownFields{names: notificationsFields[:]}
+		known = knownFields{names: notificationsFields[:], exact: true}
 	)
 	for _, m := range appendMembers(buf[:0], body) {
 		i, err := known.match(m.name)
@@ -330,9 +331,9 @@ func ParseNotifications(body []byte) (*Notifications, error) {
 	return n, nil
 }
 
-// parseNotification parses one item already checked by checkDepth. Known
-// fields match in any casing, as encoding/json matches them; two members
-// naming one known field are ErrDuplicateMember.
+// parseNotification parses one item already checked by checkDepth. A member
+// naming a known field in another casing, or a second time, is
+// ErrDuplicateMember (see parseOperation).
 func parseNotification(raw []byte) (*Notification, error) {
 	if !isObject(raw) {
 		return nil, fmt.Errorf("%w: not a JSON object", ErrInvalidJSON)
@@ -340,7 +341,7 @@ func parseNotification(raw []byte) (*Notification, error) {
 	var buf [8]member
 	n := &Notification{Raw: raw}
 	var resource string
-	known := knownFields{names: notificationFields[:]}
+	known := knownFields{names: notificationFields[:], exact: true}
 	for _, m := range appendMembers(buf[:0], raw) {
 		v := m.value
 		i, err := known.match(m.name)
@@ -444,7 +445,7 @@ func checkedResourceType(resource []byte) (string, error) {
 	var (
 		buf   [16]member
 		t     []byte
-		known = knownFields{names: []string{"@odata.type"}}
+		known = knownFields{names: []string{"@odata.type"}, exact: true}
 		dup   error
 	)
 	for _, m := range appendMembers(buf[:0], resource) {

@@ -164,7 +164,8 @@ func TestTraceParent(t *testing.T) {
 
 // TestDuplicateMembersRefused: every parser refuses an object naming one
 // known field twice, in the same or another casing (encoding/json would
-// keep the last, a map reader another); unknown fields may repeat.
+// keep the last, a map reader another), and Graph's own objects a known
+// field in another casing; unknown fields may repeat.
 func TestDuplicateMembersRefused(t *testing.T) {
 	const op = `"@odata.type":"#microsoft.graph.playPromptOperation","id":"0fe0623f-d628-42ed-b4bd-8ac290072cc5"`
 	for _, tc := range []struct {
@@ -177,7 +178,10 @@ func TestDuplicateMembersRefused(t *testing.T) {
 		{"operation status folded", `{` + op + `,"status":"running","ſtatus":"failed"}`, parseOp, true},
 		{"resultInfo code", `{` + op + `,"resultInfo":{"code":200,"Code":500}}`, parseOp, true},
 		{"operation unknown twice", `{` + op + `,"x":1,"x":2,"status":"running"}`, parseOp, false},
-		{"one other casing", `{` + op + `,"Status":"failed"}`, parseOp, false},
+		{"status in another casing", `{` + op + `,"Status":"failed"}`, parseOp, true},
+		{"resourceUrl in another casing", `{"value":[{"ResourceUrl":"/communications/calls/b"}]}`, parseNotif, true},
+		{"envelope in another casing", `{"CallId":"c","Action":"a","HttpStatus":202,"ClientContext":"a","Operation":null}`, parseResp, false},
+		{"resultInfo in another casing", `{` + op + `,"resultInfo":{"Code":200}}`, parseOp, false},
 		{"envelope", `{"callId":"c","action":"a","httpStatus":202,"clientContext":"a","CLIENTCONTEXT":"b","operation":null}`, parseResp, true},
 		{"envelope httpStatus", `{"callId":"c","action":"a","httpStatus":202,"httpStatus":500,"clientContext":"a","operation":null}`, parseResp, true},
 		{"callback value", `{"value":[],"Value":[{"resourceUrl":"/communications/calls/c"}]}`, parseNotif, true},

@@ -53,19 +53,27 @@ func appendMembers(dst []member, obj []byte) []member {
 // object have named, so that a second member naming the same field is
 // refused: encoding/json keeps the last of them, a map-based reader may keep
 // another, and the tolerant parsers here must not pick a third meaning.
+// With exact set (Graph's own objects, whose names Graph writes in one
+// casing), a member naming a known field in another casing is refused too:
+// encoding/json would read it as that field and a map-based reader would not.
 type knownFields struct {
 	names []string
+	exact bool
 	seen  uint32
 }
 
 // match returns the index of the field that name matches as encoding/json
 // matches struct fields (exactly or in another casing, as bytes.EqualFold
 // folds), or -1. It returns ErrDuplicateMember when an earlier member of the
-// object already matched that field.
+// object already matched that field, or, with exact, when name is the
+// field's name in another casing.
 func (k *knownFields) match(name []byte) (int, error) {
 	for i, f := range k.names {
 		if !bytes.EqualFold(name, []byte(f)) {
 			continue
+		}
+		if k.exact && string(name) != f {
+			return i, fmt.Errorf("%w: %s names %q in another casing", ErrDuplicateMember, quoteShort(name), f)
 		}
 		if k.seen&(1<<i) != 0 {
 			return i, fmt.Errorf("%w: %s names %q a second time", ErrDuplicateMember, quoteShort(name), f)
