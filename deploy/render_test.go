@@ -10,6 +10,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -33,6 +34,7 @@ type manifests struct {
 	hpas          map[string]*autoscalingv2.HorizontalPodAutoscaler
 	pdbs          map[string]*policyv1.PodDisruptionBudget
 	scaledObjects map[string]*scaledObject
+	ingresses     map[string]*networkingv1.Ingress
 	// namespaced holds kind/name -> namespace of every namespaced object.
 	namespaced map[string]string
 }
@@ -49,6 +51,7 @@ var apiVersions = map[string]string{
 	"HorizontalPodAutoscaler": "autoscaling/v2",
 	"PodDisruptionBudget":     "policy/v1",
 	"ScaledObject":            "keda.sh/v1alpha1",
+	"Ingress":                 "networking.k8s.io/v1",
 }
 
 func newManifests(o overlaySpec) *manifests {
@@ -63,6 +66,7 @@ func newManifests(o overlaySpec) *manifests {
 		hpas:          map[string]*autoscalingv2.HorizontalPodAutoscaler{},
 		pdbs:          map[string]*policyv1.PodDisruptionBudget{},
 		scaledObjects: map[string]*scaledObject{},
+		ingresses:     map[string]*networkingv1.Ingress{},
 		namespaced:    map[string]string{},
 	}
 }
@@ -168,6 +172,11 @@ func (m *manifests) add(data []byte) error {
 		var o *policyv1.PodDisruptionBudget
 		if o, err = decodeStrict[policyv1.PodDisruptionBudget](data); err == nil {
 			meta, m.pdbs[o.Name] = &o.ObjectMeta, o
+		}
+	case "Ingress":
+		var o *networkingv1.Ingress
+		if o, err = decodeStrict[networkingv1.Ingress](data); err == nil {
+			meta, m.ingresses[o.Name] = &o.ObjectMeta, o
 		}
 	case "ScaledObject":
 		var o *scaledObject

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"unicode"
 
 	"github.com/commsops/commsops/internal/graphauth"
 	"github.com/commsops/commsops/internal/ingest"
@@ -25,6 +26,9 @@ func authenticators(ctx context.Context, mode string, cfg Config, log *slog.Logg
 	}
 	if strings.TrimSpace(cfg.JWTAudience) == "" {
 		return nil, nil, nil, fmt.Errorf("INGEST_AUTH=graph needs INGEST_JWT_AUDIENCE (the bot's app id); set INGEST_AUTH=none only behind a trusted proxy")
+	}
+	if err := checkTokens(cfg.ResponseTokens); err != nil {
+		return nil, nil, nil, err
 	}
 	tokens, err := graphauth.NewStaticTokens(cfg.ResponseTokens)
 	if err != nil {
@@ -47,4 +51,20 @@ func authenticators(ctx context.Context, mode string, cfg Config, log *slog.Logg
 		return tokens.Verify(r.Header.Get("Authorization"))
 	})
 	return notif, resp, v.Close, nil
+}
+
+// checkTokens refuses INGEST_RESPONSE_TOKENS entries that no bearer token
+// can ever match: empty ones and ones with surrounding white space (such as
+// "a, b" split at the comma). The error names the entry by its position,
+// never its value.
+func checkTokens(tokens []string) error {
+	for i, t := range tokens {
+		switch {
+		case t == "":
+			return fmt.Errorf("INGEST_RESPONSE_TOKENS entry %d of %d is empty: separate tokens with a single comma", i+1, len(tokens))
+		case strings.ContainsFunc(t, unicode.IsSpace):
+			return fmt.Errorf("INGEST_RESPONSE_TOKENS entry %d of %d holds white space (around it, or within) and would never match a bearer token: remove it (separate tokens with a comma only)", i+1, len(tokens))
+		}
+	}
+	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -36,7 +37,8 @@ type Config struct {
 	OpenIDConfigURL string        `envconfig:"INGEST_OPENID_CONFIG_URL" default:"https://api.aps.skype.com/v1/.well-known/OpenIdConfiguration" desc:"OpenID configuration whose jwks_uri holds Graph's signing keys"`
 	Tenants         []string      `envconfig:"INGEST_TENANTS" desc:"accepted tid values (empty: any tenant)"`
 	ResponseTokens  []string      `envconfig:"INGEST_RESPONSE_TOKENS" desc:"bearer tokens accepted on /v1/responses (required with graph auth)" secret:"true"`
-	MaxBodyBytes    int64         `envconfig:"INGEST_MAX_BODY_BYTES" default:"1048576" desc:"largest accepted request body"`
+	MaxBodyBytes    int64         `envconfig:"INGEST_MAX_BODY_BYTES" default:"1048576" desc:"largest accepted request body (lowered to the NATS server's max_payload minus 8 KiB of headers)"`
+	MaxConns        int           `envconfig:"INGEST_MAX_CONNS" default:"1024" desc:"most HTTP connections open at once; more wait in the listen backlog"`
 	StoreTimeout    time.Duration `envconfig:"INGEST_STORE_TIMEOUT" default:"2500ms" desc:"longest wait for JetStream to store a request before answering 503"`
 }
 
@@ -47,6 +49,28 @@ func main() {
 		fmt.Fprintln(service.Stderr, "ingest:", err)
 		os.Exit(1)
 	}
+}
+
+// bodyLimit returns the largest body the ingest accepts: INGEST_MAX_BODY_BYTES,
+// lowered (and logged) to the server's max_payload minus the room of an
+// event's headers (events.MaxHeaderBytes), so that every event a body makes
+// fits in one message. A body over it is refused with 413; without the
+// cap it would be refused by the server after the ingest accepted it, and
+// answered 503, which Graph retries forever.
+func bodyLimit(configured, maxPayload int64, log *slog.Logger) (int64, error) {
+	if configured <= 0 {
+		return 0, fmt.Errorf("INGEST_MAX_BODY_BYTES=%d: must be positive", configured)
+	}
+	limit := maxPayload - events.MaxHeaderBytes
+	if limit <= 0 {
+		return 0, fmt.Errorf("the NATS server's max_payload of %d bytes leaves no room for a body beside %d bytes of headers", maxPayload, events.MaxHeaderBytes)
+	}
+	if configured <= limit {
+		return configured, nil
+	}
+	log.Info("INGEST_MAX_BODY_BYTES lowered to fit the NATS server's max_payload",
+		"configured", configured, "max_body_bytes", limit, "max_payload", maxPayload, "header_room", events.MaxHeaderBytes)
+	return limit, nil
 }
 
 func run(ctx context.Context, args []string) error {
@@ -89,6 +113,10 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	log.Info("streams ready", "partitions", layout.Partitions, "replicas", cfg.Replicas)
+	maxBody, err := bodyLimit(cfg.MaxBodyBytes, conn.NC.MaxPayload(), log)
+	if err != nil {
+		return err
+	}
 
 	// Step 3: HTTP.
 	pub, err := events.NewPublisher(conn.JS, events.WithStoreTimeout(cfg.StoreTimeout))
@@ -102,7 +130,7 @@ func run(ctx context.Context, args []string) error {
 		Ready:            streams.Writable(conn.JS),
 		NotificationAuth: notifAuth,
 		ResponseAuth:     respAuth,
-		MaxBodyBytes:     cfg.MaxBodyBytes,
+		MaxBodyBytes:     maxBody,
 		StoreTimeout:     cfg.StoreTimeout,
 		Registry:         reg,
 		Log:              log,
@@ -111,11 +139,11 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	srv := service.NewHTTPServer(cfg.Addr, h, log)
-	addr, errc, err := service.Serve(srv)
+	addr, errc, err := serve(srv, cfg.MaxConns)
 	if err != nil {
 		return err
 	}
-	log.Info("listening", "addr", addr.String(), "auth", auth)
+	log.Info("listening", "addr", addr.String(), "auth", auth, "max_body_bytes", maxBody, "max_conns", cfg.MaxConns)
 
 	// Wait, then shut down within the deadline: finish in-flight requests
 	// (each waits for its acks), then drain NATS (deferred above) in what

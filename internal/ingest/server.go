@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -47,7 +48,9 @@ type Options struct {
 	// NotificationAuth and ResponseAuth guard the two routes; nil lets all in.
 	NotificationAuth Authenticator
 	ResponseAuth     Authenticator
-	// MaxBodyBytes bounds a request body (default 1 MiB).
+	// MaxBodyBytes bounds a request body (default 1 MiB). Keep it at most
+	// the server's max_payload minus events.MaxHeaderBytes, so that every
+	// event fits in one message (cmd/ingest lowers it to that).
 	MaxBodyBytes int64
 	// StoreTimeout bounds the wait for JetStream's acks (default 2.5s, under
 	// Graph's 3s answer deadline).
@@ -65,6 +68,8 @@ type Handler struct {
 	opts Options
 	mux  *http.ServeMux
 	m    *metrics
+
+	rj *rejections
 
 	readyMu    sync.Mutex
 	readyAt    time.Time
@@ -91,7 +96,7 @@ func NewHandler(o Options) (*Handler, error) {
 	if o.Registry == nil {
 		o.Registry = prometheus.NewRegistry()
 	}
-	h := &Handler{opts: o, mux: http.NewServeMux(), m: newMetrics(o.Registry)}
+	h := &Handler{opts: o, mux: http.NewServeMux(), m: newMetrics(o.Registry), rj: newRejections(o.Log, o.Registry, time.Now)}
 	h.mux.HandleFunc("POST /v1/notifications", h.instrument("/v1/notifications", h.notifications))
 	h.mux.HandleFunc("POST /v1/responses", h.instrument("/v1/responses", h.responses))
 	h.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
@@ -106,54 +111,64 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.Serv
 func (h *Handler) notifications(w http.ResponseWriter, r *http.Request) {
 	r, span := traced(r, "ingest notifications")
 	defer span.End()
-	if !h.authenticate(w, r, h.opts.NotificationAuth) {
+	const route = "/v1/notifications"
+	if !h.admit(w, r, route, h.opts.NotificationAuth) {
 		return
 	}
-	body, ok := h.readJSON(w, r)
+	body, ok := h.readJSON(w, r, route)
 	if !ok {
 		return
 	}
 	n, err := events.ParseNotifications(body)
 	if err != nil {
-		h.invalid(w, r, err)
+		h.invalid(w, r, route, err)
+		return
+	}
+	// Refuse what would store more than the budget before making a single
+	// event, so that the memory a request takes is bounded as well.
+	if size, count := n.DataSize(); size > events.StoreBudget(len(body), count) {
+		h.tooLarge(w, r, route, len(body), size, count)
 		return
 	}
 	in, err := events.NotificationEvents(n, h.inboundOptions(r))
 	if err != nil {
-		h.invalid(w, r, err)
+		h.invalid(w, r, route, err)
 		return
 	}
-	h.store(w, r, in)
+	h.store(w, r, route, len(body), in)
 }
 
 func (h *Handler) responses(w http.ResponseWriter, r *http.Request) {
 	r, span := traced(r, "ingest responses")
 	defer span.End()
-	if !h.authenticate(w, r, h.opts.ResponseAuth) {
+	const route = "/v1/responses"
+	if !h.admit(w, r, route, h.opts.ResponseAuth) {
 		return
 	}
-	body, ok := h.readJSON(w, r)
+	body, ok := h.readJSON(w, r, route)
 	if !ok {
 		return
 	}
 	parsed, err := events.ParseActionResponse(body)
 	if err != nil {
-		h.invalid(w, r, err)
+		h.invalid(w, r, route, err)
 		return
 	}
 	in, err := events.ResponseEvent(parsed, body, h.inboundOptions(r))
 	if err != nil {
-		h.invalid(w, r, err)
+		h.invalid(w, r, route, err)
 		return
 	}
-	h.store(w, r, []events.Inbound{in})
+	h.store(w, r, route, len(body), []events.Inbound{in})
 }
 
 func (h *Handler) inboundOptions(r *http.Request) events.InboundOptions {
 	return events.InboundOptions{
-		ReceivedAt:  h.opts.Now(),
-		MessageID:   r.Header.Get("X-Microsoft-Skype-Message-ID"),
-		TraceParent: tracing.TraceParent(r.Context(), r.Header.Get("traceparent")),
+		ReceivedAt: h.opts.Now(),
+		MessageID:  r.Header.Get("X-Microsoft-Skype-Message-ID"),
+		// The request span's own context: a traceparent header that did not
+		// parse is ignored (W3C trace context), never carried as sent.
+		TraceParent: tracing.TraceParent(r.Context(), ""),
 	}
 }
 
@@ -165,44 +180,73 @@ func traced(r *http.Request, name string) (*http.Request, trace.Span) {
 	return r.WithContext(ctx), span
 }
 
-func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request, a Authenticator) bool {
-	if a == nil {
-		return true
+// admit decides from the request's headers alone, before any byte of the
+// body is read, whether it may go on: its credentials, its content type and
+// its announced length. A refusal closes the connection, so that the server
+// does not read the rest of the body before answering.
+func (h *Handler) admit(w http.ResponseWriter, r *http.Request, route string, a Authenticator) bool {
+	if a != nil {
+		if err := a.Authenticate(r); err != nil {
+			h.refuse(w, r, route, reasonUnauthorized, http.StatusUnauthorized, ProblemUnauthorized,
+				"authentication failed: "+err.Error(), err)
+			return false
+		}
 	}
-	if err := a.Authenticate(r); err != nil {
-		h.opts.Log.Warn("request not authenticated", "route", r.URL.Path, "remote", r.RemoteAddr, "err", err)
-		writeProblem(w, http.StatusUnauthorized, ProblemUnauthorized, "authentication failed: "+err.Error(), 0)
+	ct := r.Header.Get("Content-Type")
+	if ct != "application/json" { // the usual value needs no parsing
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || !(mt == "application/json" || strings.HasSuffix(mt, "+json")) {
+			h.refuse(w, r, route, reasonContentType, http.StatusUnsupportedMediaType, ProblemContentType,
+				fmt.Sprintf("Content-Type %q is not JSON: send application/json", clip(ct)), nil)
+			return false
+		}
+	}
+	if r.ContentLength > h.opts.MaxBodyBytes {
+		h.refuse(w, r, route, reasonTooLarge, http.StatusRequestEntityTooLarge, ProblemTooLarge,
+			fmt.Sprintf("nothing was stored: the body of %d bytes is over %d", r.ContentLength, h.opts.MaxBodyBytes), nil)
 		return false
 	}
 	return true
 }
 
-// readJSON checks the content type and reads the body within the size limit.
-func (h *Handler) readJSON(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
-	ct := r.Header.Get("Content-Type")
-	if ct != "application/json" { // the usual value needs no parsing
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || !(mt == "application/json" || strings.HasSuffix(mt, "+json")) {
-			writeProblem(w, http.StatusUnsupportedMediaType, ProblemContentType,
-				fmt.Sprintf("Content-Type %q is not JSON: send application/json", ct), 0)
-			return nil, false
-		}
+// reject answers a refused request with a problem (detail clipped), counts
+// it and logs a sample (see rejections).
+func (h *Handler) reject(w http.ResponseWriter, r *http.Request, route, reason string, status int, typ, detail string, err error) {
+	if err == nil {
+		err = errors.New(detail)
 	}
+	h.rj.record(r.Context(), r, route, reason, status, err)
+	writeProblem(w, status, typ, clip(detail), 0)
+}
+
+// refuse is reject for a request refused before its body was read: the
+// answer closes the connection, since Go's server would otherwise read up
+// to 256 KiB of a body nobody wants, at the client's pace, before answering.
+func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, route, reason string, status int, typ, detail string, err error) {
+	if r.Body != nil && r.Body != http.NoBody {
+		w.Header().Set("Connection", "close")
+	}
+	h.reject(w, r, route, reason, status, typ, detail, err)
+}
+
+// readJSON reads the body within the size limit.
+func (h *Handler) readJSON(w http.ResponseWriter, r *http.Request, route string) ([]byte, bool) {
 	// The hint is capped: a client could announce a large body and send little.
 	body, err := readAll(http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes), min(r.ContentLength, h.opts.MaxBodyBytes, 64<<10))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			writeProblem(w, http.StatusRequestEntityTooLarge, ProblemTooLarge,
-				fmt.Sprintf("the body is over %d bytes", h.opts.MaxBodyBytes), 0)
+			h.reject(w, r, route, reasonTooLarge, http.StatusRequestEntityTooLarge, ProblemTooLarge,
+				fmt.Sprintf("nothing was stored: the body is over %d bytes", h.opts.MaxBodyBytes), err)
 			return nil, false
 		}
-		writeProblem(w, http.StatusBadRequest, ProblemInvalid, "reading the body failed: "+err.Error(), 0)
+		h.reject(w, r, route, reasonInvalid, http.StatusBadRequest, ProblemInvalid, "reading the body failed: "+err.Error(), err)
 		return nil, false
 	}
 	if !utf8.Valid(body) {
 		// encoding/json would silently turn invalid bytes into U+FFFD.
-		writeProblem(w, http.StatusBadRequest, ProblemInvalid, "nothing was stored: the body is not valid UTF-8 (RFC 8259)", 0)
+		h.reject(w, r, route, reasonInvalid, http.StatusBadRequest, ProblemInvalid,
+			"nothing was stored: the body is not valid UTF-8 (RFC 8259)", nil)
 		return nil, false
 	}
 	return body, true
@@ -223,29 +267,55 @@ func readAll(r io.Reader, sizeHint int64) ([]byte, error) {
 			return b, err
 		}
 		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
+			// Doubling: at most twice what the client has sent (append's
+			// growth of large slices by a quarter would copy a 1 MiB body
+			// a dozen times over).
+			b = slices.Grow(b, cap(b))
 		}
 	}
 }
 
-func (h *Handler) invalid(w http.ResponseWriter, r *http.Request, err error) {
-	h.opts.Log.Info("request rejected", "route", r.URL.Path, "err", err)
-	status, typ := http.StatusBadRequest, ProblemInvalid
-	if errors.Is(err, events.ErrTooManyItems) {
-		status, typ = http.StatusRequestEntityTooLarge, ProblemTooLarge
+// invalid answers input that cannot be stored as sent: 413 for too many
+// resources or too much to store, else 400; the detail says why.
+func (h *Handler) invalid(w http.ResponseWriter, r *http.Request, route string, err error) {
+	status, typ, reason := http.StatusBadRequest, ProblemInvalid, reasonInvalid
+	if errors.Is(err, events.ErrTooManyItems) || errors.Is(err, events.ErrTooLarge) {
+		status, typ, reason = http.StatusRequestEntityTooLarge, ProblemTooLarge, reasonTooLarge
 	}
-	writeProblem(w, status, typ, "nothing was stored: "+err.Error(), 0)
+	h.reject(w, r, route, reason, status, typ, "nothing was stored: "+err.Error(), err)
 }
 
-// store answers 202 once every event is stored, else 503 + Retry-After.
-func (h *Handler) store(w http.ResponseWriter, r *http.Request, in []events.Inbound) {
+// tooLarge answers a request whose events would store more than
+// events.StoreBudget allows.
+func (h *Handler) tooLarge(w http.ResponseWriter, r *http.Request, route string, bodyLen, size, count int) {
+	h.invalid(w, r, route, fmt.Errorf("%w: its %d events would store %d bytes, over the %d allowed for a body of %d bytes (4 × body + %d per event)",
+		events.ErrTooLarge, count, size, events.StoreBudget(bodyLen, count), bodyLen, events.BudgetPerEvent))
+}
+
+// store answers 202 once every event is stored; 413 or 400 when the events
+// can never be stored (nothing is); 503 + Retry-After only when JetStream is
+// unavailable or slow, so that a retry may succeed.
+func (h *Handler) store(w http.ResponseWriter, r *http.Request, route string, bodyLen int, in []events.Inbound) {
+	size := 0
+	for _, ev := range in {
+		size += ev.Size()
+	}
+	if size > events.StoreBudget(bodyLen, len(in)) {
+		h.tooLarge(w, r, route, bodyLen, size, len(in))
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), h.opts.StoreTimeout)
 	defer cancel()
 	start := time.Now()
 	err := h.opts.Store.Store(ctx, in)
 	h.m.storeSeconds.Observe(time.Since(start).Seconds())
-	if err != nil {
-		h.opts.Log.Error("store failed; answering 503", "route", r.URL.Path, "events", len(in), "err", err)
+	switch {
+	case err == nil:
+	case errors.Is(err, events.ErrTooLarge) || !errors.Is(err, events.ErrNotStored) && isInputError(err):
+		h.invalid(w, r, route, err)
+		return
+	default:
+		h.opts.Log.Error("store failed; answering 503", "route", route, "events", len(in), "err", err)
 		writeProblem(w, http.StatusServiceUnavailable, ProblemUnavailable,
 			"JetStream could not store the request; nothing is acknowledged, retry later", h.opts.RetryAfter)
 		return
@@ -266,12 +336,27 @@ func (h *Handler) store(w http.ResponseWriter, r *http.Request, in []events.Inbo
 	_ = writeJSON(w, storedBody{Stored: len(in), IDs: ids})
 }
 
+// isInputError reports whether a Store error says the events themselves
+// cannot be stored (one of pkg/events' input errors), not that JetStream
+// failed.
+func isInputError(err error) bool {
+	for _, s := range []error{events.ErrNotCloudEvent, events.ErrInvalidPayload, events.ErrValueTooLong, events.ErrBadHeaderEncoding} {
+		if errors.Is(err, s) {
+			return true
+		}
+	}
+	return false
+}
+
 // storedBody is the 202 answer: how many events were stored, and their ids.
 type storedBody struct {
 	Stored int      `json:"stored"`
 	IDs    []string `json:"ids"`
 }
 
+// readyz answers 200 when JetStream accepts writes, else 503 without saying
+// why: the reason (an internal error) is logged, once per change, never
+// sent to whoever asks.
 func (h *Handler) readyz(w http.ResponseWriter, r *http.Request) {
 	if h.opts.Ready == nil {
 		_, _ = io.WriteString(w, "ok\n")
@@ -280,14 +365,20 @@ func (h *Handler) readyz(w http.ResponseWriter, r *http.Request) {
 	h.readyMu.Lock()
 	if time.Since(h.readyAt) > time.Second {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		h.readyError = h.opts.Ready(ctx)
+		err := h.opts.Ready(ctx)
 		cancel()
-		h.readyAt = time.Now()
+		switch {
+		case err != nil && (h.readyError == nil || h.readyError.Error() != err.Error()):
+			h.opts.Log.Warn("not ready: JetStream does not accept writes", "err", err)
+		case err == nil && h.readyError != nil:
+			h.opts.Log.Info("ready: JetStream accepts writes again")
+		}
+		h.readyError, h.readyAt = err, time.Now()
 	}
 	err := h.readyError
 	h.readyMu.Unlock()
 	if err != nil {
-		writeProblem(w, http.StatusServiceUnavailable, ProblemUnavailable, "JetStream does not accept writes: "+err.Error(), h.opts.RetryAfter)
+		writeProblem(w, http.StatusServiceUnavailable, ProblemUnavailable, "not ready", h.opts.RetryAfter)
 		return
 	}
 	_, _ = io.WriteString(w, "ok\n")

@@ -210,6 +210,17 @@ func PercentEncode(s string) string {
 	return string(b)
 }
 
+// percentEncodedLen returns len(PercentEncode(s)) without encoding.
+func percentEncodedLen(s string) int {
+	n := len(s)
+	for i := 0; i < len(s); i++ {
+		if mustEscape(s[i]) {
+			n += 2
+		}
+	}
+	return n
+}
+
 func mustEscape(c byte) bool { return c <= 0x20 || c >= 0x7f || c == '"' || c == '%' }
 
 // PercentDecode reverses PercentEncode. It returns ErrBadHeaderEncoding for a

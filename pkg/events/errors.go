@@ -1,6 +1,11 @@
 package events
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"unicode/utf8"
+)
 
 // Sentinel errors returned (wrapped) by this package. Test with errors.Is.
 var (
@@ -27,9 +32,42 @@ var (
 	ErrTooDeep = errors.New("events: JSON nested too deeply")
 	// ErrTooManyItems: a notification callback with more items than MaxItems.
 	ErrTooManyItems = errors.New("events: too many items in callback")
+	// ErrTooLarge: what a request would store exceeds a storage bound: more
+	// than StoreBudget in all, or one event over the server's max_payload or
+	// MaxHeaderBytes of headers. Nothing was stored; sending it again cannot
+	// succeed.
+	ErrTooLarge = errors.New("events: too large to store")
+	// ErrValueTooLong: an id or name that goes into an event header (call
+	// id, operation id, changeType, message id) over MaxIDLen bytes.
+	ErrValueTooLong = errors.New("events: value too long")
+	// ErrDuplicateMember: a JSON object with two members that name the same
+	// known field (in the same or another casing), or, in Graph's own
+	// objects (operations, notification items), a member naming a known
+	// field in another casing than Graph's. Readers disagree on what such
+	// input means, so it is refused rather than given one meaning here and
+	// another downstream.
+	ErrDuplicateMember = errors.New("events: duplicate member")
 	// ErrClosed: the Publisher or Subscriber was closed.
 	ErrClosed = errors.New("events: closed")
 )
 
 // ErrNotFound: Operations.Get found nothing resolved for the clientContext.
 var ErrNotFound = errors.New("events: not found")
+
+// shortLen is how many bytes of an input value an error message quotes.
+const shortLen = 32
+
+// quoteShort returns b quoted for an error message: whole when it is at most
+// shortLen bytes, else its first shortLen bytes (cut at a rune boundary)
+// followed by how long it was. No error of this package echoes more of any
+// input value, so an answer or log line built from one stays short.
+func quoteShort[T ~string | ~[]byte](b T) string {
+	if len(b) <= shortLen {
+		return strconv.Quote(string(b))
+	}
+	cut := shortLen
+	for cut > 0 && !utf8.RuneStart(b[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s… (%d bytes)", strconv.Quote(string(b[:cut])), len(b))
+}

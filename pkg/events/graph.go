@@ -3,6 +3,7 @@ package events
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -42,9 +43,9 @@ func (r *ResultInfo) UnmarshalJSON(b []byte) error {
 
 // parse is UnmarshalJSON for a valid JSON value other than null. It reads the
 // object as encoding/json reads it into {Code, Subcode json.RawMessage;
-// Message *string}, then converts: of repeated members the last counts
-// (a message of the wrong type anywhere is an error), code and subcode are
-// always set (0 when absent), the message only when the last one is a string.
+// Message *string}, then converts: code and subcode are always set (0 when
+// absent), the message only when it is a string. Two members naming one field
+// (in any casing) are ErrDuplicateMember.
 func (r *ResultInfo) parse(b []byte) error {
 	if !isObject(b) {
 		return fmt.Errorf("%w: resultInfo: not a JSON object", ErrInvalidPayload)
@@ -52,15 +53,20 @@ func (r *ResultInfo) parse(b []byte) error {
 	var (
 		buf           [8]member
 		code, subcode []byte
-		message       []byte // the last string or null message; nil when absent
+		message       []byte // the string or null message; nil when absent
+		known         = knownFields{names: resultInfoFields[:]}
 	)
 	for _, m := range appendMembers(buf[:0], b) {
-		switch {
-		case foldName(m.name, "code"):
+		i, err := known.match(m.name)
+		if err != nil {
+			return fmt.Errorf("resultInfo: %w", err)
+		}
+		switch i {
+		case 0:
 			code = m.value
-		case foldName(m.name, "subcode"):
+		case 1:
 			subcode = m.value
-		case foldName(m.name, "message"):
+		case 2:
 			if !isNull(m.value) && m.value[0] != '"' {
 				return fmt.Errorf("%w: resultInfo.message: expected a string, got %s", ErrInvalidPayload, kindOf(m.value))
 			}
@@ -74,11 +80,13 @@ func (r *ResultInfo) parse(b []byte) error {
 	if r.Subcode, err = looseInt(subcode); err != nil {
 		return fmt.Errorf("%w: resultInfo.subcode: %v", ErrInvalidPayload, err)
 	}
-	if !isNull(message) { // absent (nil) or a last null keeps r.Message
+	if !isNull(message) { // absent (nil) or null keeps r.Message
 		r.Message = string(jsonStringValue(message))
 	}
 	return nil
 }
+
+var resultInfoFields = [...]string{"code", "subcode", "message"}
 
 // looseInt returns the integer a valid JSON number or numeric string holds, 0
 // for null or an empty string.
@@ -92,19 +100,22 @@ func looseInt(b []byte) (int, error) {
 			return 0, nil
 		}
 		n, err := strconv.ParseInt(s, 10, 32)
-		return int(n), err
+		if err != nil { // strconv's message would quote all of s
+			return 0, fmt.Errorf("%s is not a 32-bit integer", quoteShort(s))
+		}
+		return int(n), nil
 	}
 	if b[0] == '{' || b[0] == '[' || b[0] == 't' || b[0] == 'f' {
 		return 0, fmt.Errorf("%s is not a number", kindOf(b))
 	}
 	f, err := strconv.ParseFloat(string(b), 64)
-	if err != nil {
-		return 0, err
+	if err != nil && !errors.Is(err, strconv.ErrRange) {
+		return 0, fmt.Errorf("%s is not a number", quoteShort(b))
 	}
 	// Converting an out-of-range float to int is implementation-defined in Go
 	// (1e19 becomes math.MinInt64 on amd64): refuse instead of inventing a code.
 	if f < math.MinInt32 || f > math.MaxInt32 {
-		return 0, fmt.Errorf("%s is out of range", b)
+		return 0, fmt.Errorf("%s is out of range", quoteShort(b))
 	}
 	return int(f), nil
 }
@@ -142,54 +153,66 @@ func ParseOperation(data []byte) (*Operation, error) {
 }
 
 // parseOperation is ParseOperation for data already checked by checkDepth.
-// Of members with the same name the last counts, as with encoding/json.
+// A member naming a known field in another casing than Graph's, or naming
+// one a second time, is ErrDuplicateMember: encoding/json, a map reader and
+// this parser would each read something else.
 func parseOperation(data []byte) (*Operation, error) {
 	if !isObject(data) {
 		return nil, fmt.Errorf("operation: %w: not a JSON object", ErrInvalidJSON)
 	}
 	var buf [16]member
 	op := &Operation{}
-	var err error
-	for _, m := range lastMembers(buf[:0], data) {
+	known := knownFields{names: operationFields[:], exact: true}
+	// Every member, duplicates included: a duplicate of a known field is
+	// refused, one of an unknown field keeps the last (as a map does).
+	for _, m := range appendMembers(buf[:0], data) {
 		v := m.value
-		switch string(m.name) {
-		case "@odata.type":
-			op.ODataType, err = looseString(v)
-		case "id":
-			var id string
-			id, err = looseString(v)
-			op.ID = NormalizeID(id)
-		case "status":
-			op.StatusRaw, err = looseString(v)
-			if err == nil && op.StatusRaw != "" {
-				op.Status, err = ParseStatus(op.StatusRaw)
-			}
-		case "clientContext":
-			op.ClientContext, err = looseString(v)
-			if err == nil {
-				err = ValidateClientContext(op.ClientContext)
-			}
-		case "resultInfo":
-			if !isNull(v) {
-				op.ResultInfo = &ResultInfo{}
-				err = op.ResultInfo.parse(v)
-			}
-		case "completionReason":
-			op.CompletionReason, err = looseString(v)
-		default:
+		i, err := known.match(m.name)
+		if err != nil {
+			return nil, fmt.Errorf("operation: %w", err)
+		}
+		switch i {
+		case -1:
 			if op.Extra == nil {
 				op.Extra = make(map[string]json.RawMessage)
 			}
 			// A copy: the state cache keeps Extra, and must not keep the
 			// whole payload it came in alive with it.
 			op.Extra[string(m.name)] = bytes.Clone(v)
+		case 0:
+			op.ODataType, err = looseString(v)
+		case 1:
+			var id string
+			id, err = looseString(v)
+			op.ID = NormalizeID(id)
+		case 2:
+			op.StatusRaw, err = looseString(v)
+			if err == nil && op.StatusRaw != "" {
+				op.Status, err = ParseStatus(op.StatusRaw)
+			}
+		case 3:
+			op.ClientContext, err = looseString(v)
+			if err == nil {
+				err = ValidateClientContext(op.ClientContext)
+			}
+		case 4:
+			if !isNull(v) {
+				op.ResultInfo = &ResultInfo{}
+				err = op.ResultInfo.parse(v)
+			}
+		case 5:
+			op.CompletionReason, err = looseString(v)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("operation field %q: %w", m.name, err)
+			return nil, fmt.Errorf("operation field %s: %w", quoteShort(m.name), err)
 		}
 	}
 	return op, nil
 }
+
+// operationFields are the members ParseOperation understands, in the order
+// of parseOperation's cases.
+var operationFields = [...]string{"@odata.type", "id", "status", "clientContext", "resultInfo", "completionReason"}
 
 // ValidateClientContext returns nil for a clientContext Graph would accept and
 // commsops can carry: at most MaxClientContextLen characters of valid UTF-8
@@ -226,6 +249,25 @@ type Notification struct {
 	ResourceDataIsArray bool
 	// Raw is the item as received.
 	Raw json.RawMessage
+
+	// rdStart, rdEnd locate resourceData's value in Raw (both 0 when absent).
+	rdStart, rdEnd int
+}
+
+// sharedLen returns the bytes of the item outside its resourceData value:
+// what each resource's event copies when resourceData is an array.
+func (n *Notification) sharedLen() int { return len(n.Raw) - (n.rdEnd - n.rdStart) }
+
+// narrowed returns the item with its resourceData value replaced by res
+// (null when res is nil), every other byte as received.
+func (n *Notification) narrowed(res []byte) []byte {
+	if res == nil {
+		res = []byte("null")
+	}
+	out := make([]byte, 0, n.sharedLen()+len(res))
+	out = append(out, n.Raw[:n.rdStart]...)
+	out = append(out, res...)
+	return append(out, n.Raw[n.rdEnd:]...)
 }
 
 // Notifications is a parsed commsNotifications callback.
@@ -251,12 +293,17 @@ func ParseNotifications(body []byte) (*Notifications, error) {
 	var (
 		buf   [4]member
 		value []byte
+		known = knownFields{names: notificationsFields[:], exact: true}
 	)
-	for _, m := range lastMembers(buf[:0], body) {
-		switch string(m.name) {
-		case "@odata.type":
+	for _, m := range appendMembers(buf[:0], body) {
+		i, err := known.match(m.name)
+		if err != nil {
+			return nil, fmt.Errorf("notifications: %w", err)
+		}
+		switch i {
+		case 0:
 			n.ODataType, _ = looseString(m.value)
-		case "value":
+		case 1:
 			value = m.value
 		}
 	}
@@ -284,35 +331,41 @@ func ParseNotifications(body []byte) (*Notifications, error) {
 	return n, nil
 }
 
-// parseNotification parses one item already checked by checkDepth. Of
-// members with the same name the last counts, as with encoding/json.
+// parseNotification parses one item already checked by checkDepth. A member
+// naming a known field in another casing, or a second time, is
+// ErrDuplicateMember (see parseOperation).
 func parseNotification(raw []byte) (*Notification, error) {
 	if !isObject(raw) {
 		return nil, fmt.Errorf("%w: not a JSON object", ErrInvalidJSON)
 	}
 	var buf [8]member
 	n := &Notification{Raw: raw}
-	var (
-		resource string
-		err      error
-	)
-	for _, m := range lastMembers(buf[:0], raw) {
+	var resource string
+	known := knownFields{names: notificationFields[:], exact: true}
+	for _, m := range appendMembers(buf[:0], raw) {
 		v := m.value
-		switch string(m.name) {
-		case "@odata.type":
+		i, err := known.match(m.name)
+		if err != nil {
+			return nil, err
+		}
+		switch i {
+		case 0:
 			n.ODataType, err = looseString(v)
-		case "changeType":
+		case 1:
 			n.ChangeTypeRaw, err = looseString(v)
 			n.ChangeType = strings.ToLower(n.ChangeTypeRaw)
-		case "resourceUrl":
+		case 2:
 			n.ResourceURL, err = looseString(v)
-		case "resource":
+		case 3:
 			resource, err = looseString(v)
-		case "resourceData":
+		case 4:
 			n.Resources, n.ResourceDataIsArray, err = resourceElements(v)
+			// v is a sub-slice of raw: its offset is what raw has beyond it.
+			n.rdStart = cap(raw) - cap(v)
+			n.rdEnd = n.rdStart + len(v)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("field %q: %w", m.name, err)
+			return nil, fmt.Errorf("field %s: %w", quoteShort(m.name), err)
 		}
 	}
 	if n.ResourceURL == "" {
@@ -321,6 +374,13 @@ func parseNotification(raw []byte) (*Notification, error) {
 	n.Path = ParseResourcePath(n.ResourceURL)
 	return n, nil
 }
+
+// notificationsFields and notificationFields are the members of a callback
+// and of one of its items that the parser understands.
+var (
+	notificationsFields = [...]string{"@odata.type", "value"}
+	notificationFields  = [...]string{"@odata.type", "changeType", "resourceUrl", "resource", "resourceData"}
+)
 
 // resourceElements returns the resources of a valid resourceData value.
 func resourceElements(v []byte) ([]json.RawMessage, bool, error) {
@@ -371,19 +431,34 @@ func ResourceType(resource json.RawMessage) string {
 	return resourceType(resource)
 }
 
-// resourceType is ResourceType for valid JSON.
+// resourceType is ResourceType for valid JSON: the last @odata.type member,
+// as encoding/json reads it.
 func resourceType(resource []byte) string {
+	t, _ := checkedResourceType(resource)
+	return t
+}
+
+// checkedResourceType is resourceType that returns ErrDuplicateMember when
+// two members name @odata.type, the one field of every resource the ingest
+// reads (it decides the event's type and key).
+func checkedResourceType(resource []byte) (string, error) {
 	var (
-		buf [16]member
-		t   []byte
+		buf   [16]member
+		t     []byte
+		known = knownFields{names: []string{"@odata.type"}, exact: true}
+		dup   error
 	)
 	for _, m := range appendMembers(buf[:0], resource) {
-		if foldName(m.name, "@odata.type") {
+		i, err := known.match(m.name)
+		if err != nil && dup == nil {
+			dup = fmt.Errorf("resourceData: %w", err)
+		}
+		if i == 0 {
 			t = m.value
 		}
 	}
 	s, _ := looseString(t)
-	return s
+	return s, dup
 }
 
 // checkDepth returns ErrTooDeep when data nests deeper than MaxJSONDepth and

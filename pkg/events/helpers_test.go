@@ -11,7 +11,8 @@ import (
 
 // sentinels are the documented errors of errors.go: every rejection wraps one.
 var sentinels = []error{ErrInvalidJSON, ErrInvalidPayload, ErrInvalidStatus, ErrClientContextTooLong,
-	ErrClientContextInvalid, ErrNotCloudEvent, ErrBadHeaderEncoding, ErrTooDeep, ErrTooManyItems}
+	ErrClientContextInvalid, ErrNotCloudEvent, ErrBadHeaderEncoding, ErrTooDeep, ErrTooManyItems,
+	ErrTooLarge, ErrValueTooLong, ErrDuplicateMember}
 
 func wrapsSentinel(err error) bool {
 	return slices.ContainsFunc(sentinels, func(s error) bool { return errors.Is(err, s) })

@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/cloudevents/sdk-go/v2/event"
 )
@@ -27,18 +29,162 @@ type InboundOptions struct {
 	// ReceivedAt becomes the event time; zero means now.
 	ReceivedAt time.Time
 	// MessageID is X-Microsoft-Skype-Message-ID when present; kept as an
-	// extension attribute for tracing deliveries.
+	// extension attribute for tracing deliveries. At most MaxIDLen bytes of
+	// UTF-8, else the events are refused.
 	MessageID string
-	// TraceParent is a W3C traceparent to carry in the distributed-tracing extension.
+	// TraceParent is a W3C traceparent to carry in the distributed-tracing
+	// extension. One that is not a valid traceparent is ignored, as the W3C
+	// trace-context specification requires of a receiver.
 	TraceParent string
+}
+
+// Limits on what one request stores. The ingest lowers its body limit to the
+// server's max_payload minus MaxHeaderBytes, so every event whose headers
+// are within MaxHeaderBytes fits in one message.
+const (
+	// MaxIDLen bounds, in bytes, each value copied into an event header
+	// besides clientContext (MaxClientContextLen characters): the call id,
+	// the operation id, the changeType and the delivery's message id.
+	// Graph's are GUIDs and short words.
+	MaxIDLen = 128
+	// MaxHeaderBytes bounds the NATS headers of one stored event (JetStream
+	// refuses 64 KiB). Events within the limits above stay under it: about
+	// 0.7 KiB with Graph's ids, 7.5 KiB with a clientContext of 256 4-byte
+	// characters.
+	MaxHeaderBytes = 8 << 10
+	// BudgetPerEvent is what StoreBudget allows each event beyond 4× the body:
+	// room for its headers.
+	BudgetPerEvent = 2 << 10
+)
+
+// StoreBudget returns the most bytes (event data and NATS headers, as
+// Inbound.Size counts them) that a request of bodyLen bytes split into
+// events events may store: 4×bodyLen + BudgetPerEvent×events. With at most
+// MaxItems events and a 1 MiB body that is at most 6 MiB; Graph's callbacks
+// take about body + 1 KiB per event. Copying an item's other members into
+// each resource's event is what the budget stops from multiplying a body.
+func StoreBudget(bodyLen, events int) int { return 4*bodyLen + BudgetPerEvent*events }
+
+// DataSize returns the bytes of event data and the number of events that
+// NotificationEvents makes of n, without making them: each resource of an
+// array resourceData copies the item's other members.
+func (n *Notifications) DataSize() (size, events int) {
+	for i := range n.Items {
+		item := &n.Items[i]
+		switch {
+		case !item.ResourceDataIsArray:
+			size += len(item.Raw)
+			events++
+		case len(item.Resources) == 0:
+			size += item.sharedLen() + len("null")
+			events++
+		default:
+			size += len(item.Resources) * item.sharedLen()
+			for _, r := range item.Resources {
+				size += len(r)
+			}
+			events += len(item.Resources)
+		}
+	}
+	return size, events
+}
+
+// Size returns the bytes in stores in JetStream: its data plus its NATS
+// headers as Publisher writes them (the CloudEvents headers, Nats-Msg-Id and
+// Nats-Expected-Stream). It errs on the high side by no more than a few
+// bytes per header.
+func (in Inbound) Size() int { return in.headerSize() + len(in.Event.Data()) }
+
+// headerSize is the header part of Size.
+func (in Inbound) headerSize() int {
+	const line = len(": \r\n")
+	n := len("NATS/1.0\r\n") + len("\r\n")
+	add := func(k, v string) { n += len(k) + line + percentEncodedLen(v) }
+	add(HeaderSpecVersion, in.Event.SpecVersion())
+	add(HeaderID, in.Event.ID())
+	add(HeaderSource, in.Event.Source())
+	add(HeaderType, in.Event.Type())
+	add(HeaderSubject, in.Event.Subject())
+	add(HeaderTime, "2006-01-02T15:04:05.999999999Z")
+	add(HeaderDataSchema, in.Event.DataSchema())
+	add(HeaderContentType, in.Event.DataContentType())
+	if v1 := in.Event.Context.AsV1(); v1 != nil {
+		for name, v := range v1.Extensions {
+			s, _ := v.(string)
+			add(headerPrefix+name, s)
+		}
+	}
+	add("Nats-Msg-Id", in.Event.ID())
+	add("Nats-Expected-Stream", StreamIn)
+	return n
+}
+
+// validate checks the options that become event headers.
+func (o InboundOptions) validate() error {
+	if len(o.MessageID) > MaxIDLen {
+		return fmt.Errorf("%w: message id of %d bytes, at most %d", ErrValueTooLong, len(o.MessageID), MaxIDLen)
+	}
+	if !utf8.ValidString(o.MessageID) {
+		return fmt.Errorf("%w: message id is not UTF-8", ErrInvalidPayload)
+	}
+	return nil
+}
+
+// checkIDs returns ErrValueTooLong for an id or name over MaxIDLen bytes.
+func checkIDs(names []string, vals ...string) error {
+	for i, v := range vals {
+		if len(v) > MaxIDLen {
+			return fmt.Errorf("%w: %s of %d bytes (%s), at most %d", ErrValueTooLong, names[i], len(v), quoteShort(v), MaxIDLen)
+		}
+	}
+	return nil
+}
+
+var idNames = []string{"call id", "operation id", "changeType"}
+
+// validTraceParent reports whether tp is a W3C traceparent a receiver may
+// use: version-traceid-parentid-flags in lower-case hex, version not ff,
+// trace and parent ids not all zero; a version above 00 may carry more
+// fields after a dash.
+func validTraceParent(tp string) bool {
+	if len(tp) < 55 || (len(tp) > 55 && (tp[:2] == "00" || tp[55] != '-')) || len(tp) > 512 {
+		return false
+	}
+	for i := 0; i < 55; i++ {
+		c := tp[i]
+		switch i {
+		case 2, 35, 52:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+				return false
+			}
+		}
+	}
+	if tp[:2] == "ff" || tp[3:35] == strings.Repeat("0", 32) || tp[36:52] == strings.Repeat("0", 16) {
+		return false
+	}
+	for i := 55; i < len(tp); i++ {
+		if tp[i] < 0x21 || tp[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }
 
 // NotificationEvents splits a parsed callback into one Inbound per resource
 // (one per element of an array resourceData; one for an item without
 // resourceData). Operation resources are keyed by OperationKey and everything
 // else by CallKey. The event data is the commsNotification item with
-// resourceData narrowed to that one resource.
+// resourceData narrowed to that one resource (its other bytes as received).
+// It returns ErrValueTooLong for an id over MaxIDLen, ErrDuplicateMember for
+// a resource naming @odata.type twice, and the operation parser's errors.
 func NotificationEvents(n *Notifications, o InboundOptions) ([]Inbound, error) {
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
 	at := receivedAt(o)
 	out := make([]Inbound, 0, len(n.Items))
 	for i, item := range n.Items {
@@ -65,21 +211,21 @@ func notificationEvent(item Notification, res json.RawMessage, narrow bool, at t
 		err  error
 	)
 	if res != nil {
-		kind = ResourceKind(resourceType(res), item.Path)
+		t, err := checkedResourceType(res)
+		if err != nil {
+			return Inbound{}, err
+		}
+		kind = ResourceKind(t, item.Path)
 	} else if item.Path.IsOperation {
 		kind = KindOperation
 	}
 	callID := item.Path.CallID
+	if err := checkIDs(idNames, callID, item.Path.OperationID, item.ChangeType); err != nil {
+		return Inbound{}, err
+	}
 	data := []byte(item.Raw)
 	if narrow {
-		var fields map[string]json.RawMessage
-		if err := json.Unmarshal(item.Raw, &fields); err != nil {
-			return Inbound{}, fmt.Errorf("%w: %v", ErrInvalidJSON, err)
-		}
-		fields["resourceData"] = res
-		if data, err = json.Marshal(fields); err != nil {
-			return Inbound{}, err
-		}
+		data = item.narrowed(res)
 	}
 	e := event.New(event.CloudEventsVersionV1)
 	var key string
@@ -95,6 +241,9 @@ func notificationEvent(item Notification, res json.RawMessage, narrow bool, at t
 		opID := op.ID
 		if opID == "" {
 			opID = item.Path.OperationID
+		}
+		if err := checkIDs(idNames[1:], opID); err != nil {
+			return Inbound{}, err
 		}
 		key = OperationKey(op.ClientContext, callID, opID)
 		setExt(&e, ExtOperationID, opID)
@@ -113,7 +262,7 @@ func notificationEvent(item Notification, res json.RawMessage, narrow bool, at t
 	setExt(&e, ExtCallID, callID)
 	setExt(&e, ExtChangeType, item.ChangeType)
 	setExt(&e, ExtMessageID, o.MessageID)
-	setExt(&e, ExtTraceParent, o.TraceParent)
+	setTraceParent(&e, o.TraceParent)
 	e.SetID("n-" + contentID(res, string(kind), callID, item.ChangeType, item.ResourceURL))
 	e.SetSource(callSource(callID))
 	e.SetTime(at)
@@ -138,10 +287,16 @@ func notificationType(k Kind) string {
 // ResponseEvent returns the Inbound for a validated action response. body is
 // the envelope as received; it becomes the event data unchanged.
 func ResponseEvent(r *ParsedResponse, body []byte, o InboundOptions) (Inbound, error) {
+	if err := o.validate(); err != nil {
+		return Inbound{}, err
+	}
 	callID := r.NormalizedCallID()
 	opID := ""
 	if r.Op != nil {
 		opID = r.Op.ID
+	}
+	if err := checkIDs(idNames, callID, opID); err != nil {
+		return Inbound{}, err
 	}
 	key := OperationKey(r.ClientContext, callID, opID)
 	e := event.New(event.CloudEventsVersionV1)
@@ -157,7 +312,7 @@ func ResponseEvent(r *ParsedResponse, body []byte, o InboundOptions) (Inbound, e
 	setExt(&e, ExtCallID, callID)
 	setExt(&e, ExtOperationID, opID)
 	setExt(&e, ExtClientContext, r.ClientContext)
-	setExt(&e, ExtTraceParent, o.TraceParent)
+	setTraceParent(&e, o.TraceParent)
 	if err := e.SetData(ContentTypeJSON, body); err != nil {
 		return Inbound{}, fmt.Errorf("%w: %v", ErrInvalidPayload, err)
 	}
@@ -167,6 +322,14 @@ func ResponseEvent(r *ParsedResponse, body []byte, o InboundOptions) (Inbound, e
 func setExt(e *event.Event, name, v string) {
 	if v != "" {
 		e.SetExtension(name, v)
+	}
+}
+
+// setTraceParent carries tp when it is a valid traceparent and ignores it
+// otherwise (W3C trace context: a receiver discards one it cannot parse).
+func setTraceParent(e *event.Event, tp string) {
+	if validTraceParent(tp) {
+		e.SetExtension(ExtTraceParent, tp)
 	}
 }
 

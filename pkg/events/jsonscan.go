@@ -3,6 +3,7 @@ package events
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"unicode/utf8"
 )
 
@@ -48,41 +49,39 @@ func appendMembers(dst []member, obj []byte) []member {
 	return dst
 }
 
-// lastMembers appends the members of a valid JSON object to dst keeping only
-// the last member of each name (as encoding/json does when it decodes into a
-// map), in the order of the members kept, and returns the extended slice.
-func lastMembers(dst []member, obj []byte) []member {
-	from := len(dst)
-	dst = appendMembers(dst, obj)
-	ms := dst[from:]
-	keep := ms[:0]
-	if len(ms) <= 16 {
-		for i, m := range ms {
-			if !hasName(ms[i+1:], m.name) {
-				keep = append(keep, m) // never overtakes i: in place is safe
-			}
-		}
-		return dst[:from+len(keep)]
-	}
-	last := make(map[string]int, len(ms))
-	for i, m := range ms {
-		last[string(m.name)] = i
-	}
-	for i, m := range ms {
-		if last[string(m.name)] == i {
-			keep = append(keep, m)
-		}
-	}
-	return dst[:from+len(keep)]
+// knownFields tracks which of up to 32 known field names the members of one
+// object have named, so that a second member naming the same field is
+// refused: encoding/json keeps the last of them, a map-based reader may keep
+// another, and the tolerant parsers here must not pick a third meaning.
+// With exact set (Graph's own objects, whose names Graph writes in one
+// casing), a member naming a known field in another casing is refused too:
+// encoding/json would read it as that field and a map-based reader would not.
+type knownFields struct {
+	names []string
+	exact bool
+	seen  uint32
 }
 
-func hasName(ms []member, name []byte) bool {
-	for _, m := range ms {
-		if bytes.Equal(m.name, name) {
-			return true
+// match returns the index of the field that name matches as encoding/json
+// matches struct fields (exactly or in another casing, as bytes.EqualFold
+// folds), or -1. It returns ErrDuplicateMember when an earlier member of the
+// object already matched that field, or, with exact, when name is the
+// field's name in another casing.
+func (k *knownFields) match(name []byte) (int, error) {
+	for i, f := range k.names {
+		if !bytes.EqualFold(name, []byte(f)) {
+			continue
 		}
+		if k.exact && string(name) != f {
+			return i, fmt.Errorf("%w: %s names %q in another casing", ErrDuplicateMember, quoteShort(name), f)
+		}
+		if k.seen&(1<<i) != 0 {
+			return i, fmt.Errorf("%w: %s names %q a second time", ErrDuplicateMember, quoteShort(name), f)
+		}
+		k.seen |= 1 << i
+		return i, nil
 	}
-	return false
+	return -1, nil
 }
 
 // appendElements appends the raw elements (without surrounding white space)

@@ -1,7 +1,10 @@
 package events
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
+	"strings"
 	"testing"
 )
 
@@ -38,11 +41,8 @@ func decodeMembers(t *testing.T, data []byte) (map[string]string, bool) {
 
 func checkMembers(t *testing.T, data []byte) {
 	want, isObj := decodeMembers(t, data)
-	got := map[string]string{}
-	for _, m := range lastMembers(nil, data) {
-		if _, dup := got[string(m.name)]; dup {
-			t.Fatalf("lastMembers kept %q twice in %q", m.name, data)
-		}
+	got := map[string]string{} // the last of each name, as a map keeps it
+	for _, m := range appendMembers(nil, data) {
 		got[string(m.name)] = compactJSON(t, m.value)
 	}
 	if !isObj {
@@ -103,14 +103,6 @@ func TestScannerMatchesEncodingJSON(t *testing.T) {
 	}
 }
 
-func TestLastMembersAppendsAfterDst(t *testing.T) {
-	pre := []member{{name: []byte("keep"), value: []byte("1")}}
-	got := lastMembers(pre, []byte(`{"a":1,"a":2,"b":3}`))
-	if len(got) != 3 || string(got[0].name) != "keep" || string(got[1].value) != "2" || string(got[2].name) != "b" {
-		t.Fatalf("got %q", got)
-	}
-}
-
 func FuzzMembers(f *testing.F) {
 	for _, s := range scanSeeds {
 		f.Add([]byte(s))
@@ -148,6 +140,9 @@ func FuzzActionResponseEnvelope(f *testing.F) {
 		var want, got ActionResponse
 		wantErr := json.Unmarshal(data, &want)
 		gotErr := decodeActionResponse(data, &got)
+		if checkDuplicate(t, data, gotErr, envelopeFields[:]) {
+			return
+		}
 		if (wantErr == nil) != (gotErr == nil) {
 			t.Fatalf("%q: encoding/json %v, scanner %v", data, wantErr, gotErr)
 		}
@@ -178,6 +173,9 @@ func FuzzResultInfo(f *testing.F) {
 		start := ResultInfo{Code: 7, Subcode: 8, Message: "before"}
 		got := start
 		gotErr := got.UnmarshalJSON(data)
+		if checkDuplicate(t, data, gotErr, resultInfoFields[:]) {
+			return
+		}
 
 		want := start
 		var raw struct {
@@ -200,4 +198,51 @@ func FuzzResultInfo(f *testing.F) {
 			t.Fatalf("%q: got %+v (%v), encoding/json %+v (%v)", data, got, gotErr, want, wantErr)
 		}
 	})
+}
+
+// checkDuplicate reports whether err is ErrDuplicateMember, and then fails
+// the test unless encoding/json's tokenizer finds two top-level members of
+// data naming one of fields in any casing (and no other error is due).
+func checkDuplicate(t *testing.T, data []byte, err error, fields []string) bool {
+	t.Helper()
+	want := hasFoldDuplicate(t, data, fields)
+	got := errors.Is(err, ErrDuplicateMember)
+	if want && err == nil {
+		t.Fatalf("%q names a field twice and was accepted", data)
+	}
+	if got && !want {
+		t.Fatalf("%q: %v, but no field is named twice", data, err)
+	}
+	return got
+}
+
+// hasFoldDuplicate reports whether the JSON object data has two members
+// whose names both equal one of fields under Unicode case folding.
+func hasFoldDuplicate(t *testing.T, data []byte, fields []string) bool {
+	t.Helper()
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return false
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			t.Fatalf("%q: %v", data, err)
+		}
+		name := tok.(string)
+		for _, f := range fields {
+			if strings.EqualFold(name, f) {
+				if seen[f] {
+					return true
+				}
+				seen[f] = true
+			}
+		}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			t.Fatalf("%q: %v", data, err)
+		}
+	}
+	return false
 }

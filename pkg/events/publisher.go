@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -46,29 +47,51 @@ func NewPublisher(js jetstream.JetStream, opts ...PublisherOption) (*Publisher, 
 }
 
 // ErrNotStored is returned (wrapped) when JetStream did not acknowledge every
-// event of a batch; some may have been stored. Storing the same batch again is
-// safe: ids are content-derived and deduplicated by the stream.
+// event of a batch: unavailable, slow, or refusing for a reason that may
+// pass; some may have been stored. Storing the same batch again is safe: ids
+// are content-derived and deduplicated by the stream.
 var ErrNotStored = errors.New("events: not stored")
 
 // Store publishes every event asynchronously with its id as Nats-Msg-Id and
 // waits until JetStream has acknowledged all of them. It returns nil only when
-// every event is stored (a duplicate counts as stored), else ErrNotStored
-// wrapping the first failure.
+// every event is stored (a duplicate counts as stored); ErrTooLarge or
+// ErrNotCloudEvent, before publishing anything, for a batch that can never be
+// stored (an event that does not encode, has more than MaxHeaderBytes of
+// headers or exceeds the server's max_payload); else ErrNotStored wrapping
+// the first failure (ErrTooLarge too when the stream refused an event's
+// size after the check, e.g. after a max_payload change).
 func (p *Publisher) Store(ctx context.Context, in []Inbound) error {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, p.timeout)
 		defer cancel()
 	}
-	futures := make([]jetstream.PubAckFuture, 0, len(in))
-	for _, ev := range in {
+	// Every event is encoded and measured before the first is published, so
+	// a batch that cannot be stored stores nothing.
+	var maxPayload int64
+	if nc := p.js.Conn(); nc != nil {
+		maxPayload = nc.MaxPayload()
+	}
+	msgs := make([]*nats.Msg, len(in))
+	for i, ev := range in {
 		msg, err := EncodeMsg(ev.Subject, ev.Event)
 		if err != nil {
-			return fmt.Errorf("%w: %w", ErrNotStored, err)
+			return fmt.Errorf("event %d: %w", i, err)
 		}
-		f, err := p.js.PublishMsgAsync(msg, jetstream.WithMsgID(ev.Event.ID()), jetstream.WithExpectStream(StreamIn))
+		hdr := ev.headerSize()
+		if hdr > MaxHeaderBytes {
+			return fmt.Errorf("%w: event %d has %d bytes of headers, at most %d", ErrTooLarge, i, hdr, MaxHeaderBytes)
+		}
+		if size := int64(hdr + len(msg.Data)); maxPayload > 0 && size > maxPayload {
+			return fmt.Errorf("%w: event %d is %d bytes, the server's max_payload %d", ErrTooLarge, i, size, maxPayload)
+		}
+		msgs[i] = msg
+	}
+	futures := make([]jetstream.PubAckFuture, 0, len(in))
+	for i, msg := range msgs {
+		f, err := p.js.PublishMsgAsync(msg, jetstream.WithMsgID(in[i].Event.ID()), jetstream.WithExpectStream(StreamIn))
 		if err != nil {
-			return fmt.Errorf("%w: publish %s: %w", ErrNotStored, ev.Subject, err)
+			return fmt.Errorf("%w: publish %s: %w", ErrNotStored, msg.Subject, sizeError(err))
 		}
 		futures = append(futures, f)
 	}
@@ -76,12 +99,23 @@ func (p *Publisher) Store(ctx context.Context, in []Inbound) error {
 		select {
 		case <-f.Ok():
 		case err := <-f.Err():
-			return fmt.Errorf("%w: %w", ErrNotStored, err)
+			return fmt.Errorf("%w: %w", ErrNotStored, sizeError(err))
 		case <-ctx.Done():
 			return fmt.Errorf("%w: waiting for acks: %w", ErrNotStored, ctx.Err())
 		}
 	}
 	return nil
+}
+
+// sizeError returns err also wrapping ErrTooLarge when it says a message is
+// too large for the connection or the stream: retrying cannot store it.
+func sizeError(err error) error {
+	var apiErr *jetstream.APIError
+	if errors.Is(err, nats.ErrMaxPayload) ||
+		(errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamMessageExceedsMaximum) {
+		return fmt.Errorf("%w: %w", ErrTooLarge, err)
+	}
+	return err
 }
 
 // PublishResponse validates an action response as the ingest would, and stores

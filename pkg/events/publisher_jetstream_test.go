@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,7 +19,15 @@ import (
 // (the real one is made by internal/streams, which pkg/events must not import).
 func jetStream(t *testing.T) (jetstream.JetStream, jetstream.Stream) {
 	t.Helper()
-	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true})
+	return jetStreamWith(t, func(*server.Options) {})
+}
+
+// jetStreamWith is jetStream with the server's options adjusted by opt.
+func jetStreamWith(t *testing.T, opt func(*server.Options)) (jetstream.JetStream, jetstream.Stream) {
+	t.Helper()
+	o := &server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true}
+	opt(o)
+	srv, err := server.NewServer(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,5 +100,40 @@ func TestPublisherStoresActionResponses(t *testing.T) {
 	}
 	if info, _ := stream.Info(ctx); info.State.Msgs != 1 {
 		t.Fatal("an invalid response was stored")
+	}
+}
+
+// TestStoreRefusesUnstorableFirst: a batch holding one event over the
+// server's max_payload is refused with ErrTooLarge, not ErrNotStored (which
+// callers answer with "retry later"), before any event of it is published.
+func TestStoreRefusesUnstorableFirst(t *testing.T) {
+	const maxPayload = 32 << 10
+	js, stream := jetStreamWith(t, func(o *server.Options) { o.MaxPayload = maxPayload })
+	pub, err := events.NewPublisher(js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	response := func(pad int) events.Inbound {
+		body := []byte(`{"callId":"c","action":"playPrompt","clientContext":"cc","httpStatus":202,"operation":null,"pad":"` + strings.Repeat("x", pad) + `"}`)
+		r, err := events.ParseActionResponse(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in, err := events.ResponseEvent(r, body, events.InboundOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return in
+	}
+	ctx := context.Background()
+	err = pub.Store(ctx, []events.Inbound{response(1), response(maxPayload)})
+	if !errors.Is(err, events.ErrTooLarge) || errors.Is(err, events.ErrNotStored) || !strings.Contains(err.Error(), "max_payload") {
+		t.Fatalf("err = %v, want ErrTooLarge naming max_payload and not ErrNotStored", err)
+	}
+	if info, _ := stream.Info(ctx); info.State.Msgs != 0 {
+		t.Fatalf("%d messages of a refused batch stored", info.State.Msgs)
+	}
+	if err := pub.Store(ctx, []events.Inbound{response(1)}); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -72,8 +72,8 @@ func ParseActionResponse(body []byte) (*ParsedResponse, error) {
 		case r.ClientContext == "":
 			r.ClientContext = op.ClientContext
 		case op.ClientContext != "" && op.ClientContext != r.ClientContext:
-			return nil, fmt.Errorf("action response: %w: clientContext %q differs from operation.clientContext %q",
-				ErrInvalidPayload, r.ClientContext, op.ClientContext)
+			return nil, fmt.Errorf("action response: %w: clientContext %s differs from operation.clientContext %s",
+				ErrInvalidPayload, quoteShort(r.ClientContext), quoteShort(op.ClientContext))
 		}
 	} else if r.ClientContext == "" {
 		return nil, fmt.Errorf("action response: %w: clientContext is required when operation is null", ErrInvalidPayload)
@@ -82,37 +82,45 @@ func ParseActionResponse(body []byte) (*ParsedResponse, error) {
 }
 
 // decodeActionResponse reads a valid JSON object into r as encoding/json
-// would. It returns ErrInvalidPayload naming the first member of the wrong type.
+// would. It returns ErrInvalidPayload naming the first member of the wrong
+// type, and ErrDuplicateMember for two members naming one field.
 func decodeActionResponse(body []byte, r *ActionResponse) error {
 	var buf [8]member
 	// The envelope is read as encoding/json reads it into ActionResponse:
-	// names in any casing, unknown members ignored, null leaves a field zero,
-	// and every member is checked, so an invalid duplicate is an error.
+	// names in any casing, unknown members ignored, null leaves a field zero.
+	// A field named twice (in any casing) is refused: encoding/json keeps the
+	// last, other readers of the stored body may keep the first.
+	known := knownFields{names: envelopeFields[:]}
 	for _, m := range appendMembers(buf[:0], body) {
-		var (
-			field string
-			err   error
-		)
-		switch {
-		case foldName(m.name, "callId"):
-			field, err = "callId", setString(&r.CallID, m.value)
-		case foldName(m.name, "action"):
-			field, err = "action", setString(&r.Action, m.value)
-		case foldName(m.name, "clientContext"):
-			field, err = "clientContext", setString(&r.ClientContext, m.value)
-		case foldName(m.name, "httpStatus"):
-			field, err = "httpStatus", setInt(&r.HTTPStatus, m.value)
-		case foldName(m.name, "operation"):
+		i, err := known.match(m.name)
+		if err != nil {
+			return err
+		}
+		switch i {
+		case 0:
+			err = setString(&r.CallID, m.value)
+		case 1:
+			err = setString(&r.Action, m.value)
+		case 2:
+			err = setString(&r.ClientContext, m.value)
+		case 3:
+			err = setInt(&r.HTTPStatus, m.value)
+		case 4:
 			r.Operation = json.RawMessage(m.value)
-		case foldName(m.name, "sentAt"):
-			field, err = "sentAt", r.SentAt.UnmarshalJSON(m.value)
+		case 5:
+			if err = r.SentAt.UnmarshalJSON(m.value); err != nil { // time's message quotes the value
+				err = fmt.Errorf("%s is not an RFC 3339 time", quoteShort(m.value))
+			}
 		}
 		if err != nil {
-			return fmt.Errorf("%w: %s: %v", ErrInvalidPayload, field, err)
+			return fmt.Errorf("%w: %s: %v", ErrInvalidPayload, envelopeFields[i], err)
 		}
 	}
 	return nil
 }
+
+// envelopeFields are ActionResponse's JSON names, in decodeActionResponse's order.
+var envelopeFields = [...]string{"callId", "action", "clientContext", "httpStatus", "operation", "sentAt"}
 
 // setInt stores a valid JSON number in *dst as encoding/json decodes into an
 // int field: null leaves *dst alone; a fraction, exponent or other type is an
@@ -126,7 +134,7 @@ func setInt(dst *int, v []byte) error {
 	}
 	n, err := strconv.ParseInt(string(v), 10, strconv.IntSize)
 	if err != nil {
-		return fmt.Errorf("expected an integer, got %s", v)
+		return fmt.Errorf("expected an integer, got %s", quoteShort(v))
 	}
 	*dst = int(n)
 	return nil

@@ -34,7 +34,7 @@ func ParseStatus(s string) (Status, error) {
 	case "stalled":
 		return StatusStalled, nil
 	}
-	return "", fmt.Errorf("%w: %q", ErrInvalidStatus, s)
+	return "", fmt.Errorf("%w: %s", ErrInvalidStatus, quoteShort(s))
 }
 
 // Rank orders statuses on the forward-only lattice: notStarted (1) < running (2)
