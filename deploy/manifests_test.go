@@ -31,6 +31,7 @@ var contractEnv = setOf(
 	// ingest
 	"INGEST_ADDR", "INGEST_AUTH", "INGEST_JWT_AUDIENCE", "INGEST_JWT_ISSUERS",
 	"INGEST_OPENID_CONFIG_URL", "INGEST_TENANTS", "INGEST_RESPONSE_TOKENS", "INGEST_MAX_BODY_BYTES",
+	"INGEST_API_ADDR", "INGEST_MAX_CONNS",
 	// resolver
 	"RESOLVER_ADDR", "RESOLVER_STALL_AFTER", "RESOLVER_ACK_WAIT", "RESOLVER_MAX_DELIVER",
 	"RESOLVER_RETENTION", "RESOLVER_WORKER_ID", "RESOLVER_COMMIT_DELAY",
@@ -67,10 +68,14 @@ type process struct {
 	port     int32  // container port of /healthz, /readyz, /metrics
 	addrEnv  string // its listen address variable
 	workerID bool   // RESOLVER_WORKER_ID from the pod name
+	// apiPort and apiEnv: a second, cluster-internal listener (the ingest's
+	// operations API), container port "api", 0 when none.
+	apiPort int32
+	apiEnv  string
 }
 
 var processes = []process{
-	{name: "ingest", port: 8080, addrEnv: "INGEST_ADDR"},
+	{name: "ingest", port: 8080, addrEnv: "INGEST_ADDR", apiPort: 8082, apiEnv: "INGEST_API_ADDR"},
 	{name: "resolver", port: 8081, addrEnv: "RESOLVER_ADDR", workerID: true},
 }
 
@@ -190,7 +195,7 @@ func checkObjects(m *manifests) (errs []error) {
 	want := map[string][]string{
 		"Deployment":              {"ingest", "resolver"},
 		"StatefulSet":             {"nats"},
-		"Service":                 {"ingest", "nats", "nats-headless"},
+		"Service":                 {"ingest", "ingest-api", "nats", "nats-headless"},
 		"HorizontalPodAutoscaler": {"ingest"},
 		"PodDisruptionBudget":     {"ingest", "nats", "resolver"},
 		"ScaledObject":            {"resolver"},
@@ -359,6 +364,7 @@ var valueRules = map[string]func(string) error{
 	"INGEST_ADDR":               listenAddr,
 	"INGEST_AUTH":               oneOf("graph", "none"),
 	"INGEST_MAX_BODY_BYTES":     intIn(1024, 64<<20),
+	"INGEST_API_ADDR":           listenAddr,
 	"RESOLVER_ADDR":             listenAddr,
 	"RESOLVER_STALL_AFTER":      positiveDuration,
 	"RESOLVER_ACK_WAIT":         positiveDuration,
@@ -380,12 +386,26 @@ func checkPorts(m *manifests) (errs []error) {
 			continue
 		}
 		c := d.Spec.Template.Spec.Containers[0]
-		if len(c.Ports) != 1 || c.Ports[0].ContainerPort != p.port || c.Ports[0].Name != "http" {
-			errs = append(errs, fmt.Errorf("%s: container ports %v, want one named http on %d", p.name, c.Ports, p.port))
+		wantPorts := 1
+		if p.apiPort != 0 {
+			wantPorts = 2
+			if len(c.Ports) != 2 || c.Ports[1].ContainerPort != p.apiPort || c.Ports[1].Name != "api" {
+				errs = append(errs, fmt.Errorf("%s: container ports %v, want the second named api on %d", p.name, c.Ports, p.apiPort))
+			}
+			if _, port, err := net.SplitHostPort(cfg.Data[p.apiEnv]); err != nil || port != strconv.Itoa(int(p.apiPort)) {
+				errs = append(errs, fmt.Errorf("%s=%q does not listen on the container port %d", p.apiEnv, cfg.Data[p.apiEnv], p.apiPort))
+			}
+		}
+		if len(c.Ports) != wantPorts || c.Ports[0].ContainerPort != p.port || c.Ports[0].Name != "http" {
+			errs = append(errs, fmt.Errorf("%s: container ports %v, want the first named http on %d", p.name, c.Ports, p.port))
 		}
 		if _, port, err := net.SplitHostPort(cfg.Data[p.addrEnv]); err != nil || port != strconv.Itoa(int(p.port)) {
 			errs = append(errs, fmt.Errorf("%s=%q does not listen on the container port %d", p.addrEnv, cfg.Data[p.addrEnv], p.port))
 		}
+	}
+	// The operations API is reached inside the cluster only.
+	if s := m.services["ingest-api"]; s == nil || (s.Spec.Type != "" && s.Spec.Type != corev1.ServiceTypeClusterIP) || len(s.Spec.Ports) != 1 || m.servicePort(s, s.Spec.Ports[0]) != 8082 {
+		errs = append(errs, fmt.Errorf("Service ingest-api must be a ClusterIP Service reaching container port 8082"))
 	}
 	if s := m.services["ingest"]; s != nil {
 		if len(s.Spec.Ports) != 1 || s.Spec.Ports[0].Port != 80 {

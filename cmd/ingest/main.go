@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/commsops/commsops/internal/ingest"
 	"github.com/commsops/commsops/internal/natsconn"
+	"github.com/commsops/commsops/internal/opsapi"
 	"github.com/commsops/commsops/internal/service"
 	"github.com/commsops/commsops/internal/streams"
 	"github.com/commsops/commsops/pkg/events"
@@ -40,6 +42,7 @@ type Config struct {
 	MaxBodyBytes    int64         `envconfig:"INGEST_MAX_BODY_BYTES" default:"1048576" desc:"largest accepted request body (lowered to the NATS server's max_payload minus 8 KiB of headers)"`
 	MaxConns        int           `envconfig:"INGEST_MAX_CONNS" default:"1024" desc:"most HTTP connections open at once; more wait in the listen backlog"`
 	StoreTimeout    time.Duration `envconfig:"INGEST_STORE_TIMEOUT" default:"2500ms" desc:"longest wait for JetStream to store a request before answering 503"`
+	APIAddr         string        `envconfig:"INGEST_API_ADDR" default:":8082" desc:"internal listener of the operations API and POST /v1/responses (never expose it); off disables it"`
 }
 
 func main() {
@@ -145,14 +148,63 @@ func run(ctx context.Context, args []string) error {
 	}
 	log.Info("listening", "addr", addr.String(), "auth", auth, "max_body_bytes", maxBody, "max_conns", cfg.MaxConns)
 
+	// Step 4: the operations API on the internal listener.
+	apiSrv, apiErrc, err := startAPI(cfg.APIAddr, conn, respAuth, h, reg, log)
+	if err != nil {
+		_ = srv.Close()
+		return err
+	}
+
 	// Wait, then shut down within the deadline: finish in-flight requests
-	// (each waits for its acks), then drain NATS (deferred above) in what
-	// is left of it.
+	// (each waits for its acks; blocking queries and streams are ended),
+	// then drain NATS (deferred above) in what is left of it.
 	select {
 	case err := <-errc:
 		return fmt.Errorf("http: %w", err)
+	case err := <-apiErrc:
+		return fmt.Errorf("operations API: %w", err)
 	case <-ctx.Done():
 	}
 	log.Info("shutting down", "deadline", cfg.ShutdownTimeout)
-	return service.Shutdown(shutdown.Context(), srv)
+	sctx := shutdown.Context()
+	var apiErr error
+	if apiSrv != nil {
+		apiErr = service.Shutdown(sctx, apiSrv)
+	}
+	return errors.Join(service.Shutdown(sctx, srv), apiErr)
+}
+
+// startAPI serves the operations API on addr ("off": not at all, nil server
+// and a channel that never receives), guarded like /v1/responses, and with
+// POST /v1/responses served by h. Its blocking queries and event streams end
+// when the server shuts down.
+func startAPI(addr string, conn *natsconn.Conn, auth ingest.Authenticator, h http.Handler, reg *prometheus.Registry, log *slog.Logger) (*http.Server, <-chan error, error) {
+	if strings.EqualFold(strings.TrimSpace(addr), "off") {
+		log.Info("operations API off")
+		return nil, make(chan error), nil
+	}
+	ops, err := events.NewOperations(conn.JS, events.OperationsErrorHandler(func(err error) {
+		log.Warn("operations feed", "err", err)
+	}))
+	if err != nil {
+		return nil, nil, fmt.Errorf("operations API: %w", err)
+	}
+	var authFn func(*http.Request) error
+	if auth != nil {
+		authFn = auth.Authenticate
+	}
+	api, err := opsapi.NewHandler(opsapi.Options{Ops: ops, Auth: authFn, Responses: h, Registry: reg, Log: log})
+	if err != nil {
+		_ = ops.Close()
+		return nil, nil, err
+	}
+	srv := service.NewHTTPServer(addr, api, log)
+	srv.RegisterOnShutdown(func() { _ = ops.Close() })
+	bound, errc, err := service.Serve(srv)
+	if err != nil {
+		_ = ops.Close()
+		return nil, nil, fmt.Errorf("operations API: %w", err)
+	}
+	log.Info("operations API listening", "addr", bound.String())
+	return srv, errc, nil
 }

@@ -109,7 +109,7 @@ func TestNoSecretInOutput(t *testing.T) {
 				}
 				t.Run(b.name, func(t *testing.T) {
 					penv := append(append([]string{}, env...),
-						"INGEST_ADDR="+servicetest.FreeAddr(t), "RESOLVER_ADDR="+servicetest.FreeAddr(t))
+						"INGEST_ADDR="+servicetest.FreeAddr(t), "INGEST_API_ADDR="+servicetest.FreeAddr(t), "RESOLVER_ADDR="+servicetest.FreeAddr(t))
 					help := ""
 					if b.name != "subscriber" { // it has no flags
 						help = runToEnd(t, bins[b.name], penv, "-h")

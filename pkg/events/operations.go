@@ -101,7 +101,7 @@ func (o *Operations) Get(ctx context.Context, clientContext string) ([]ResolvedO
 		return nil, err
 	}
 	if len(v.Operations) == 0 {
-		return nil, fmt.Errorf("%w: clientContext %q", ErrNotFound, truncate(clientContext, 64))
+		return nil, fmt.Errorf("%w: clientContext %s", ErrNotFound, quoteShort(clientContext))
 	}
 	return v.Operations, nil
 }

@@ -41,7 +41,7 @@ func ForOperation(id string) AwaitOption {
 	return func(c *awaitConfig) error {
 		n := NormalizeID(id)
 		if n == "" {
-			return fmt.Errorf("%w: ForOperation(%q) needs an operation id", ErrInvalidOption, truncate(id, 64))
+			return fmt.Errorf("%w: ForOperation(%s) needs an operation id", ErrInvalidOption, quoteShort(id))
 		}
 		c.operationID = n
 		return nil
