@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -97,7 +98,12 @@ func TestShutdownSharesOneDeadline(t *testing.T) {
 		defer close(inFlight)
 		_ = post() // waits for an ack that does not come
 	}()
-	time.Sleep(300 * time.Millisecond)
+	servicetest.WaitFor(t, "the request in flight", func() error {
+		if proxy.Held() == 0 {
+			return errors.New("nothing reached the frozen path yet")
+		}
+		return nil
+	})
 	// Slack for a loaded CI machine; the old code took twice the timeout.
 	p.Stop(t, timeout+1500*time.Millisecond)
 	<-inFlight

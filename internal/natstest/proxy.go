@@ -19,6 +19,7 @@ type Proxy struct {
 	thaw   chan struct{} // closed while traffic flows
 	conns  []net.Conn
 	closed bool
+	held   int // chunks read and waiting for a thaw
 }
 
 // NewProxy listens on a free loopback port and forwards every connection to
@@ -59,6 +60,14 @@ func (p *Proxy) Thaw() {
 	default:
 		close(p.thaw)
 	}
+}
+
+// Held returns how many chunks of data, from either side, wait for a thaw:
+// a test sees by it that a request reached the frozen path.
+func (p *Proxy) Held() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.held
 }
 
 // Close stops listening and closes every connection.
@@ -110,8 +119,12 @@ func (p *Proxy) pipe(dst, src net.Conn) {
 		if n > 0 {
 			p.mu.Lock()
 			thaw := p.thaw
+			p.held++
 			p.mu.Unlock()
 			<-thaw
+			p.mu.Lock()
+			p.held--
+			p.mu.Unlock()
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				return
 			}
