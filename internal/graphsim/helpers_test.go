@@ -203,3 +203,10 @@ func settled(nDeliveries int) func(CallTruth) bool {
 		return ended >= nDeliveries
 	}
 }
+
+func mustUnmarshal(t *testing.T, b []byte, v any) {
+	t.Helper()
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("%s: %v", b, err)
+	}
+}
