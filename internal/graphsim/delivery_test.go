@@ -116,4 +116,3 @@ func TestRetry(t *testing.T) {
 		})
 	}
 }
-
