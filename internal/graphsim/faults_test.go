@@ -170,25 +170,36 @@ func TestFaults(t *testing.T) {
 }
 
 // TestRaceFault: with race the action's HTTP response arrives after the
-// bot's endpoint received the operation's completion; without it, the
-// response comes first (the completion is a Step later).
+// bot's endpoint received the operation's completion. Without it the
+// response is not held: the endpoint holds the completion until the
+// response arrived, which a held response would never see.
 func TestRaceFault(t *testing.T) {
 	for _, race := range []bool{true, false} {
 		t.Run(map[bool]string{true: "race", false: "no race"}[race], func(t *testing.T) {
 			var completed atomic.Bool
+			responded := make(chan struct{})
 			rc := newReceiver(t, func(_ int, _ *http.Request, body []byte) int {
-				if strings.Contains(string(body), `"status":"completed"`) {
-					completed.Store(true)
+				if !strings.Contains(string(body), `"status":"completed"`) {
+					return http.StatusAccepted
 				}
+				if !race {
+					select {
+					case <-responded:
+					case <-time.After(waitLimit):
+						return http.StatusServiceUnavailable
+					}
+				}
+				completed.Store(true)
 				return http.StatusAccepted
 			})
-			sim, ts := startSim(t, Config{Step: 100 * time.Millisecond})
+			sim, ts := startSim(t, Config{})
 			callID := createCall(t, ts, rc.url())
 			hdr := []string{}
 			if race {
 				hdr = []string{HeaderFaults, "race=1"}
 			}
 			op := action(t, ts, callID, "playPrompt", "cc-race", hdr...)
+			close(responded)
 			if got := completed.Load(); got != race {
 				t.Fatalf("completion received before the response: %v, want %v", got, race)
 			}
@@ -196,11 +207,24 @@ func TestRaceFault(t *testing.T) {
 				t.Errorf("the response says %v, want running (stale, as in Graph's race)", op["status"])
 			}
 			tr := waitTruth(t, sim, callID, "final delivered", func(tr CallTruth) bool { return tr.Operations[0].FinalDelivered })
-			if race && !slices.Contains(tr.Operations[0].Faults, FaultRace) {
+			if race != slices.Contains(tr.Operations[0].Faults, FaultRace) {
 				t.Errorf("truth faults %v", tr.Operations[0].Faults)
+			}
+			if d := finalDelivery(tr); race && !d.At.Before(tr.Operations[0].RespondedAt) {
+				t.Errorf("final delivered at %v, responded at %v", d.At, tr.Operations[0].RespondedAt)
 			}
 		})
 	}
+}
+
+// finalDelivery returns the first delivery that carried a final status.
+func finalDelivery(tr CallTruth) Delivery {
+	for _, d := range tr.Deliveries {
+		if slices.Contains(d.Statuses, "completed") || slices.Contains(d.Statuses, "failed") {
+			return d
+		}
+	}
+	return Delivery{}
 }
 
 // TestDelayFault: delay postpones callbacks and is recorded on them.
