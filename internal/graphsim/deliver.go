@@ -80,7 +80,16 @@ func (s *Simulator) deliver(ctx context.Context, c *call, sd send) bool {
 			return false
 		}
 		s.log.Info("callback not accepted; retrying", append(attrs, "err", d.Error, "backoff", backoff)...)
-		if !sleep(ctx, backoff) {
+		if !sleep(ctx, backoff) { // closed: the retry never comes
+			c.mu.Lock()
+			for i := len(c.deliveries) - 1; i >= 0; i-- {
+				if c.deliveries[i].MessageID == msgID {
+					c.deliveries[i].Outcome, c.deliveries[i].Error = OutcomeGaveUp, "the simulator closed before the retry"
+					break
+				}
+			}
+			c.mu.Unlock()
+			s.log.Warn("callback given up", append(attrs, "err", "the simulator closed before the retry")...)
 			return false
 		}
 		backoff *= 2

@@ -1,6 +1,7 @@
 package graphsim
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -114,5 +115,28 @@ func TestRetry(t *testing.T) {
 				t.Errorf("GET /graphsim/v1/calls/%s: %d %s", callID, status, body)
 			}
 		})
+	}
+}
+
+// TestCloseStopsCallbacks: Close ends a delivery waiting out its backoff at
+// once; an action after Close is still answered, and calls back nothing.
+func TestCloseStopsCallbacks(t *testing.T) {
+	rc := newReceiver(t, func(int, *http.Request, []byte) int { return http.StatusInternalServerError })
+	sim, ts := startSim(t, Config{Retry: Retry{Count: 5, Backoff: time.Minute}})
+	callID := createCall(t, ts, rc.url())
+	waitTruth(t, sim, callID, "a first attempt", func(tr CallTruth) bool { return len(tr.Deliveries) > 0 })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := sim.Close(ctx); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	before := len(rc.all())
+	op := action(t, ts, callID, "playPrompt", "after-close", HeaderFaults, "race=1")
+	if op["id"] == "" {
+		t.Errorf("operation %v", op)
+	}
+	tr, _ := sim.Truth(callID)
+	if n := len(rc.all()); n != before || tr.Deliveries[len(tr.Deliveries)-1].Outcome != OutcomeGaveUp {
+		t.Errorf("callbacks after close: %d → %d; last delivery %+v", before, n, tr.Deliveries[len(tr.Deliveries)-1])
 	}
 }

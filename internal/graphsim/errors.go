@@ -8,6 +8,4 @@ var (
 	ErrConfig = errors.New("graphsim: invalid configuration")
 	// ErrUnknownCall: no call has that id.
 	ErrUnknownCall = errors.New("graphsim: unknown call")
-	// ErrClosed: the simulator is shutting down.
-	ErrClosed = errors.New("graphsim: closed")
 )

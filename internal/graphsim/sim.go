@@ -24,6 +24,9 @@ type Simulator struct {
 
 	ctx    context.Context // ends at Close: callbacks stop
 	cancel context.CancelFunc
+	// flowMu orders spawn against Close: no flow starts once closed is set.
+	flowMu sync.Mutex
+	closed bool
 	wg     sync.WaitGroup
 }
 
@@ -53,6 +56,9 @@ func New(cfg Config) (*Simulator, error) {
 // waits for them to end, or for ctx to end first (then it returns ctx's
 // error). A race-held action response is released.
 func (s *Simulator) Close(ctx context.Context) error {
+	s.flowMu.Lock()
+	s.closed = true
+	s.flowMu.Unlock()
 	s.cancel()
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
@@ -174,8 +180,14 @@ func (s *Simulator) RotateKey(after time.Duration) (string, error) {
 	return kid, nil
 }
 
-// go runs f as a callback flow that Close waits for.
+// spawn runs f in its own goroutine as a callback flow that Close cancels
+// and waits for; after Close it runs nothing.
 func (s *Simulator) spawn(f func(ctx context.Context)) {
+	s.flowMu.Lock()
+	defer s.flowMu.Unlock()
+	if s.closed {
+		return
+	}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
