@@ -101,6 +101,13 @@ func TestCallbacksParse(t *testing.T) {
 					if tc.nullID == false && op.ODataType == "" {
 						t.Errorf("no @odata.type: %s", item.Raw)
 					}
+					if op.ClientContext == "cc-participants/invite" {
+						var raw struct{ Resource string }
+						mustUnmarshal(t, item.Raw, &raw)
+						if events.ParseResourcePath(raw.Resource).CallID != callID || !strings.HasPrefix(raw.Resource, "/app/calls/") {
+							t.Errorf("invite item without the older resource field: %s", item.Raw)
+						}
+					}
 					seen[op.ClientContext] = append(seen[op.ClientContext], string(op.Status))
 				}
 			}

@@ -96,7 +96,11 @@ func operationItem(c *call, op *operation, status string, final bool, nullID boo
 			}
 		}
 	}
-	return notificationItem(f.changeType(final && f.deleted), url, res, f)
+	item := notificationItem(f.changeType(final && f.deleted), url, res, f)
+	if op.action == "participants/invite" { // as Graph's invite notifications: the older resource field too
+		item["resource"] = strings.Replace(url, "/communications/calls/", "/app/calls/", 1)
+	}
+	return item
 }
 
 // callStateItem returns the notification item of a call state; a terminated
