@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/commsops/commsops/internal/jsutil"
 )
 
 // Publisher stores inbound events in COMMS_IN: the ingest uses it for every
@@ -60,26 +62,16 @@ func (p *Publisher) Store(ctx context.Context, in []Inbound) error {
 		ctx, cancel = context.WithTimeout(ctx, p.timeout)
 		defer cancel()
 	}
-	futures := make([]jetstream.PubAckFuture, 0, len(in))
+	pubs := make([]jsutil.Pub, 0, len(in))
 	for _, ev := range in {
 		msg, err := EncodeMsg(ev.Subject, ev.Event)
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrNotStored, err)
 		}
-		f, err := p.js.PublishMsgAsync(msg, jetstream.WithMsgID(ev.Event.ID()), jetstream.WithExpectStream(StreamIn))
-		if err != nil {
-			return fmt.Errorf("%w: publish %s: %w", ErrNotStored, ev.Subject, err)
-		}
-		futures = append(futures, f)
+		pubs = append(pubs, jsutil.Pub{Msg: msg, Opts: []jetstream.PublishOpt{jetstream.WithMsgID(ev.Event.ID()), jetstream.WithExpectStream(StreamIn)}})
 	}
-	for _, f := range futures {
-		select {
-		case <-f.Ok():
-		case err := <-f.Err():
-			return fmt.Errorf("%w: %w", ErrNotStored, err)
-		case <-ctx.Done():
-			return fmt.Errorf("%w: waiting for acks: %w", ErrNotStored, ctx.Err())
-		}
+	if _, err := jsutil.PublishAll(ctx, p.js, pubs...); err != nil {
+		return fmt.Errorf("%w: %w", ErrNotStored, err)
 	}
 	return nil
 }
