@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -104,69 +102,27 @@ func EmissionMsg(em Emission) (*nats.Msg, error) {
 	if callID == "" {
 		callID = "unknown"
 	}
-	return binaryMsg(em.Subject, em.Data, []string{
+	return events.EncodeJSONMsg(em.Subject, em.Data, []string{
 		events.HeaderID, em.ID,
 		events.HeaderSource, events.ResolvedSource(callID),
 		events.HeaderType, events.ResolvedType(em.Status),
 		events.HeaderSubject, em.ClientCtx,
-		events.HeaderTime, timeAttr(em.ResolvedAt),
+		events.HeaderTime, events.TimeAttr(em.ResolvedAt),
 		extHeader(events.ExtTraceParent), em.TraceParent,
-	})
+	}...)
 }
 
 // stallCheckMsg returns the stall check message of a schedule entry.
 func stallCheckMsg(em Emission) (*nats.Msg, error) {
-	return binaryMsg(em.Subject, []byte("{}"), []string{
+	return events.EncodeJSONMsg(em.Subject, []byte("{}"), []string{
 		events.HeaderID, em.ID,
 		events.HeaderSource, "/commsops/resolver",
 		events.HeaderType, events.TypeStallCheck,
 		events.HeaderSubject, em.ClientCtx,
-		events.HeaderTime, timeAttr(em.At),
+		events.HeaderTime, events.TimeAttr(em.At),
 		extHeader(events.ExtSlot), em.Slot,
 		extHeader(events.ExtNewsSeq), strconv.FormatUint(em.NewsSeq, 10),
-	})
+	}...)
 }
 
 func extHeader(name string) string { return "ce-" + name }
-
-// timeAttr is the ce-time of t, "" (left out) for the zero time.
-func timeAttr(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.UTC().Format(time.RFC3339Nano)
-}
-
-// binaryMsg returns a CloudEvents 1.0 binary-mode message of JSON data with
-// the given header name/value pairs; empty values are left out, values are
-// percent-encoded. The attributes are the resolver's own (ids, sources and
-// types it builds, clientContexts the parser checked), so only their being
-// present and UTF-8 is checked, as events.EncodeMsg would refuse otherwise;
-// id, type and subject are trimmed as the SDK's setters trim them.
-func binaryMsg(subject string, data []byte, attrs []string) (*nats.Msg, error) {
-	h := make(nats.Header, 2+len(attrs)/2)
-	vals := make([]string, 0, 2+len(attrs)/2) // one backing array for every value
-	add := func(k, v string) {
-		vals = append(vals, v)
-		h[k] = vals[len(vals)-1 : len(vals) : len(vals)]
-	}
-	add(events.HeaderSpecVersion, "1.0")
-	for i := 0; i < len(attrs); i += 2 {
-		k, v := attrs[i], attrs[i+1]
-		if k == events.HeaderID || k == events.HeaderType || k == events.HeaderSubject {
-			v = strings.TrimSpace(v) // as the SDK's event setters do
-		}
-		if v == "" {
-			if k == events.HeaderID || k == events.HeaderSource || k == events.HeaderType {
-				return nil, fmt.Errorf("resolver: event without %s", k)
-			}
-			continue
-		}
-		if !utf8.ValidString(v) {
-			return nil, fmt.Errorf("resolver: %s is not UTF-8", k)
-		}
-		add(k, events.PercentEncode(v))
-	}
-	add(events.HeaderContentType, events.ContentTypeJSON)
-	return &nats.Msg{Subject: subject, Header: h, Data: data}, nil
-}
