@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/commsops/commsops/internal/jsutil"
 	"github.com/commsops/commsops/pkg/events"
 )
 
@@ -51,7 +52,8 @@ type Worker struct {
 }
 
 // NewWorker returns a Worker over the streams and bucket that streams.Ensure
-// made; partitions is COMMS_IN's partition count. Start it with Start.
+// made; partitions is COMMS_IN's partition count. Start it with Start. The
+// stream lookups wait out transient JetStream failures until ctx ends.
 func NewWorker(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValue, partitions int, cfg Config, log *slog.Logger) (*Worker, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
@@ -59,15 +61,21 @@ func NewWorker(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValu
 	if partitions < 1 {
 		return nil, fmt.Errorf("%w: %d partitions", ErrConfig, partitions)
 	}
-	resolved, err := js.Stream(ctx, events.StreamResolved)
-	if err != nil {
-		return nil, fmt.Errorf("resolver: stream %s: %w", events.StreamResolved, err)
-	}
-	in, err := js.Stream(ctx, events.StreamIn)
-	if err != nil {
-		return nil, fmt.Errorf("resolver: stream %s: %w", events.StreamIn, err)
-	}
 	log = log.With("worker", cfg.WorkerID)
+	var resolved, in jetstream.Stream
+	for _, s := range []struct {
+		name string
+		dst  *jetstream.Stream
+	}{{events.StreamResolved, &resolved}, {events.StreamIn, &in}} {
+		err := jsutil.Startup{Name: "stream " + s.name, Log: log}.Run(ctx, func(ctx context.Context) error {
+			var err error
+			*s.dst, err = js.Stream(ctx, s.name)
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("resolver: stream %s: %w", s.name, err)
+		}
+	}
 	w := &Worker{cfg: cfg, js: js, in: in, partitions: partitions, log: log, m: newMetrics(cfg.Registerer)}
 	w.stopCtx, w.stopFn = context.WithCancel(context.Background())
 	w.stopBegun, w.begin = context.WithCancel(w.stopCtx)
@@ -104,10 +112,16 @@ func (w *Worker) ConsumerConfig(p int) jetstream.ConsumerConfig {
 // Start creates or updates the partition consumers and starts pulling them
 // all in the resolver priority group, and (with cfg.Members) the balancing
 // loop. It returns once every consumer is pulling; processing goes on in the
-// background until Stop.
+// background until Stop. Transient JetStream failures (a cluster electing a
+// leader) are retried until ctx ends (jsutil.Startup).
 func (w *Worker) Start(ctx context.Context) error {
 	for p := 0; p < w.partitions; p++ {
-		cons, err := w.js.CreateOrUpdateConsumer(ctx, events.StreamIn, w.ConsumerConfig(p))
+		var cons jetstream.Consumer
+		err := jsutil.Startup{Name: "consumer " + ConsumerName(p), Log: w.log}.Run(ctx, func(ctx context.Context) error {
+			var err error
+			cons, err = w.js.CreateOrUpdateConsumer(ctx, events.StreamIn, w.ConsumerConfig(p))
+			return err
+		})
 		if err != nil {
 			w.parts.stopAll()
 			return fmt.Errorf("resolver: consumer %s: %w", ConsumerName(p), err)
