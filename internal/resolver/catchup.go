@@ -13,14 +13,10 @@ import (
 	"github.com/commsops/commsops/pkg/events"
 )
 
-// catchUp queues, in stream order and ahead of anything new, the messages of
-// partition p that were delivered to an earlier owner and not acknowledged
-// (see doc.go, "Catch-up"). Called from p's consume callback, so nothing
-// else of p is dispatched meanwhile. below, when not 0, bounds the walk to
-// sequences under it. It reports whether the walk finished: when it did not
-// (the worker stops, or the walk kept failing for half the pin's TTL), the
-// caller leaves trigger, the delivery that started it, unacked and catches
-// up again on the next delivery.
+// catchUp queues on their keys, in stream order, partition p's messages
+// delivered to an earlier owner and not acked, below below (0: no bound);
+// see doc.go, "Catch-up". It reports false when the walk did not finish
+// (stopping, or failing for half the pin's TTL): trigger is then left unacked.
 func (w *Worker) catchUp(p int, below uint64, trigger jetstream.Msg) (done bool) {
 	filter := events.InFilter(p, events.KindOperation)
 	var last, next uint64 // the walk: next up to last, once the range is read
@@ -85,10 +81,9 @@ func (w *Worker) catchUp(p int, below uint64, trigger jetstream.Msg) (done bool)
 	return true
 }
 
-// handleCatchUp applies one caught-up message (no ack: its own delivery, if
-// any, is acked when it comes). A failure that can pass is waited out like
-// any other, so the key's later messages still wait behind it; one that
-// cannot is left to the message's own redelivery.
+// handleCatchUp applies one caught-up message into the key's batch (no ack:
+// its own delivery is acked when it comes); failures are classified as for
+// any message, one that cannot pass left to the message's own redelivery.
 func (w *Worker) handleCatchUp(key, subject string, ev *Evidence) {
 	var o outcome
 	log := func() *slog.Logger { // only on failure

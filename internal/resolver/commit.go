@@ -173,15 +173,10 @@ func (w *Worker) commitAll() {
 	}
 }
 
-// commit writes key's state with its batch applied and acks the batch's
-// messages. When the write is fenced (another worker wrote the key) the state
-// is rebuilt on the written one and the write tried again at once, up to
-// MaxAttempts times before backing off. A write that fails for a passing
-// reason is waited out in place: the key's later messages wait in its queue
-// meanwhile. Only a state that can never be written or read gives up: the
-// state is dropped and the messages nacked for redelivery, or dead-lettered
-// on their last delivery (MaxDeliver). When the worker stops first, the
-// messages are left unacked for the next owner.
+// commit writes key's state with its batch applied and then acks the batch's
+// messages; a fenced write is rebuilt on the winner's state and tried again.
+// A failure is classified (classify): waited out, given up (nacked or
+// dead-lettered), or, when stopping, the key abandoned unacked.
 func (w *Worker) commit(key string) {
 	entries := w.batches.begin(key)
 	if len(entries) == 0 {

@@ -42,6 +42,16 @@
 // key's events after the committed state's ResolvedSeq, read once per rebuilt
 // state and not published again.
 //
+// # State writes
+//
+// A save is the bucket's own compare-and-swap (Nats-Expected-Last-Subject-
+// Sequence on $KV.<bucket>.<key>, the bucket streams.Ensure made in this
+// account and domain, never a mirror) sent as one awaited async publish: the
+// same as KeyValue.Update without a request's reply subscription. A new key
+// whose subject holds a delete marker is left to KeyValue.Create. A state
+// whose operations are all terminal is written with the retention as its
+// TTL; new evidence writes it again without one.
+//
 // # Waiting out failures
 //
 // classify (failure.go) is the one place that decides what becomes of a
@@ -53,6 +63,9 @@
 // is left for redelivery and dead-lettered on its last delivery. Once Stop
 // begins failing work is not waited out: its key is abandoned, nothing more
 // of it processed or acked, so the next owner applies all of it in order.
+// Two signals stop a Worker: stopBegun (Stop called: background loops end,
+// failing work is abandoned) and stopCtx (the drain deadline passed: work in
+// flight is cancelled).
 //
 // # Catch-up
 //

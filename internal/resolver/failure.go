@@ -112,19 +112,16 @@ func (w *Worker) giveUp(msg jetstream.Msg, key string, delivered int, err error,
 }
 
 // abandon gives key up while stopping: its queue and batch are dropped
-// unacked, its cached state forgotten, and nothing dispatched for it later
-// is processed.
+// unacked, its state forgotten, and nothing queued for it later runs.
 func (w *Worker) abandon(key string) {
 	w.sched.abandon(key)
 	w.batches.drop(key)
 	w.store.forget(key)
 }
 
-// permanent reports whether a processing or state-write error can never
-// pass by retrying: errNoRetry, a message too large, or a request JetStream
-// refuses as malformed (API code 400: per-message TTL or schedules not
-// enabled, the wrong expected stream, ...) other than a compare-and-swap
-// conflict.
+// permanent reports whether an error can never pass by retrying: errNoRetry,
+// a message too large, or a request JetStream refuses as malformed (API code
+// 400) other than a compare-and-swap conflict.
 func permanent(err error) bool {
 	if errors.Is(err, errNoRetry) || isTooLarge(err) {
 		return true

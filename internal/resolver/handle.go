@@ -54,10 +54,9 @@ func (w *Worker) run(key string, it item) {
 	}
 }
 
-// handle processes one message to the end: applied and in the key's batch
-// (acked when the batch is committed), acked as a duplicate, dead-lettered
-// and terminated, or left for redelivery when it can never be processed (or
-// the worker stops).
+// handle processes one message to the end: into the key's batch, acked as a
+// duplicate, dead-lettered, nacked for redelivery, or (stopping) left
+// unacked with its key abandoned.
 func (w *Worker) handle(key string, msg jetstream.Msg) {
 	meta, err := msg.Metadata()
 	if err != nil {
@@ -98,10 +97,9 @@ func (w *Worker) handle(key string, msg jetstream.Msg) {
 	}
 }
 
-// process applies one piece of evidence to its key's current state and
-// publishes what it decides (see applyAndPublish); the state is written
-// later, by the key's commit. On error the cached state is dropped, so the
-// next attempt rebuilds it.
+// process applies ev to key's current state and publishes what it decides;
+// the key's commit writes the state later. On error the cached state is
+// dropped, so that the next attempt rebuilds it.
 func (w *Worker) process(ctx context.Context, key, subject string, ev *Evidence, repeat bool) (outcome, error) {
 	c, err := w.current(ctx, key)
 	if err != nil {
@@ -137,11 +135,9 @@ func (w *Worker) current(ctx context.Context, key string) (*cachedState, error) 
 	return c, nil
 }
 
-// applyAndPublish applies ev to c's state (KeyState.Apply, or CheckStall for
-// a stall check) and publishes the events it decides. When repeat is set, ev
-// may have been applied before by work that was not committed: its events
-// that are already stored are not published again. On error c's state may
-// hold ev half-applied: the caller drops it.
+// applyAndPublish applies ev to c's state (Apply, or CheckStall) and
+// publishes what it decides; with repeat, events already stored are skipped.
+// On error c's state may hold ev half-applied: the caller drops it.
 func (w *Worker) applyAndPublish(ctx context.Context, c *cachedState, subject string, ev *Evidence, repeat bool) (outcome, error) {
 	if c.st.HasApplied(ev.Seq) {
 		return outcomeDuplicate, nil
@@ -168,10 +164,8 @@ func (w *Worker) applyAndPublish(ctx context.Context, c *cachedState, subject st
 	return outcomeApplied, w.pub.publish(ctx, c, ems, repeat)
 }
 
-// settle ends one message's processing: it joins the key's batch, to be acked
-// when the batch is committed, or, when it changed nothing and nothing of
-// the key is pending, it is acked now. Caught-up messages (no msg) that
-// changed nothing need nothing.
+// settle puts a processed message in its key's batch, acked at the commit,
+// or acks it now when it changed nothing and the key has no batch.
 func (w *Worker) settle(key string, e pendingEntry, o outcome) {
 	if !w.batches.add(key, e, o == outcomeApplied) {
 		w.ack(key, e)

@@ -116,9 +116,8 @@ func (o *ownership) stopAll() {
 }
 
 // unpin releases the partitions this worker consumed recently, so that
-// another worker takes them over now rather than after PinnedTTL. Unpinning a
-// partition another worker holds only makes it pin again: safe, because a
-// worker that (re)gains a partition catches up first.
+// another worker takes them over now rather than after PinnedTTL (one that
+// another worker holds only pins again, and catches up).
 func (o *ownership) unpin(ctx context.Context) {
 	now := time.Now().UnixNano()
 	for p := range o.cons {
@@ -182,8 +181,7 @@ func (o *ownership) balanceOnce(ctx context.Context) {
 }
 
 // live heartbeats this worker and returns the live workers, sorted: those
-// whose last heartbeat (server time) is within 2.5 heartbeats of the newest,
-// so a crashed worker stops owning partitions long before its entry expires.
+// whose last heartbeat (server time) is within 2.5 heartbeats of the newest.
 func (o *ownership) live(ctx context.Context) ([]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -236,9 +234,8 @@ func (o *ownership) yield(ctx context.Context, p int, to string) {
 	o.log.Info("partition yielded to its owner", "partition", p, "owner", to)
 }
 
-// leave removes this worker's heartbeat so the others rebalance at once. It
-// is best effort and takes at most a second of the shutdown deadline: the
-// heartbeat also expires by itself.
+// leave removes this worker's heartbeat so that the others rebalance at
+// once; best effort, within a second (the heartbeat expires anyway).
 func (o *ownership) leave(ctx context.Context) {
 	if o.members == nil {
 		return

@@ -101,17 +101,9 @@ func (s *stateStore) load(ctx context.Context, key string) (*cachedState, error)
 	return c, nil
 }
 
-// save writes the state with a compare-and-swap on rev (0: the key must not
-// exist) and returns the new revision, or ErrFenced. A state whose operations
-// are all terminal is written with a TTL of the retention, so it expires
-// unless new evidence reopens the key (the next write carries no TTL).
-//
-// The write is the KV bucket's own compare-and-swap (Nats-Expected-Last-
-// Subject-Sequence on the key's subject), sent as an asynchronous publish
-// and awaited: the same as KeyValue.Update and Create without a request's
-// per-call reply subscription and timer. A key that must not exist but has
-// a delete marker (removed with the KV API) is left to KeyValue.Create,
-// which writes over the marker.
+// save writes st with a compare-and-swap on rev (0: the key must not exist,
+// or only its delete marker) and returns the new revision, or ErrFenced. A
+// state with every operation terminal gets the retention as its TTL.
 func (s *stateStore) save(ctx context.Context, key string, st *KeyState, rev uint64) (uint64, error) {
 	b, err := marshalState(st)
 	if err != nil {
@@ -139,10 +131,9 @@ func (s *stateStore) save(ctx context.Context, key string, st *KeyState, rev uin
 }
 
 // casPublish writes data to key's subject in the state bucket when the
-// subject's last sequence is rev, and returns the new one. It waits at most
-// stateWriteTimeout for the ack. The subject is the bucket's own
-// ("$KV.<bucket>.<key>"): the bucket is streams.Ensure's, in the worker's
-// account and JetStream domain, never a mirror.
+// subject's last sequence is rev, and returns the new one: KeyValue.Update
+// as one awaited async publish, without a request's reply subscription. It
+// waits at most stateWriteTimeout.
 func (s *stateStore) casPublish(ctx context.Context, key string, data []byte, rev uint64, ttl time.Duration) (uint64, error) {
 	opts := []jetstream.PublishOpt{jetstream.WithExpectLastSequencePerSubject(rev)}
 	if ttl > 0 {

@@ -109,11 +109,9 @@ func (w *Worker) ConsumerConfig(p int) jetstream.ConsumerConfig {
 	}
 }
 
-// Start creates or updates the partition consumers and starts pulling them
-// all in the resolver priority group, and (with cfg.Members) the balancing
-// loop. It returns once every consumer is pulling; processing goes on in the
-// background until Stop. Transient JetStream failures (a cluster electing a
-// leader) are retried until ctx ends (jsutil.Startup).
+// Start creates or updates the partition consumers, waiting out transient
+// JetStream failures until ctx ends, and returns once it pulls them all (and,
+// with cfg.Members, balances). Processing goes on until Stop.
 func (w *Worker) Start(ctx context.Context) error {
 	for p := 0; p < w.partitions; p++ {
 		var cons jetstream.Consumer
@@ -160,12 +158,9 @@ func (w *Worker) pull(p int) (jetstream.ConsumeContext, error) {
 	return cc, nil
 }
 
-// Stop drains: it stops pulling, finishes the messages already received and
-// returns when they are acked, or soon after ctx ends (unfinished messages
-// are then redelivered after AckWait, or caught up at once by the next
-// owner). Work that fails meanwhile is not waited out: its key is abandoned,
-// its messages and those queued behind it left unacked, so the next owner
-// applies them in order. Safe to call once.
+// Stop drains: it stops pulling, finishes and acks the messages already
+// received, and returns nil once they are, or an error soon after ctx ends.
+// Work failing meanwhile is abandoned unacked for the next owner. Call once.
 func (w *Worker) Stop(ctx context.Context) error {
 	w.begin()
 	// Leaving the group and draining the consumers wait for the server:
