@@ -76,9 +76,6 @@ func printState(w io.Writer, what string, entry jetstream.KeyValueEntry, st *res
 		b.WriteString(", some still open")
 	}
 	b.WriteString("\n")
-	if n := len(st.Outbox); n > 0 {
-		fmt.Fprintf(&b, "outbox: %d event(s) decided but not yet confirmed published (a resolver publishes them on its next message for this key)\n", n)
-	}
 	for _, op := range st.Ops {
 		fmt.Fprintf(&b, "\n  %s %s  call %s  (slot %s)\n", shortType(op.ODataType), orDash(op.ID), orDash(op.CallID), op.Slot)
 		if op.ClientContext != "" {

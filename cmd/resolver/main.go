@@ -28,6 +28,9 @@ import (
 
 var version = "dev"
 
+// startupTimeout bounds the startup steps that talk to JetStream, together.
+const startupTimeout = 2 * time.Minute
+
 // Config is the resolver's whole configuration.
 type Config struct {
 	service.Common
@@ -66,13 +69,17 @@ func run(ctx context.Context, args []string) error {
 	defer shutdown.Cancel() // deferred first: runs last
 	defer func() { stopTracing(shutdown.Context()) }()
 
-	// Step 1: NATS and the streams.
+	// Step 1: NATS and the streams. One deadline bounds every startup step
+	// that talks to JetStream (streams, stream lookups, consumers): each waits
+	// out a cluster electing a leader within it.
 	conn, err := natsconn.Connect(ctx, cfg.Config, "commsops-resolver", log)
 	if err != nil {
 		return err
 	}
 	defer func() { conn.Close(shutdown.Context()) }()
-	layout, err := streams.EnsureWithin(ctx, conn.JS, streams.Config{Replicas: cfg.Replicas, Partitions: cfg.Partitions}, 2*time.Minute, log)
+	startCtx, startDone := context.WithTimeout(ctx, startupTimeout)
+	defer startDone()
+	layout, err := streams.EnsureWithin(startCtx, conn.JS, streams.Config{Replicas: cfg.Replicas, Partitions: cfg.Partitions}, startupTimeout, log)
 	if err != nil {
 		return err
 	}
@@ -80,16 +87,17 @@ func run(ctx context.Context, args []string) error {
 	// Step 2: the worker, with its metrics.
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	w, err := resolver.NewWorker(ctx, conn.JS, layout.State, layout.Partitions, resolver.Config{
+	w, err := resolver.NewWorker(startCtx, conn.JS, layout.State, layout.Partitions, resolver.Config{
 		WorkerID: cfg.WorkerID, AckWait: cfg.AckWait, MaxDeliver: cfg.MaxDeliver,
 		MaxAckPending: cfg.MaxAckPending, StallAfter: cfg.StallAfter, Retention: cfg.Retention, CommitDelay: cfg.CommitDelay, Members: layout.Workers, Heartbeat: cfg.Heartbeat, Registerer: reg,
 	}, log)
 	if err != nil {
 		return err
 	}
-	if err := w.Start(ctx); err != nil {
+	if err := w.Start(startCtx); err != nil {
 		return err
 	}
+	startDone()
 
 	// Step 3: health and metrics.
 	ready := streams.Writable(conn.JS)

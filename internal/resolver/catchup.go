@@ -13,43 +13,30 @@ import (
 	"github.com/commsops/commsops/pkg/events"
 )
 
-// catchUp queues, in stream order and ahead of anything new, the messages of
-// partition p that were delivered to an earlier owner (a crashed or stopped
-// worker, another worker before the partition moved, or this one before a
-// restart) and not acknowledged. Without it a fresh message of a key could be
-// applied before an older one of the same key that waits for redelivery.
-//
-// It walks (ack floor, last delivered] with direct gets filtered to the
-// partition. Each message goes through its key's queue like any other, so one
-// goroutine at a time touches a key; what the key's state already lists as
-// applied is skipped, and the later redelivery of what it applies is
-// recognised and only acked. Unreadable messages are left to the normal path,
-// which dead-letters them. Called from p's consume callback, so nothing else
-// of p is dispatched meanwhile. below, when not 0, bounds the walk to
-// sequences under it. It reports whether the walk finished: when it did not
-// (the worker stops, or the walk kept failing for half the pin's TTL), the
-// caller leaves trigger, the delivery that started it, unacked and catches
-// up again on the next delivery.
+// catchUp queues on their keys, in stream order, partition p's messages
+// delivered to an earlier owner and not acked, below below (0: no bound);
+// see doc.go, "Catch-up". It reports false when the walk did not finish
+// (stopping, or failing for half the pin's TTL): trigger is then left unacked.
 func (w *Worker) catchUp(p int, below uint64, trigger jetstream.Msg) (done bool) {
 	filter := events.InFilter(p, events.KindOperation)
 	var last, next uint64 // the walk: next up to last, once the range is read
 	queued := 0
 	// The logger is built only when something is logged.
-	log := sync.OnceValue(func() *slog.Logger { return w.log.With("partition", p) })
-	// A failure is waited out (retry.go), the delivery that started the
-	// catch-up kept alive: until the walk is done nothing new of p is
-	// dispatched, since this runs in p's consume callback. Not for longer
-	// than half the pin's TTL, though: a callback blocked longer loses the
-	// pin, and the walk is tried again on a later delivery.
+	log := sync.OnceValue(func() *slog.Logger { return w.log.With("partition", p, "step", "catch-up") })
+	// A failure is waited out, the delivery that started the catch-up kept
+	// alive: until the walk is done nothing new of p is dispatched, since
+	// this runs in p's consume callback. Not for longer than half the pin's
+	// TTL, though: a callback blocked longer loses the pin, and the walk is
+	// tried again on a later delivery.
 	giveUpAt := time.Now().Add(w.cfg.PinnedTTL / 2)
-	err := w.untilDone("", func() []jetstream.Msg { return []jetstream.Msg{trigger} }, "catch-up", log, func(attempt int) error {
+	err := w.waitOut("", trigger, log, func(attempt int) error {
 		if attempt > 1 && time.Now().After(giveUpAt) {
 			return fmt.Errorf("%w: catch-up failing for %v", errNoRetry, w.cfg.PinnedTTL/2)
 		}
 		ctx, cancel := context.WithTimeout(w.stopCtx, 10*time.Second)
 		defer cancel()
 		if next == 0 {
-			info, err := w.cons[p].Info(ctx)
+			info, err := w.parts.consumer(p).Info(ctx)
 			if err != nil {
 				return fmt.Errorf("resolver: consumer info: %w", err)
 			}
@@ -79,7 +66,7 @@ func (w *Worker) catchUp(p int, below uint64, trigger jetstream.Msg) (done bool)
 			if err != nil {
 				continue
 			}
-			w.enqueue(in.Key, item{ev: ev, subject: m.Subject})
+			w.sched.enqueue(in.Key, item{ev: ev, subject: m.Subject})
 			queued++
 		}
 		return nil
@@ -94,14 +81,15 @@ func (w *Worker) catchUp(p int, below uint64, trigger jetstream.Msg) (done bool)
 	return true
 }
 
-// handleCatchUp applies one caught-up message (no ack: its own delivery, if
-// any, is acked when it comes). A failure that can pass is waited out like
-// any other (retry.go), so the key's later messages still wait behind it;
-// one that cannot is left to the message's own redelivery.
+// handleCatchUp applies one caught-up message into the key's batch (no ack:
+// its own delivery is acked when it comes); failures are classified as for
+// any message, one that cannot pass left to the message's own redelivery.
 func (w *Worker) handleCatchUp(key, subject string, ev *Evidence) {
 	var o outcome
-	log := func() *slog.Logger { return w.log.With("key", key, "stream_seq", ev.Seq) } // only on failure
-	err := w.untilDone(key, nil, "catch-up of a message", log, func(int) error {
+	log := func() *slog.Logger { // only on failure
+		return w.log.With("key", key, "stream_seq", ev.Seq, "step", "catch-up of a message")
+	}
+	err := w.waitOut(key, nil, log, func(int) error {
 		var err error
 		o, err = w.process(w.stopCtx, key, subject, ev, true)
 		return err
@@ -109,7 +97,7 @@ func (w *Worker) handleCatchUp(key, subject string, ev *Evidence) {
 	switch {
 	case err == nil:
 		w.settle(key, pendingEntry{ev: ev, subject: subject}, o)
-	case permanent(err):
+	case w.classify(err) == failGiveUp:
 		log().Warn("catch-up of a message failed; its redelivery will retry", "err", err)
 	default:
 		w.abandon(key) // stopping

@@ -4,14 +4,83 @@
 //
 // The pure part (Evidence, KeyState, Apply) merges one key's evidence on a
 // forward-only status lattice and decides what to emit. The Worker runs it on
-// JetStream: one durable consumer per COMMS_IN partition, every key processed
-// by one goroutine at a time in stream order, the decided events published at
-// once, and the state in the COMMS_OPS KV bucket written with a revision
-// compare-and-swap once per batch of a key's messages (group commit, see
-// commit.go), which are acked after it. A crash loses nothing acknowledged,
-// and the events of re-applied messages that were already stored are
-// recognised by the key's resolvedSeq and not published again. A failure
-// that can pass is waited out with the key's later messages held behind it
-// (retry.go), so a key's messages are applied in stream order through
-// outages too.
+// JetStream. This comment is the design of the Worker; the functions' own
+// comments say only what they return and guarantee.
+//
+// # Parts
+//
+// A Worker holds no lock; it wires five parts, each with its own lock (if
+// any) and file:
+//
+//   - keyScheduler (scheduler.go): a queue and a goroutine per key with
+//     work, so one goroutine at a time touches a key, in stream order; abandon.
+//     No JetStream.
+//   - stateStore (store.go): load from the COMMS_OPS bucket, a bounded
+//     cache, the compare-and-swap save that fences (ErrFenced).
+//   - batches (commit.go): each key's applied, uncommitted messages and its
+//     delayed commit (group commit).
+//   - eventPublisher (publish.go): publishes decided events and stall checks.
+//   - ownership (ownership.go): partition pins, cooldowns, balancing, and
+//     the catch-up trigger (a new pin).
+//
+// Locks are never held across a call to the server. Lock order: stateStore
+// before keyScheduler and batches (eviction asks whether a key is busy or
+// dirty); batches before keyScheduler (arming a delayed commit).
+//
+// # Processing and group commit
+//
+// One durable consumer per COMMS_IN partition; dispatch queues each message
+// on its key. A key's messages are applied to its cached state one at a time
+// and the events each decides are published at once (applyAndPublish):
+// nothing waits for a state write. The message then joins the key's batch,
+// committed (one compare-and-swap write) when the key has nothing more
+// queued, or CommitDelay later, and only then acked. So the cached state is
+// always the committed state with the batch applied in order, and is rebuilt
+// exactly that way when lost (evicted, or dropped after a failure). A crash
+// loses only unacked messages, applied again by the next owner. The events a
+// repeated application decides may already be stored: they are exactly the
+// key's events after the committed state's ResolvedSeq, read once per rebuilt
+// state and not published again.
+//
+// # State writes
+//
+// A save is the bucket's own compare-and-swap (Nats-Expected-Last-Subject-
+// Sequence on $KV.<bucket>.<key>, the bucket streams.Ensure made in this
+// account and domain, never a mirror) sent as one awaited async publish: the
+// same as KeyValue.Update without a request's reply subscription. A new key
+// whose subject holds a delete marker is left to KeyValue.Create. A state
+// whose operations are all terminal is written with the retention as its
+// TTL; new evidence writes it again without one.
+//
+// # Waiting out failures
+//
+// classify (failure.go) is the one place that decides what becomes of a
+// failure. One that can pass (JetStream or the bucket unavailable or full, a
+// timeout) is retried in place with backoff for as long as it lasts, the
+// key's later messages held behind it, so none is applied to a state that
+// lacks what the failing work may have published; the waiting messages are
+// kept from redelivery (InProgress). What retrying cannot mend (permanent)
+// is left for redelivery and dead-lettered on its last delivery. Once Stop
+// begins failing work is not waited out: its key is abandoned, nothing more
+// of it processed or acked, so the next owner applies all of it in order.
+// Two signals stop a Worker: stopBegun (Stop called: background loops end,
+// failing work is abandoned) and stopCtx (the drain deadline passed: work in
+// flight is cancelled).
+//
+// # Catch-up
+//
+// When a partition is pinned to this worker anew, the messages delivered to
+// an earlier owner and not acked (ack floor to last delivered) are read with
+// direct gets and queued on their keys ahead of anything new; otherwise a
+// fresh message could be applied before an older one of its key that waits
+// for redelivery. What a key's state lists as applied is skipped.
+//
+// # Partitions
+//
+// Every worker pulls every partition, so when the worker a partition is
+// pinned to dies, the server pins it to another at once. With a workers
+// bucket, each partition has an owner among the live workers by rendezvous
+// hashing; a worker consuming a partition another live worker owns yields
+// it (stops pulling for a cooldown and unpins it). Catch-up keeps each key's
+// order through the move; the compare-and-swap fences the state.
 package resolver

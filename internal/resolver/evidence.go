@@ -4,9 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/nats-io/nats.go"
@@ -58,60 +56,29 @@ func DecodeEvidence(h nats.Header, data []byte, seq uint64) (*Evidence, error) {
 }
 
 // attributes are the CloudEvents attributes the resolver reads.
-type attributes struct {
-	id, typ, traceParent, slot, newsSeq string
-	time                                time.Time
-}
+type attributes = events.HeaderAttributes
 
-// plainAttributes reads the attributes from headers the codec wrote,
-// percent-encoded values and unusual shapes excepted (ok false: decode fully).
-func plainAttributes(h nats.Header) (a attributes, ok bool) {
-	get := func(k string) (string, bool) {
-		v := h[k]
-		if len(v) != 1 || strings.IndexByte(v[0], '%') >= 0 {
-			return "", len(v) == 0
-		}
-		return v[0], true
-	}
-	sv, ok1 := get(events.HeaderSpecVersion)
-	src, ok2 := get(events.HeaderSource)
-	id, ok3 := get(events.HeaderID)
-	typ, ok4 := get(events.HeaderType)
-	tm, ok5 := get(events.HeaderTime)
-	tp, ok6 := get("ce-" + events.ExtTraceParent)
-	slot, ok7 := get("ce-" + events.ExtSlot)
-	news, ok8 := get("ce-" + events.ExtNewsSeq)
-	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6 && ok7 && ok8) || sv != "1.0" || src == "" || id == "" || typ == "" || !utf8.ValidString(src+id+typ) {
-		return a, false
-	}
-	a = attributes{id: id, typ: typ, traceParent: tp, slot: slot, newsSeq: news}
-	if tm != "" {
-		t, err := time.Parse(time.RFC3339Nano, tm)
-		if err != nil {
-			return a, false
-		}
-		a.time = t.UTC()
-	}
-	return a, true
-}
+// plainAttributes reads the attributes from headers the codec wrote (see
+// events.ReadAttributes; ok false: decode fully).
+func plainAttributes(h nats.Header) (attributes, bool) { return events.ReadAttributes(h) }
 
 // EvidenceFromEvent is DecodeEvidence for an already decoded CloudEvent.
 func EvidenceFromEvent(e event.Event, seq uint64) (*Evidence, error) {
-	a := attributes{id: e.ID(), typ: e.Type(), time: e.Time().UTC()}
+	a := attributes{ID: e.ID(), Type: e.Type(), Time: e.Time().UTC()}
 	ext := e.Extensions()
-	a.traceParent, _ = ext[events.ExtTraceParent].(string)
-	a.slot, _ = ext[events.ExtSlot].(string)
-	a.newsSeq, _ = ext[events.ExtNewsSeq].(string)
+	a.TraceParent, _ = ext[events.ExtTraceParent].(string)
+	a.Slot, _ = ext[events.ExtSlot].(string)
+	a.NewsSeq, _ = ext[events.ExtNewsSeq].(string)
 	return evidenceFrom(a, e.Data(), seq)
 }
 
 func evidenceFrom(a attributes, data []byte, seq uint64) (*Evidence, error) {
-	if y := a.time.Year(); y < 0 || y > 9999 {
+	if y := a.Time.Year(); y < 0 || y > 9999 {
 		// The state and the resolved event could not carry it (RFC 3339).
-		return nil, fmt.Errorf("%w: %s %v is outside the years 0 through 9999", ErrPoison, events.HeaderTime, a.time)
+		return nil, fmt.Errorf("%w: %s %v is outside the years 0 through 9999", ErrPoison, events.HeaderTime, a.Time)
 	}
-	ev := &Evidence{Seq: seq, ReceivedAt: a.time, EventID: a.id, TraceParent: a.traceParent}
-	switch a.typ {
+	ev := &Evidence{Seq: seq, ReceivedAt: a.Time, EventID: a.ID, TraceParent: a.TraceParent}
+	switch a.Type {
 	case events.TypeOperationNotification:
 		ev.Kind = events.SourceNotification
 		n, op, err := events.ParseOperationNotification(data)
@@ -141,13 +108,13 @@ func evidenceFrom(a attributes, data []byte, seq uint64) (*Evidence, error) {
 		}
 	case events.TypeStallCheck:
 		ev.Kind = events.SourceStallTimer
-		n, err := strconv.ParseUint(a.newsSeq, 10, 64)
-		if a.slot == "" || err != nil {
+		n, err := strconv.ParseUint(a.NewsSeq, 10, 64)
+		if a.Slot == "" || err != nil {
 			return nil, fmt.Errorf("%w: stall check without %s/%s", ErrPoison, events.ExtSlot, events.ExtNewsSeq)
 		}
-		ev.Slot, ev.NewsSeq = a.slot, n
+		ev.Slot, ev.NewsSeq = a.Slot, n
 	default:
-		return nil, fmt.Errorf("%w: event type %q is not operation evidence", ErrPoison, a.typ)
+		return nil, fmt.Errorf("%w: event type %q is not operation evidence", ErrPoison, a.Type)
 	}
 	return ev, nil
 }

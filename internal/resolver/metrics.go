@@ -70,7 +70,7 @@ func (w *Worker) watchLag(ctx context.Context, every time.Duration) {
 	for {
 		for p := range w.partitions {
 			ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			info, err := w.cons[p].Info(ictx)
+			info, err := w.parts.consumer(p).Info(ictx)
 			cancel()
 			if err == nil {
 				w.m.pending.WithLabelValues(strconv.Itoa(p)).Set(float64(info.NumPending) + float64(info.NumAckPending))

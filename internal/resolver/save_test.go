@@ -90,7 +90,7 @@ func TestSaveCompareAndSwap(t *testing.T) {
 			key := events.Key("save-" + string(rune('a'+i)))
 			rev := tc.prepare(t, key)
 			st := tc.st(key)
-			newRev, err := w.save(ctx, key, st, rev)
+			newRev, err := w.store.save(ctx, key, st, rev)
 			if tc.fenced {
 				if !errors.Is(err, ErrFenced) {
 					t.Fatalf("save = %d, %v; want ErrFenced", newRev, err)

@@ -33,9 +33,6 @@ type KeyState struct {
 	// when the state was written: events on the key's subjects after it were
 	// published by work not yet committed (publish comes before the write).
 	ResolvedSeq uint64 `json:"resolvedSeq,omitempty"`
-	// Outbox is only read: states written by earlier versions, which wrote
-	// their decided events here before publishing them, may hold some.
-	Outbox []Emission `json:"outbox,omitempty"`
 
 	// touched is the operation the last Apply merged evidence into.
 	touched *OpState
@@ -68,10 +65,10 @@ type OpState struct {
 	Extra    map[string]json.RawMessage `json:"extra,omitempty"`
 }
 
-// EmissionKind says what an outbox entry publishes.
+// EmissionKind says what an Emission publishes.
 type EmissionKind string
 
-// Outbox entry kinds.
+// Emission kinds.
 const (
 	// EmitResolved: a resolved event to COMMS_RESOLVED (the zero value).
 	EmitResolved EmissionKind = ""
@@ -80,27 +77,26 @@ const (
 )
 
 // Emission is one resolved event decided by Apply, or a stall check to
-// schedule, ready to publish.
+// schedule, ready to publish. It is never stored in the state.
 type Emission struct {
-	Kind EmissionKind `json:"kind,omitempty"`
+	Kind EmissionKind
 	// Stall schedules: when it fires, onto which stored subject, for which
 	// operation slot and news.
-	At      time.Time `json:"at,omitzero"`
-	Target  string    `json:"target,omitempty"`
-	Slot    string    `json:"slot,omitempty"`
-	NewsSeq uint64    `json:"newsSeq,omitempty"`
+	At      time.Time
+	Target  string
+	Slot    string
+	NewsSeq uint64
 
-	ID         string        `json:"id"`
-	Subject    string        `json:"subject"`
-	Status     events.Status `json:"status"`
-	CallID     string        `json:"callId"`
-	ClientCtx  string        `json:"clientContext,omitempty"`
-	ResolvedAt time.Time     `json:"resolvedAt"`
-	// Data is the event data; bytes (base64 in the state) so that encoding
-	// the state does not re-validate it.
-	Data []byte `json:"data"`
+	ID         string
+	Subject    string
+	Status     events.Status
+	CallID     string
+	ClientCtx  string
+	ResolvedAt time.Time
+	// Data is the resolved event's data (JSON).
+	Data []byte
 	// TraceParent is the W3C trace context of the evidence that caused it.
-	TraceParent string `json:"traceparent,omitempty"`
+	TraceParent string
 }
 
 // HasApplied reports whether the message at stream sequence seq was already

@@ -17,13 +17,6 @@ import (
 
 // marshalState returns the JSON of st, as json.Marshal would.
 func marshalState(st *KeyState) ([]byte, error) {
-	if len(st.Outbox) > 0 { // only states of earlier versions hold one
-		b, err := json.Marshal(st)
-		if err != nil {
-			return nil, fmt.Errorf("resolver: encode state: %w", err)
-		}
-		return b, nil
-	}
 	b := make([]byte, 0, 256+512*len(st.Ops))
 	b = append(b, `{"key":`...)
 	b = events.AppendJSONString(b, st.Key)

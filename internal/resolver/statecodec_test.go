@@ -18,7 +18,6 @@ func TestMarshalStateMatchesEncodingJSON(t *testing.T) {
 	for i := range 3000 {
 		var st KeyState
 		randfill.Fill(r, reflect.ValueOf(&st).Elem())
-		st.Outbox = nil // written by earlier versions only (encoded by encoding/json)
 		want, err := json.Marshal(&st)
 		if err != nil {
 			t.Fatal(err)
@@ -56,18 +55,6 @@ func TestMarshalStateRefusesUnwritableTimes(t *testing.T) {
 		if _, err := marshalState(st); err == nil || wantErr == nil {
 			t.Fatalf("marshalState err %v, json.Marshal err %v", err, wantErr)
 		}
-	}
-}
-
-func TestMarshalStateLegacyOutbox(t *testing.T) {
-	st := &KeyState{Key: "k", Outbox: []Emission{{ID: "e1", Subject: "s", Status: events.StatusCompleted, Data: []byte(`{}`)}}}
-	got, err := marshalState(st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var back KeyState
-	if err := unmarshalState(got, &back); err != nil || len(back.Outbox) != 1 || back.Outbox[0].ID != "e1" {
-		t.Fatalf("outbox lost: %s (%v)", got, err)
 	}
 }
 

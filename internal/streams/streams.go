@@ -14,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/commsops/commsops/internal/jsutil"
 	"github.com/commsops/commsops/pkg/events"
 )
 
@@ -205,22 +206,22 @@ func ResetResolver(ctx context.Context, js jetstream.JetStream) (int, error) {
 }
 
 // EnsureWithin is Ensure retried with backoff until it succeeds or within
-// passes: a JetStream cluster that is still electing its meta leader (a fresh
-// deploy, a rolling restart) times requests out for a while.
+// passes (or ctx ends): a JetStream cluster that is still electing its meta
+// leader (a fresh deploy, a rolling restart, a node killed) leaves requests
+// unanswered for a while. Every failure is retried, each attempt bounded on
+// its own; the wait is logged once.
 func EnsureWithin(ctx context.Context, js jetstream.JetStream, cfg Config, within time.Duration, log *slog.Logger) (*Layout, error) {
-	deadline := time.Now().Add(within)
-	wait := 250 * time.Millisecond
-	for {
-		l, err := Ensure(ctx, js, cfg)
-		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
-			return l, err
-		}
-		log.Warn("JetStream not ready for the streams yet; retrying", "err", err, "retry_in", wait)
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, 5*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, within)
+	defer cancel()
+	var l *Layout
+	err := jsutil.Startup{Name: "streams", Log: log, Attempt: 15 * time.Second, ShouldRetry: func(error) bool { return true }}.
+		Run(ctx, func(ctx context.Context) error {
+			var err error
+			l, err = Ensure(ctx, js, cfg)
+			return err
+		})
+	if err != nil {
+		return nil, err
 	}
+	return l, nil
 }

@@ -130,7 +130,7 @@ func (c *capture) store(r ActionResponse) {
 	backoff := 100 * time.Millisecond
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), min(5*time.Second, time.Until(deadline)))
-		err := c.p.StoreResponse(ctx, r)
+		_, err := c.p.PublishResponse(ctx, r)
 		cancel()
 		if err == nil {
 			c.m.stored.Inc()

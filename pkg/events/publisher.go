@@ -9,6 +9,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/commsops/commsops/internal/jsutil"
 )
 
 // Publisher stores inbound events in COMMS_IN: the ingest uses it for every
@@ -72,7 +74,7 @@ func (p *Publisher) Store(ctx context.Context, in []Inbound) error {
 	if nc := p.js.Conn(); nc != nil {
 		maxPayload = nc.MaxPayload()
 	}
-	msgs := make([]*nats.Msg, len(in))
+	pubs := make([]jsutil.Pub, 0, len(in))
 	for i, ev := range in {
 		msg, err := EncodeMsg(ev.Subject, ev.Event)
 		if err != nil {
@@ -85,24 +87,10 @@ func (p *Publisher) Store(ctx context.Context, in []Inbound) error {
 		if size := int64(hdr + len(msg.Data)); maxPayload > 0 && size > maxPayload {
 			return fmt.Errorf("%w: event %d is %d bytes, the server's max_payload %d", ErrTooLarge, i, size, maxPayload)
 		}
-		msgs[i] = msg
+		pubs = append(pubs, jsutil.Pub{Msg: msg, Opts: []jetstream.PublishOpt{jetstream.WithMsgID(ev.Event.ID()), jetstream.WithExpectStream(StreamIn)}})
 	}
-	futures := make([]jetstream.PubAckFuture, 0, len(in))
-	for i, msg := range msgs {
-		f, err := p.js.PublishMsgAsync(msg, jetstream.WithMsgID(in[i].Event.ID()), jetstream.WithExpectStream(StreamIn))
-		if err != nil {
-			return fmt.Errorf("%w: publish %s: %w", ErrNotStored, msg.Subject, sizeError(err))
-		}
-		futures = append(futures, f)
-	}
-	for _, f := range futures {
-		select {
-		case <-f.Ok():
-		case err := <-f.Err():
-			return fmt.Errorf("%w: %w", ErrNotStored, sizeError(err))
-		case <-ctx.Done():
-			return fmt.Errorf("%w: waiting for acks: %w", ErrNotStored, ctx.Err())
-		}
+	if _, err := jsutil.PublishAll(ctx, p.js, pubs...); err != nil {
+		return fmt.Errorf("%w: %w", ErrNotStored, sizeError(err))
 	}
 	return nil
 }

@@ -15,6 +15,8 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/commsops/commsops/internal/jsutil"
 )
 
 // Errors of the Subscriber, beside those of errors.go. Test with errors.Is.
@@ -651,7 +653,7 @@ func (r *runner) process(m jetstream.Msg) {
 		_ = m.TermWithReason(truncate("undecodable: "+err.Error(), 200))
 		return
 	}
-	stopKeepAlive := keepAlive(m, r.cfg.ackWait/2)
+	stopKeepAlive := jsutil.KeepAlive(r.cfg.ackWait/2, r.cfg.ackWait/2, func() []jetstream.Msg { return []jetstream.Msg{m} })
 	herr := r.call(res)
 	stopKeepAlive()
 	if herr == nil {
@@ -683,31 +685,6 @@ func (r *runner) call(res *Resolved) (err error) {
 func (r *runner) delay(deliveries uint64) time.Duration {
 	i := int(min(max(deliveries, 1)-1, uint64(len(r.cfg.backoff)-1)))
 	return r.cfg.backoff[i]
-}
-
-// keepAlive tells the server every period that m is still being handled,
-// until the returned function is called.
-func keepAlive(m jetstream.Msg, period time.Duration) (stop func()) {
-	var mu sync.Mutex
-	stopped := false
-	var t *time.Timer
-	mu.Lock()
-	t = time.AfterFunc(period, func() {
-		mu.Lock()
-		defer mu.Unlock()
-		if stopped {
-			return
-		}
-		_ = m.InProgress()
-		t.Reset(period)
-	})
-	mu.Unlock()
-	return func() {
-		mu.Lock()
-		stopped = true
-		mu.Unlock()
-		t.Stop()
-	}
 }
 
 // decodeResolved decodes a COMMS_RESOLVED message. The returned Resolved is

@@ -1,0 +1,66 @@
+package resolver
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/commsops/commsops/pkg/events"
+)
+
+// emissionMsg returns the message and publish options of an emission: a
+// resolved event to COMMS_RESOLVED, or a stall check scheduled into COMMS_IN.
+// Either carries its id as Nats-Msg-Id. An emission that cannot be encoded
+// never will be: the error wraps errNoRetry.
+func emissionMsg(em Emission) (*nats.Msg, []jetstream.PublishOpt, error) {
+	if em.Kind == EmitStallSchedule {
+		msg, err := stallCheckMsg(em)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: %w", errNoRetry, err)
+		}
+		return msg, []jetstream.PublishOpt{jetstream.WithMsgID(em.ID), jetstream.WithExpectStream(events.StreamIn),
+			jetstream.WithScheduleAt(em.At), jetstream.WithScheduleTarget(em.Target)}, nil
+	}
+	msg, err := EmissionMsg(em)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", errNoRetry, err)
+	}
+	return msg, []jetstream.PublishOpt{jetstream.WithMsgID(em.ID), jetstream.WithExpectStream(events.StreamResolved)}, nil
+}
+
+// EmissionMsg returns the CloudEvents binary-mode NATS message of a resolved
+// event: type io.commsops.operation.<status>, subject the clientContext,
+// source /communications/calls/<callId>, time resolvedAt. The headers are
+// those events.EncodeMsg writes for that event, built without the SDK's event
+// (TestEmissionMsgMatchesEncodeMsg compares them).
+func EmissionMsg(em Emission) (*nats.Msg, error) {
+	callID := em.CallID
+	if callID == "" {
+		callID = "unknown"
+	}
+	return events.EncodeJSONMsg(em.Subject, em.Data,
+		events.HeaderID, em.ID,
+		events.HeaderSource, events.ResolvedSource(callID),
+		events.HeaderType, events.ResolvedType(em.Status),
+		events.HeaderSubject, em.ClientCtx,
+		events.HeaderTime, events.TimeAttr(em.ResolvedAt),
+		extHeader(events.ExtTraceParent), em.TraceParent,
+	)
+}
+
+// stallCheckMsg returns the stall check message of a schedule emission.
+func stallCheckMsg(em Emission) (*nats.Msg, error) {
+	return events.EncodeJSONMsg(em.Subject, []byte("{}"),
+		events.HeaderID, em.ID,
+		events.HeaderSource, "/commsops/resolver",
+		events.HeaderType, events.TypeStallCheck,
+		events.HeaderSubject, em.ClientCtx,
+		events.HeaderTime, events.TimeAttr(em.At),
+		extHeader(events.ExtSlot), em.Slot,
+		extHeader(events.ExtNewsSeq), strconv.FormatUint(em.NewsSeq, 10),
+	)
+}
+
+func extHeader(name string) string { return "ce-" + name }

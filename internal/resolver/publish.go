@@ -1,0 +1,103 @@
+package resolver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/commsops/commsops/internal/jsutil"
+	"github.com/commsops/commsops/pkg/events"
+)
+
+// eventPublisher stores what Apply decides: resolved events in COMMS_RESOLVED
+// and stall checks scheduled into COMMS_IN, skipping the events a repeated
+// application finds already stored. It holds no lock: a key's state is
+// touched by the key's goroutine alone.
+type eventPublisher struct {
+	js       jetstream.JetStream
+	resolved jetstream.Stream
+	m        *metrics
+	log      *slog.Logger
+}
+
+// publish stores ems, all in one round trip, and waits for every ack. With
+// repeat, resolved events already stored after c's committed state are
+// skipped. It advances c's ResolvedSeq past the events it stores.
+func (p *eventPublisher) publish(ctx context.Context, c *cachedState, ems []Emission, repeat bool) error {
+	if repeat && len(ems) > 0 {
+		if c.published == nil {
+			ids, err := p.publishedAfter(ctx, c.st.Key, c.st.ResolvedSeq)
+			if err != nil {
+				return err
+			}
+			c.published = ids
+		}
+		ems = slices.DeleteFunc(ems, func(em Emission) bool {
+			return em.Kind == EmitResolved && c.published[em.ID]
+		})
+	}
+	if len(ems) == 0 {
+		return nil
+	}
+	pubs := make([]jsutil.Pub, len(ems))
+	for i, em := range ems {
+		msg, opts, err := emissionMsg(em)
+		if err != nil {
+			return err
+		}
+		pubs[i] = jsutil.Pub{Msg: msg, Opts: opts}
+	}
+	acks, err := jsutil.PublishAll(ctx, p.js, pubs...)
+	if err != nil {
+		return fmt.Errorf("resolver: %w", err)
+	}
+	for i, em := range ems {
+		if em.Kind == EmitResolved {
+			c.st.ResolvedSeq = max(c.st.ResolvedSeq, acks[i].Sequence)
+			if c.published != nil {
+				c.published[em.ID] = true
+			}
+		}
+	}
+	for _, em := range ems {
+		p.record(em)
+	}
+	return nil
+}
+
+// publishedAfter returns the ids of key's resolved events stored after
+// stream sequence after.
+func (p *eventPublisher) publishedAfter(ctx context.Context, key string, after uint64) (map[string]bool, error) {
+	filter := events.SubjectResolvedPrefix + key + ".*"
+	ids := make(map[string]bool)
+	for seq := after + 1; ; {
+		m, err := p.resolved.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(filter))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return ids, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("resolver: read published events of %s: %w", key, err)
+		}
+		ids[m.Header.Get(events.HeaderID)] = true
+		seq = m.Sequence + 1
+	}
+}
+
+// record counts and logs a stored resolved event.
+func (p *eventPublisher) record(em Emission) {
+	if em.Kind != EmitResolved {
+		return
+	}
+	p.m.emitted.WithLabelValues(em.Status.Token()).Inc()
+	if em.Status != events.StatusStalled {
+		p.m.resolve.Observe(time.Since(em.ResolvedAt).Seconds())
+	}
+	if p.log.Enabled(context.Background(), slog.LevelDebug) { // spares boxing the fields
+		p.log.Debug("resolved event published", "client_context", em.ClientCtx, "status", em.Status, "event_id", em.ID)
+	}
+}

@@ -1,0 +1,126 @@
+package resolver
+
+import (
+	"sync"
+	"time"
+)
+
+// keyScheduler runs each key's work items one at a time, in the order they
+// were queued, on a goroutine of the key's own that ends when its queue is
+// empty. It knows nothing of JetStream. Safe for concurrent use; its lock is
+// never held while it calls run or checkpoint.
+type keyScheduler[T any] struct {
+	// run handles one item, on the key's goroutine.
+	run func(key string, it T)
+	// checkpoint, when set, is called on the key's goroutine before each item
+	// and before the goroutine ends (drained: nothing is queued). When it
+	// reports true it did work of its own, and the queue is looked at again.
+	checkpoint func(key string, drained bool) bool
+
+	mu     sync.Mutex
+	queues map[string]*keyQueue[T] // keys whose goroutine runs
+	// abandoned keys take no more work (see abandon).
+	abandoned map[string]bool
+	wg        sync.WaitGroup // key goroutines and pending after calls
+}
+
+type keyQueue[T any] struct{ items []T }
+
+func newKeyScheduler[T any](run func(key string, it T), checkpoint func(key string, drained bool) bool) *keyScheduler[T] {
+	return &keyScheduler[T]{run: run, checkpoint: checkpoint,
+		queues: make(map[string]*keyQueue[T]), abandoned: make(map[string]bool)}
+}
+
+// enqueue queues it behind key's other items and starts key's goroutine
+// when none runs. Items of an abandoned key are dropped.
+func (s *keyScheduler[T]) enqueue(key string, it T) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.abandoned[key] {
+		return
+	}
+	q := s.queues[key]
+	if q == nil {
+		q = &keyQueue[T]{}
+		s.queues[key] = q
+		s.wg.Add(1)
+		go s.runKey(key, q)
+	}
+	q.items = append(q.items, it)
+}
+
+// after enqueues it for key once d has passed, unless stop is called first;
+// stop reports whether it prevented the enqueue. wait waits for it.
+func (s *keyScheduler[T]) after(key string, d time.Duration, it T) (stop func() bool) {
+	s.wg.Add(1)
+	t := time.AfterFunc(d, func() {
+		s.enqueue(key, it)
+		s.wg.Done()
+	})
+	return func() bool {
+		if !t.Stop() {
+			return false
+		}
+		s.wg.Done()
+		return true
+	}
+}
+
+// abandon drops key's queued items and every item queued for it later. The
+// item running, if any, runs to its end.
+func (s *keyScheduler[T]) abandon(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.abandoned[key] = true
+	if q := s.queues[key]; q != nil {
+		q.items = nil
+	}
+}
+
+// busy reports whether key's goroutine runs (it has work queued or running).
+func (s *keyScheduler[T]) busy(key string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.queues[key]
+	return ok
+}
+
+// queued returns a copy of key's queued items (not the running one).
+func (s *keyScheduler[T]) queued(key string) []T {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if q := s.queues[key]; q != nil {
+		return append([]T(nil), q.items...)
+	}
+	return nil
+}
+
+// wait returns once every key goroutine has ended and every after has
+// enqueued or been stopped.
+func (s *keyScheduler[T]) wait() { s.wg.Wait() }
+
+func (s *keyScheduler[T]) runKey(key string, q *keyQueue[T]) {
+	defer s.wg.Done()
+	for {
+		if s.checkpoint != nil {
+			s.mu.Lock()
+			drained := len(q.items) == 0
+			s.mu.Unlock()
+			if s.checkpoint(key, drained) {
+				continue
+			}
+		}
+		s.mu.Lock()
+		if len(q.items) == 0 {
+			delete(s.queues, key)
+			s.mu.Unlock()
+			return
+		}
+		it := q.items[0]
+		var zero T
+		q.items[0] = zero // release it
+		q.items = q.items[1:]
+		s.mu.Unlock()
+		s.run(key, it)
+	}
+}
