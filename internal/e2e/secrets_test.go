@@ -225,12 +225,11 @@ func openIDProvider(t *testing.T) *httptest.Server {
 	b64 := base64.RawURLEncoding.EncodeToString
 	jwks := fmt.Sprintf(`{"keys":[{"kty":"RSA","use":"sig","alg":"RS256","kid":"k1","n":%q,"e":%q}]}`,
 		b64(key.N.Bytes()), b64(big.NewInt(int64(key.E)).Bytes()))
-	var srv *httptest.Server
-	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		switch r.URL.Path {
 		case "/openid":
-			fmt.Fprintf(w, `{"issuer":"https://api.botframework.com","jwks_uri":%q}`, srv.URL+"/keys")
+			fmt.Fprintf(w, `{"issuer":"https://api.botframework.com","jwks_uri":%q}`, "http://"+r.Host+"/keys")
 		case "/keys":
 			fmt.Fprint(w, jwks)
 		default:
