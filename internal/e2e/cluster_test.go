@@ -60,7 +60,7 @@ func TestClusterFaults(t *testing.T) {
 		}
 		p.postUntilStored(t, e)
 	}
-	want, n := traffic.Model(seq)
+	want, n := traffic.Expect(seq)
 	p.out.waitFor(t, 120*time.Second, fmt.Sprintf("%d events", n), func(evs []resolvedEvent) bool { return len(evs) >= n })
 	checkAgainstModel(t, ops, want, p.out.settle(time.Second))
 }

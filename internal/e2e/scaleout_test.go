@@ -152,7 +152,7 @@ func TestScaleOutFailover(t *testing.T) {
 
 	fed := stopFeed()
 	stopped = true
-	want, n := traffic.Model(fed)
+	want, n := traffic.Expect(fed)
 	t.Logf("%d of %d pieces of evidence fed, %d events expected", len(fed), len(seq), n)
 	p.out.waitFor(t, 120*time.Second, fmt.Sprintf("%d events", n), func(evs []resolvedEvent) bool { return len(evs) >= n })
 	checkAgainstModel(t, ops, want, p.out.settle(time.Second))
