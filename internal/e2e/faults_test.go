@@ -126,6 +126,6 @@ func TestGracefulStopAndTakeover(t *testing.T) {
 	p.publishAll(t, seq[half:])
 	p.out.waitFor(t, 30*time.Second, "takeover", func(evs []resolvedEvent) bool { return len(evs) > before })
 	t.Logf("takeover: first resolved event %v after the new worker started", time.Since(start))
-	p.out.waitFor(t, 60*time.Second, fmt.Sprintf("%d events", n), func(evs []resolvedEvent) bool { return len(evs) >= n })
+	p.out.waitModelled(t, 60*time.Second, n)
 	checkAgainstModel(t, ops, want, p.out.settle(500*time.Millisecond))
 }

@@ -88,6 +88,32 @@ func checkAgainstModel(t *testing.T, ops []*traffic.Operation, want map[*traffic
 	}
 }
 
+// waitModelled waits until the collector holds n events, the model's count.
+// When fewer come (none for modelQuiet, or none more by d) it reports it and
+// returns, so that checkAgainstModel says which operations differ.
+func (c *collector) waitModelled(t *testing.T, d time.Duration, n int) {
+	t.Helper()
+	const modelQuiet = 20 * time.Second
+	deadline, have, progress := time.Now().Add(d), -1, time.Now()
+	for {
+		evs := c.snapshot()
+		if c.err != nil {
+			t.Fatalf("collector: %v", c.err)
+		}
+		if len(evs) >= n {
+			return
+		}
+		if len(evs) != have {
+			have, progress = len(evs), time.Now()
+		}
+		if time.Since(progress) > modelQuiet || time.Now().After(deadline) {
+			t.Errorf("%d of the model's %d events; none more for %v", len(evs), n, time.Since(progress).Round(time.Second))
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // TestPropertyRandomInterleavings: for several seeds, random interleavings with
 // races, shared clientContexts and duplicates resolve exactly as the model says.
 func TestPropertyRandomInterleavings(t *testing.T) {
@@ -98,7 +124,7 @@ func TestPropertyRandomInterleavings(t *testing.T) {
 			want, n := traffic.Expect(seq)
 			p.publishAll(t, seq)
 			p.startWorker("w1", resolverDefaults())
-			p.out.waitFor(t, 60*time.Second, fmt.Sprintf("%d events", n), func(evs []resolvedEvent) bool { return len(evs) >= n })
+			p.out.waitModelled(t, 60*time.Second, n)
 			checkAgainstModel(t, ops, want, p.out.settle(500*time.Millisecond))
 		})
 	}
@@ -123,6 +149,6 @@ func TestResolverKilledAndRestarted(t *testing.T) {
 	w.kill()
 	p.publishAll(t, seq[half+half/2:])
 	p.startWorker("w3", resolverDefaults())
-	p.out.waitFor(t, 90*time.Second, fmt.Sprintf("%d events", n), func(evs []resolvedEvent) bool { return len(evs) >= n })
+	p.out.waitModelled(t, 90*time.Second, n)
 	checkAgainstModel(t, ops, want, p.out.settle(time.Second))
 }

@@ -154,7 +154,7 @@ func TestScaleOutFailover(t *testing.T) {
 	stopped = true
 	want, n := traffic.Expect(fed)
 	t.Logf("%d of %d pieces of evidence fed, %d events expected", len(fed), len(seq), n)
-	p.out.waitFor(t, 120*time.Second, fmt.Sprintf("%d events", n), func(evs []resolvedEvent) bool { return len(evs) >= n })
+	p.out.waitModelled(t, 120*time.Second, n)
 	checkAgainstModel(t, ops, want, p.out.settle(time.Second))
 
 	ctx := context.Background()
