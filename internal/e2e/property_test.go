@@ -15,10 +15,12 @@ import (
 // testShares shape the traffic of the end-to-end tests: a third of the
 // operations raced, a quarter on shared clientContexts, a quarter answered
 // with a terminal action response and no notification, a fifth of the items
-// sent again later, operations spread over three calls, and a fifth of those
-// that can be told apart without one (internal/traffic) with a null-id
-// completion, a fifth with a null operation as action response.
-var testShares = traffic.Shares{Race: 1.0 / 3, Duplicates: 0.2, SharedCC: 0.25, TerminalResponse: 0.25,
+// sent again later, half the three-step operations not raced otherwise with
+// their running notification before the notStarted response (raceDetected
+// on their terminal event), operations spread over three calls, and a fifth
+// of those that can be told apart without an id (internal/traffic) with a
+// null-id completion, a fifth with a null operation as action response.
+var testShares = traffic.Shares{Race: 1.0 / 3, Duplicates: 0.2, SharedCC: 0.25, TerminalResponse: 0.25, ProgressRace: 0.5,
 	Calls: 3, NullID: 0.2, NullOperation: 0.2}
 
 // generate returns n operations of test traffic and their evidence in order.

@@ -16,30 +16,42 @@ import (
 	"github.com/commsops/commsops/internal/traffic"
 )
 
+// feeder publishes evidence in the background.
+type feeder struct {
+	wg   sync.WaitGroup
+	quit atomic.Bool
+	fed  atomic.Int64
+	seq  []traffic.Evidence
+}
+
 // feed publishes seq in small batches at a steady pace, so that workers fail
 // and join under continuous traffic, until stop is called or seq runs out.
-// stop returns the prefix of seq that was published.
-func (p *pipeline) feed(t *testing.T, seq []traffic.Evidence, batch int, every time.Duration) (stop func() []traffic.Evidence) {
-	var (
-		wg   sync.WaitGroup
-		quit atomic.Bool
-		fed  int
-	)
-	wg.Add(1)
+func (p *pipeline) feed(t *testing.T, seq []traffic.Evidence, batch int, every time.Duration) *feeder {
+	f := &feeder{seq: seq}
+	f.wg.Add(1)
 	go func() {
-		defer wg.Done()
-		for fed < len(seq) && !quit.Load() {
+		defer f.wg.Done()
+		for fed := 0; fed < len(seq) && !f.quit.Load(); {
 			next := min(fed+batch, len(seq))
 			p.publishAll(t, seq[fed:next])
 			fed = next
+			f.fed.Store(int64(fed))
 			time.Sleep(every)
 		}
 	}()
-	return func() []traffic.Evidence {
-		quit.Store(true)
-		wg.Wait()
-		return seq[:fed]
-	}
+	return f
+}
+
+// stop ends the feed and returns the prefix of seq that was published.
+func (f *feeder) stop() []traffic.Evidence {
+	f.quit.Store(true)
+	f.wg.Wait()
+	return f.seq[:f.fed.Load()]
+}
+
+// String says how far the feed got.
+func (f *feeder) String() string {
+	return fmt.Sprintf("%d of %d pieces of evidence fed", f.fed.Load(), len(f.seq))
 }
 
 // ownership returns, for each worker of ws, the partitions it owns by
@@ -81,17 +93,17 @@ func converged(ws []*worker, partitions int) (bool, string) {
 
 // awaitConverged fails the test unless ws converge to their rendezvous owners
 // within d.
-func awaitConverged(t *testing.T, ws []*worker, partitions int, d time.Duration, when string) {
+func awaitConverged(t *testing.T, ws []*worker, partitions int, d time.Duration, when string, f *feeder) {
 	t.Helper()
 	start := time.Now()
 	for {
 		ok, state := converged(ws, partitions)
 		if ok {
-			t.Logf("%s: converged after %v:%s", when, time.Since(start).Round(time.Millisecond), state)
+			t.Logf("%s: converged after %v:%s (%v)", when, time.Since(start).Round(time.Millisecond), state, f)
 			return
 		}
 		if time.Since(start) > d {
-			t.Fatalf("%s: not converged to the rendezvous owners after %v:%s", when, d, state)
+			t.Fatalf("%s: not converged to the rendezvous owners after %v:%s (%v)", when, d, state, f)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -109,17 +121,12 @@ func TestScaleOutFailover(t *testing.T) {
 	p := startPipeline(t)
 	// More traffic than the test needs: the feed runs until the last
 	// convergence, and only what was fed is modelled.
-	ops, seq := generate(rand.New(rand.NewPCG(21, 21)), 3000)
+	ops, seq := generate(rand.New(rand.NewPCG(21, 21)), 6000)
 
 	ws := []*worker{p.startWorker("w1", resolverDefaults()), p.startWorker("w2", resolverDefaults()), p.startWorker("w3", resolverDefaults())}
-	stopFeed := p.feed(t, seq, 8, 20*time.Millisecond)
-	stopped := false
-	t.Cleanup(func() {
-		if !stopped {
-			stopFeed()
-		}
-	})
-	awaitConverged(t, ws, p.layout.Partitions, converge, "three workers")
+	feed := p.feed(t, seq, 8, 25*time.Millisecond)
+	t.Cleanup(func() { feed.stop() })
+	awaitConverged(t, ws, p.layout.Partitions, converge, "three workers", feed)
 
 	// Kill the worker that owns the most partitions abruptly: they move at
 	// once (the server unpins a closed connection); measure until another
@@ -142,16 +149,15 @@ func TestScaleOutFailover(t *testing.T) {
 		}
 	}
 	t.Logf("takeover after killing %s: %v for partitions %v", victim.w.ID(), time.Since(killedAt), lost)
-	awaitConverged(t, ws, p.layout.Partitions, converge, "after the kill")
+	awaitConverged(t, ws, p.layout.Partitions, converge, "after the kill", feed)
 
 	leaver, stays := ws[0], ws[1]
 	leaver.stop(t) // graceful
 	w4 := p.startWorker("w4", resolverDefaults())
 	ws = []*worker{stays, w4}
-	awaitConverged(t, ws, p.layout.Partitions, converge, "after a graceful stop and a join")
+	awaitConverged(t, ws, p.layout.Partitions, converge, "after a graceful stop and a join", feed)
 
-	fed := stopFeed()
-	stopped = true
+	fed := feed.stop()
 	want, n := traffic.Expect(fed)
 	t.Logf("%d of %d pieces of evidence fed, %d events expected", len(fed), len(seq), n)
 	p.out.waitModelled(t, 120*time.Second, n)

@@ -11,7 +11,8 @@ import (
 	"github.com/commsops/commsops/pkg/events"
 )
 
-var nullShares = Shares{Race: 1.0 / 3, Duplicates: 0.2, SharedCC: 0.25, TerminalResponse: 0.25, Calls: 3, NullID: 0.3, NullOperation: 0.3}
+var nullShares = Shares{Race: 1.0 / 3, Duplicates: 0.2, SharedCC: 0.25, TerminalResponse: 0.25, ProgressRace: 0.5,
+	Calls: 3, NullID: 0.3, NullOperation: 0.3}
 
 // TestExpect: the model on hand-written sequences.
 func TestExpect(t *testing.T) {

@@ -46,6 +46,11 @@ type Shares struct {
 	// already terminal, with no notification after it. Of the others, one in
 	// three goes notStarted → running → terminal, the rest running → terminal.
 	TerminalResponse float64
+	// ProgressRace is the share of the three-step operations not raced
+	// otherwise whose running notification comes before the notStarted action
+	// response: the response is absorbed, and the terminal event after it
+	// reports raceDetected.
+	ProgressRace float64
 	// Calls is how many calls the operations are spread over, at random (0
 	// or 1: all on CallID). Several calls put operations of different calls
 	// on one shared clientContext.
@@ -129,6 +134,8 @@ func Generate(r *rand.Rand, n int, s Shares) ([]*Operation, []Evidence) {
 		}
 		if len(ev) > 1 && r.Float64() < s.Race {
 			ev[0], ev[len(ev)-1] = ev[len(ev)-1], ev[0]
+		} else if s.ProgressRace > 0 && len(ev) == 3 && r.Float64() < s.ProgressRace {
+			ev[0], ev[1] = ev[1], ev[0]
 		}
 		op.EvidenceSent = len(ev)
 		ops[i] = op

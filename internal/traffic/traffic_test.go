@@ -17,6 +17,7 @@ func TestGenerateAndModel(t *testing.T) {
 		{"test shares", Shares{Race: 1.0 / 3, Duplicates: 0.2, SharedCC: 0.25, TerminalResponse: 0.25}},
 		{"test shares with nulls and calls", Shares{Race: 1.0 / 3, Duplicates: 0.2, SharedCC: 0.25, TerminalResponse: 0.25,
 			Calls: 3, NullID: 0.3, NullOperation: 0.3}},
+		{"test shares with progress races", Shares{Race: 1.0 / 3, Duplicates: 0.2, SharedCC: 0.25, TerminalResponse: 0.25, ProgressRace: 0.5}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -74,7 +75,21 @@ func TestGenerateAndModel(t *testing.T) {
 			}
 			near("duplicates", len(seq)-sent, c.s.Duplicates, sent)
 			near("shared clientContexts", shared, c.s.SharedCC, n)
-			near("raced operations", races, c.s.Race*(1-c.s.TerminalResponse), n)
+			// A progress race is absorbed too: of the three-step operations
+			// (a third of those not answered terminally) not raced otherwise.
+			near("raced operations", races, c.s.Race*(1-c.s.TerminalResponse)+c.s.ProgressRace*(1-c.s.TerminalResponse)/3*(1-c.s.Race), n)
+			exp, _ := Expect(seq)
+			flagged := 0
+			for _, x := range exp {
+				for _, e := range x {
+					if e.RaceDetected {
+						flagged++
+					}
+				}
+			}
+			if c.s.ProgressRace > 0 && float64(flagged) < 0.7*c.s.ProgressRace*(1-c.s.TerminalResponse)/3*(1-c.s.Race)*n {
+				t.Errorf("%d events report raceDetected", flagged)
+			}
 			if c.s.TerminalResponse > 0 {
 				near("terminal responses", terminalOnly, c.s.TerminalResponse, n)
 			} else if terminalOnly != 0 {
