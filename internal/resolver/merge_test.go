@@ -109,3 +109,22 @@ func TestMergeFieldPrecedence(t *testing.T) {
 		})
 	}
 }
+
+// TestEmittedRaceDetected: an event decided after evidence of an older status
+// was absorbed reports raceDetected; one decided before does not.
+func TestEmittedRaceDetected(t *testing.T) {
+	st := &KeyState{Key: "k"}
+	var got []bool
+	for _, e := range []*Evidence{ev(1, N, "op", events.StatusRunning), ev(2, R, "op", events.StatusNotStarted), ev(3, N, "op", events.StatusCompleted)} {
+		for _, em := range st.Apply(e) {
+			var r events.ResolvedOperation
+			if err := json.Unmarshal(em.Data, &r); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, r.RaceDetected)
+		}
+	}
+	if len(got) != 2 || got[0] || !got[1] {
+		t.Fatalf("raceDetected of the running and completed events: %v, want [false true]", got)
+	}
+}
