@@ -14,6 +14,7 @@ import (
 	"github.com/commsops/commsops/internal/resolver"
 	"github.com/commsops/commsops/internal/streams"
 	"github.com/commsops/commsops/internal/traffic"
+	"github.com/commsops/commsops/pkg/events"
 )
 
 // feeder publishes evidence in the background.
@@ -91,6 +92,25 @@ func converged(ws []*worker, partitions int) (bool, string) {
 	return ok, b.String()
 }
 
+// pins returns the pinned client id of each partition's consumer in its
+// priority group ("" when none is pinned).
+func (p *pipeline) pins(t *testing.T) []string {
+	t.Helper()
+	out := make([]string, p.layout.Partitions)
+	for part := range out {
+		c, err := p.js.Consumer(context.Background(), events.StreamIn, resolver.ConsumerName(part))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range c.CachedInfo().PriorityGroups {
+			if g.Group == resolver.PriorityGroup {
+				out[part] = g.PinnedClientID
+			}
+		}
+	}
+	return out
+}
+
 // awaitConverged fails the test unless ws converge to their rendezvous owners
 // within d.
 func awaitConverged(t *testing.T, ws []*worker, partitions int, d time.Duration, when string, f *feeder) {
@@ -137,6 +157,12 @@ func TestScaleOutFailover(t *testing.T) {
 	if len(lost) == 0 || !slices.Equal(lost, owned[victim]) {
 		t.Fatalf("%s is active on %v, owns %v", victim.w.ID(), lost, owned[victim])
 	}
+	before := p.pins(t)
+	for _, part := range lost {
+		if before[part] == "" {
+			t.Fatalf("partition %d, active on %s, has no pinned client", part, victim.w.ID())
+		}
+	}
 	victim.kill()
 	killedAt := time.Now()
 	ws = slices.DeleteFunc(ws, func(w *worker) bool { return w == victim })
@@ -149,6 +175,12 @@ func TestScaleOutFailover(t *testing.T) {
 		}
 	}
 	t.Logf("takeover after killing %s: %v for partitions %v", victim.w.ID(), time.Since(killedAt), lost)
+	after := p.pins(t)
+	for _, part := range lost {
+		if after[part] == "" || after[part] == before[part] {
+			t.Errorf("partition %d: pinned client %q before the kill, %q after the takeover", part, before[part], after[part])
+		}
+	}
 	awaitConverged(t, ws, p.layout.Partitions, converge, "after the kill", feed)
 
 	leaver, stays := ws[0], ws[1]
