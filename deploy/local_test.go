@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/nats-io/nats-server/v2/server"
 )
 
 // contractVarRE finds the commsops variables a file mentions.
@@ -198,18 +200,12 @@ func TestCodeReadsManifestVariables(t *testing.T) {
 	}
 }
 
-// TestNATSConfigWithServer: nats-server itself accepts each overlay's
-// nats.conf with the environment its container gets. It needs a nats-server
-// binary (on the PATH, or the one run.sh builds into local/run/bin); without
-// one it is skipped.
+// TestNATSConfigWithServer: nats-server's own configuration parser accepts
+// each overlay's nats.conf with the environment its container gets, as
+// "nats-server -t" does (warnings count as errors), in-process, so the check
+// never depends on a binary being installed. Without that environment the
+// same file is refused.
 func TestNATSConfigWithServer(t *testing.T) {
-	server, err := exec.LookPath("nats-server")
-	if err != nil {
-		server, err = filepath.Abs("local/run/bin/nats-server")
-		if _, statErr := os.Stat(server); err != nil || statErr != nil {
-			t.Skip("no nats-server binary: run deploy/local/run.sh up once, or put one on the PATH")
-		}
-	}
 	for _, o := range overlays {
 		t.Run(o.name, func(t *testing.T) {
 			m := render(t, o)
@@ -217,28 +213,57 @@ func TestNATSConfigWithServer(t *testing.T) {
 			if err := os.WriteFile(conf, []byte(m.natsConf()), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			c := m.statefulSets["nats"].Spec.Template.Spec.Containers[0]
-			cmd := exec.Command(server, "-t", "-c", conf)
-			cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
-			for _, e := range c.Env {
-				v := e.Value
-				switch {
-				case e.ValueFrom == nil:
-				case e.ValueFrom.FieldRef != nil:
-					v = m.statefulSets["nats"].Name + "-0"
-				case e.ValueFrom.ConfigMapKeyRef != nil:
-					v = m.configMaps[e.ValueFrom.ConfigMapKeyRef.Name].Data[e.ValueFrom.ConfigMapKeyRef.Key]
-				case e.ValueFrom.SecretKeyRef != nil && m.secrets[e.ValueFrom.SecretKeyRef.Name] != nil:
-					v = string(m.secrets[e.ValueFrom.SecretKeyRef.Name].Data[e.ValueFrom.SecretKeyRef.Key])
-				default: // the Secret created outside: a password of the documented form
-					v = "pw0123456789abcdef0123456789abcdef"
-				}
-				cmd.Env = append(cmd.Env, e.Name+"="+v)
+			env := m.natsEnv()
+			if len(env) == 0 {
+				t.Fatal("the nats container sets no environment")
 			}
-			out, err := cmd.CombinedOutput()
-			if err != nil || !strings.Contains(string(out), "is valid") {
-				t.Fatalf("nats-server -t: %v\n%s", err, out)
+			// The parser resolves $VARIABLES from the process environment.
+			for k := range env {
+				t.Setenv(k, "") // restored when the test ends
+				if err := os.Unsetenv(k); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := checkNATSConfig(conf); err == nil {
+				t.Fatal("nats.conf accepted without its container's environment")
+			}
+			for k, v := range env {
+				t.Setenv(k, v)
+			}
+			if err := checkNATSConfig(conf); err != nil {
+				t.Fatalf("nats-server refuses nats.conf: %v", err)
 			}
 		})
 	}
+}
+
+// checkNATSConfig parses the configuration file as "nats-server -t -c path".
+func checkNATSConfig(path string) error {
+	opts := &server.Options{CheckConfig: true}
+	return opts.ProcessConfigFile(path)
+}
+
+// natsEnv returns the environment of the nats container, each value as the
+// cluster would give it (the pod name for a field reference, the referenced
+// ConfigMap or Secret value, a password of the documented form for the
+// Secret created outside).
+func (m *manifests) natsEnv() map[string]string {
+	c := m.statefulSets["nats"].Spec.Template.Spec.Containers[0]
+	env := make(map[string]string, len(c.Env))
+	for _, e := range c.Env {
+		v := e.Value
+		switch {
+		case e.ValueFrom == nil:
+		case e.ValueFrom.FieldRef != nil:
+			v = m.statefulSets["nats"].Name + "-0"
+		case e.ValueFrom.ConfigMapKeyRef != nil:
+			v = m.configMaps[e.ValueFrom.ConfigMapKeyRef.Name].Data[e.ValueFrom.ConfigMapKeyRef.Key]
+		case e.ValueFrom.SecretKeyRef != nil && m.secrets[e.ValueFrom.SecretKeyRef.Name] != nil:
+			v = string(m.secrets[e.ValueFrom.SecretKeyRef.Name].Data[e.ValueFrom.SecretKeyRef.Key])
+		default: // the Secret created outside: a password of the documented form
+			v = "pw0123456789abcdef0123456789abcdef"
+		}
+		env[e.Name] = v
+	}
+	return env
 }

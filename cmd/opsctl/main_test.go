@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -69,16 +70,47 @@ type background struct {
 	done        chan error
 }
 
+// startOpsctl starts a long-running command against NATS_URL and returns
+// once its consumer of COMMS_RESOLVED exists (tail delivers only what is
+// published after that, unless asked otherwise).
 func startOpsctl(t *testing.T, args ...string) *background {
 	t.Helper()
+	_, js := natstest.Connect(t, os.Getenv("NATS_URL"))
+	before := resolvedConsumers(t, js)
 	b := &background{out: &servicetest.Buffer{}, errOut: &servicetest.Buffer{}, done: make(chan error, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	b.cancel = cancel
 	go func() { b.done <- run(ctx, args, b.out, b.errOut) }()
-	waitFor(t, "the command to start", func() bool { return strings.Contains(b.errOut.String(), "Ctrl-C stops") })
-	time.Sleep(300 * time.Millisecond) // its consumer exists
 	t.Cleanup(func() { _ = b.stop(t) })
+	waitFor(t, "the command to start", func() bool { return strings.Contains(b.errOut.String(), "Ctrl-C stops") })
+	waitFor(t, "its consumer", func() bool {
+		for n := range resolvedConsumers(t, js) {
+			if !before[n] {
+				return true
+			}
+		}
+		return false
+	})
 	return b
+}
+
+// resolvedConsumers returns the names of COMMS_RESOLVED's consumers.
+func resolvedConsumers(t *testing.T, js jetstream.JetStream) map[string]bool {
+	t.Helper()
+	ctx := context.Background()
+	stream, err := js.Stream(ctx, events.StreamResolved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	lister := stream.ConsumerNames(ctx)
+	for n := range lister.Name() {
+		names[n] = true
+	}
+	if err := lister.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return names
 }
 
 func (b *background) stop(t *testing.T) error {

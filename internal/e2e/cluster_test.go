@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"testing"
@@ -60,8 +59,8 @@ func TestClusterFaults(t *testing.T) {
 		}
 		p.postUntilStored(t, e)
 	}
-	want, n := traffic.Model(seq)
-	p.out.waitFor(t, 120*time.Second, fmt.Sprintf("%d events", n), func(evs []resolvedEvent) bool { return len(evs) >= n })
+	want, n := traffic.Expect(seq)
+	p.out.waitModelled(t, 120*time.Second, n)
 	checkAgainstModel(t, ops, want, p.out.settle(time.Second))
 }
 

@@ -14,9 +14,14 @@ import (
 
 // testShares shape the traffic of the end-to-end tests: a third of the
 // operations raced, a quarter on shared clientContexts, a quarter answered
-// with a terminal action response and no notification, and a fifth of the
-// items sent again later (see internal/traffic).
-var testShares = traffic.Shares{Race: 1.0 / 3, Duplicates: 0.2, SharedCC: 0.25, TerminalResponse: 0.25}
+// with a terminal action response and no notification, a fifth of the items
+// sent again later, half the three-step operations not raced otherwise with
+// their running notification before the notStarted response (raceDetected
+// on their terminal event), operations spread over three calls, and a fifth
+// of those that can be told apart without an id (internal/traffic) with a
+// null-id completion, a fifth with a null operation as action response.
+var testShares = traffic.Shares{Race: 1.0 / 3, Duplicates: 0.2, SharedCC: 0.25, TerminalResponse: 0.25, ProgressRace: 0.5,
+	Calls: 3, NullID: 0.2, NullOperation: 0.2}
 
 // generate returns n operations of test traffic and their evidence in order.
 func generate(r *rand.Rand, n int) ([]*traffic.Operation, []traffic.Evidence) {
@@ -52,20 +57,62 @@ func (p *pipeline) publishAll(t *testing.T, seq []traffic.Evidence) {
 	}
 }
 
-func checkAgainstModel(t *testing.T, ops []*traffic.Operation, want map[*traffic.Operation][]events.Status, evs []resolvedEvent) {
+// checkAgainstModel checks evs against the model of the traffic fed: each
+// event attributed to its operation (by id, or by clientContext, call and
+// type when it has none), and per operation the events' statuses,
+// raceDetected flags and operation ids in stream order exactly the model's.
+func checkAgainstModel(t *testing.T, ops []*traffic.Operation, want map[*traffic.Operation][]traffic.Expected, evs []resolvedEvent) {
 	t.Helper()
 	assertInvariants(t, evs)
+	idx := traffic.NewIndex(ops)
+	got := map[*traffic.Operation][]traffic.Expected{}
+	for _, e := range evs {
+		o := idx.Find(e.Data)
+		if o == nil {
+			t.Errorf("event #%d %s (cc %s, call %s, op %q, %s) is about no operation sent", e.Seq, e.ID, e.Data.ClientContext, e.Data.CallID, e.Data.OperationID, e.Data.ODataType)
+			continue
+		}
+		if e.Data.CallID != events.NormalizeID(o.Call) || e.Data.ODataType != "#microsoft.graph."+o.Type {
+			t.Errorf("event #%d %s of op %s: call %s type %s, want %s %s", e.Seq, e.ID, o.ID, e.Data.CallID, e.Data.ODataType, o.Call, o.Type)
+		}
+		got[o] = append(got[o], traffic.Expected{Status: e.Data.Status, RaceDetected: e.Data.RaceDetected, OperationID: e.Data.OperationID})
+	}
 	bad := 0
 	for _, o := range ops {
-		got := statusesOf(evs, o.CC, o.ID)
-		if !slices.Equal(got, want[o]) {
+		if !slices.Equal(got[o], want[o]) {
 			if bad++; bad <= 10 {
-				t.Errorf("op %s (cc %s): emitted %v, want %v", o.ID, o.CC, got, want[o])
+				t.Errorf("op %s (cc %s, call %s, %s): emitted %v, want %v", o.ID, o.CC, o.Call, o.Type, got[o], want[o])
 			}
 		}
 	}
 	if bad > 0 {
 		t.Errorf("%d of %d operations differ from the model", bad, len(ops))
+	}
+}
+
+// waitModelled waits until the collector holds n events, the model's count.
+// When fewer come (none for modelQuiet, or none more by d) it reports it and
+// returns, so that checkAgainstModel says which operations differ.
+func (c *collector) waitModelled(t *testing.T, d time.Duration, n int) {
+	t.Helper()
+	const modelQuiet = 20 * time.Second
+	deadline, have, progress := time.Now().Add(d), -1, time.Now()
+	for {
+		evs := c.snapshot()
+		if c.err != nil {
+			t.Fatalf("collector: %v", c.err)
+		}
+		if len(evs) >= n {
+			return
+		}
+		if len(evs) != have {
+			have, progress = len(evs), time.Now()
+		}
+		if time.Since(progress) > modelQuiet || time.Now().After(deadline) {
+			t.Errorf("%d of the model's %d events; none more for %v", len(evs), n, time.Since(progress).Round(time.Second))
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -76,10 +123,10 @@ func TestPropertyRandomInterleavings(t *testing.T) {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 			p := startPipeline(t)
 			ops, seq := generate(rand.New(rand.NewPCG(seed, 42)), 150)
-			want, n := traffic.Model(seq)
+			want, n := traffic.Expect(seq)
 			p.publishAll(t, seq)
 			p.startWorker("w1", resolverDefaults())
-			p.out.waitFor(t, 60*time.Second, fmt.Sprintf("%d events", n), func(evs []resolvedEvent) bool { return len(evs) >= n })
+			p.out.waitModelled(t, 60*time.Second, n)
 			checkAgainstModel(t, ops, want, p.out.settle(500*time.Millisecond))
 		})
 	}
@@ -91,7 +138,7 @@ func TestPropertyRandomInterleavings(t *testing.T) {
 func TestResolverKilledAndRestarted(t *testing.T) {
 	p := startPipeline(t)
 	ops, seq := generate(rand.New(rand.NewPCG(7, 7)), 300)
-	want, n := traffic.Model(seq)
+	want, n := traffic.Expect(seq)
 
 	w := p.startWorker("w1", resolverDefaults())
 	half := len(seq) / 2
@@ -104,6 +151,6 @@ func TestResolverKilledAndRestarted(t *testing.T) {
 	w.kill()
 	p.publishAll(t, seq[half+half/2:])
 	p.startWorker("w3", resolverDefaults())
-	p.out.waitFor(t, 90*time.Second, fmt.Sprintf("%d events", n), func(evs []resolvedEvent) bool { return len(evs) >= n })
+	p.out.waitModelled(t, 90*time.Second, n)
 	checkAgainstModel(t, ops, want, p.out.settle(time.Second))
 }

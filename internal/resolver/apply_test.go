@@ -15,6 +15,12 @@ func ev(seq uint64, kind events.SourceKind, id string, status events.Status) *Ev
 		CallID: "call", OpID: id, ODataType: "#microsoft.graph.playPromptOperation", Status: status, ClientContext: "cc"}
 }
 
+// typed returns e with its operation type and call set.
+func typed(e *Evidence, odataType, callID string) *Evidence {
+	e.ODataType, e.CallID = odataType, callID
+	return e
+}
+
 const (
 	N = events.SourceNotification
 	R = events.SourceResponse
@@ -62,31 +68,73 @@ func TestLattice(t *testing.T) {
 }
 
 func TestApplyMatching(t *testing.T) {
+	const (
+		play   = "#microsoft.graph.playPromptOperation"
+		record = "#microsoft.graph.recordOperation"
+	)
 	cases := []struct {
 		name    string
 		evs     []*Evidence
 		wantOps int
 		want    []events.Status // emissions in order
+		// final is each operation's "id status type call" after the last
+		// evidence, in order (nil: not checked).
+		final []string
 	}{
 		{"null-id notification joins the open operation",
 			[]*Evidence{ev(1, R, "op1", events.StatusRunning), ev(2, N, "", events.StatusCompleted)},
-			1, []events.Status{events.StatusRunning, events.StatusCompleted}},
+			1, []events.Status{events.StatusRunning, events.StatusCompleted}, nil},
 		{"null operation response is adopted by the id",
 			[]*Evidence{ev(1, R, "", ""), ev(2, N, "op1", events.StatusRunning), ev(3, N, "op1", events.StatusCompleted)},
-			1, []events.Status{events.StatusRunning, events.StatusCompleted}},
+			1, []events.Status{events.StatusRunning, events.StatusCompleted}, nil},
 		{"null-id completion first, then the response with the id (invite race)",
 			[]*Evidence{ev(1, N, "", events.StatusCompleted), ev(2, R, "op1", events.StatusRunning)},
-			1, []events.Status{events.StatusCompleted}},
+			1, []events.Status{events.StatusCompleted}, nil},
 		{"two operations on one clientContext stay apart",
 			[]*Evidence{ev(1, R, "op1", events.StatusRunning), ev(2, R, "op2", events.StatusRunning),
 				ev(3, N, "op2", events.StatusCompleted), ev(4, N, "op1", events.StatusFailed)},
-			2, []events.Status{events.StatusRunning, events.StatusRunning, events.StatusCompleted, events.StatusFailed}},
+			2, []events.Status{events.StatusRunning, events.StatusRunning, events.StatusCompleted, events.StatusFailed}, nil},
 		{"late duplicate null-id completion is absorbed, not a new operation",
 			[]*Evidence{ev(1, N, "", events.StatusCompleted), ev(2, N, "", events.StatusCompleted)},
-			1, []events.Status{events.StatusCompleted}},
+			1, []events.Status{events.StatusCompleted}, nil},
 		{"a second null-operation response is a second operation",
 			[]*Evidence{ev(1, R, "op1", events.StatusRunning), ev(2, R, "", "")},
-			2, []events.Status{events.StatusRunning}},
+			2, []events.Status{events.StatusRunning}, nil},
+		{"null-id completion joins the open operation of its type, not an older one of another",
+			[]*Evidence{ev(1, R, "op1", events.StatusRunning), typed(ev(2, R, "op2", events.StatusRunning), record, "call"),
+				typed(ev(3, N, "", events.StatusCompleted), record, "call")},
+			2, []events.Status{events.StatusRunning, events.StatusRunning, events.StatusCompleted},
+			[]string{"op1 running " + play + " call", "op2 completed " + record + " call"}},
+		{"null-id completion joins the open operation of its call, not an older one of another",
+			[]*Evidence{ev(1, R, "op1", events.StatusRunning), typed(ev(2, R, "op2", events.StatusRunning), play, "call2"),
+				typed(ev(3, N, "", events.StatusFailed), play, "call2")},
+			2, []events.Status{events.StatusRunning, events.StatusRunning, events.StatusFailed},
+			[]string{"op1 running " + play + " call", "op2 failed " + play + " call2"}},
+		{"null-id completion of a type with no open operation is a new operation",
+			[]*Evidence{ev(1, R, "op1", events.StatusRunning), typed(ev(2, N, "", events.StatusCompleted), record, "call")},
+			2, []events.Status{events.StatusRunning, events.StatusCompleted},
+			[]string{"op1 running " + play + " call", " completed " + record + " call"}},
+		{"null-id notifications of two types on one clientContext, then their ids",
+			[]*Evidence{typed(ev(1, N, "", events.StatusRunning), play, "call"), typed(ev(2, N, "", events.StatusRunning), record, "call"),
+				typed(ev(3, R, "op2", events.StatusRunning), record, "call"), typed(ev(4, N, "op1", events.StatusCompleted), play, "call"),
+				typed(ev(5, N, "op2", events.StatusCompleted), record, "call")},
+			2, []events.Status{events.StatusRunning, events.StatusRunning, events.StatusCompleted, events.StatusCompleted},
+			[]string{"op1 completed " + play + " call", "op2 completed " + record + " call"}},
+		{"null-operation responses of two types are adopted by the id of their own type",
+			[]*Evidence{typed(ev(1, R, "", ""), play, "call"), typed(ev(2, R, "", ""), record, "call"),
+				typed(ev(3, N, "op2", events.StatusRunning), record, "call"), typed(ev(4, N, "op1", events.StatusCompleted), play, "call")},
+			2, []events.Status{events.StatusRunning, events.StatusCompleted},
+			[]string{"op1 completed " + play + " call", "op2 running " + record + " call"}},
+		{"null-operation responses of two calls are adopted by the id of their own call",
+			[]*Evidence{typed(ev(1, R, "", ""), play, "call1"), typed(ev(2, R, "", ""), play, "call2"),
+				typed(ev(3, N, "op2", events.StatusCompleted), play, "call2"), typed(ev(4, N, "op1", events.StatusRunning), play, "call1")},
+			2, []events.Status{events.StatusCompleted, events.StatusRunning},
+			[]string{"op1 running " + play + " call1", "op2 completed " + play + " call2"}},
+		{"a null-operation response after the notifications joins the operation of its type",
+			[]*Evidence{typed(ev(1, N, "op1", events.StatusCompleted), play, "call"), typed(ev(2, N, "op2", events.StatusCompleted), record, "call"),
+				typed(ev(3, R, "", ""), record, "call"), typed(ev(4, R, "", ""), play, "call")},
+			2, []events.Status{events.StatusCompleted, events.StatusCompleted},
+			[]string{"op1 completed " + play + " call", "op2 completed " + record + " call"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -104,6 +152,21 @@ func TestApplyMatching(t *testing.T) {
 			}
 			if len(st.Ops) != tc.wantOps || !slices.Equal(got, tc.want) {
 				t.Fatalf("ops %d emissions %v; want %d %v", len(st.Ops), got, tc.wantOps, tc.want)
+			}
+			if tc.final == nil {
+				return
+			}
+			final := make([]string, len(st.Ops))
+			for i, op := range st.Ops {
+				final[i] = op.ID + " " + string(op.Status) + " " + op.ODataType + " " + op.CallID
+			}
+			if !slices.Equal(final, tc.final) {
+				t.Fatalf("operations\n %q\nwant\n %q", final, tc.final)
+			}
+			for _, op := range st.Ops {
+				if len(op.Sources) == 0 {
+					t.Fatalf("operation %s has no sources", op.ID)
+				}
 			}
 		})
 	}

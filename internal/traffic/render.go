@@ -12,6 +12,14 @@ import (
 // UpperNoDash renders a GUID as Graph puts it in resource URLs.
 func UpperNoDash(id string) string { return strings.ToUpper(strings.ReplaceAll(id, "-", "")) }
 
+// call returns the operation's call id (CallID when not set).
+func (o *Operation) call() string {
+	if o.Call == "" {
+		return CallID
+	}
+	return o.Call
+}
+
 // resource is the operation resource as Graph renders it.
 func (e Evidence) resource() map[string]any {
 	r := map[string]any{
@@ -20,6 +28,9 @@ func (e Evidence) resource() map[string]any {
 		"id":            e.Op.ID,
 		"clientContext": e.Op.CC,
 		"status":        e.Status,
+	}
+	if e.NullID {
+		r["id"] = nil
 	}
 	switch e.Status {
 	case "completed":
@@ -36,9 +47,17 @@ func (e Evidence) resource() map[string]any {
 // route and the body.
 func (e Evidence) Body() (route string, body []byte) {
 	if e.Response {
-		body, _ = json.Marshal(map[string]any{"callId": CallID, "action": e.Op.Action, "clientContext": e.Op.CC,
-			"httpStatus": 200, "operation": e.resource(), "sentAt": "2026-11-22T10:00:00.000Z"})
+		httpStatus, op := 200, any(e.resource())
+		if e.Status == "" {
+			httpStatus, op = 202, nil // a null operation
+		}
+		body, _ = json.Marshal(map[string]any{"callId": e.Op.call(), "action": e.Op.Action, "clientContext": e.Op.CC,
+			"httpStatus": httpStatus, "operation": op, "sentAt": "2026-11-22T10:00:00.000Z"})
 		return "/v1/responses", body
+	}
+	opPath := UpperNoDash(e.Op.ID)
+	if e.NullID {
+		opPath = "participants"
 	}
 	changeType := "updated"
 	if e.Status == "completed" || e.Status == "failed" {
@@ -47,7 +66,7 @@ func (e Evidence) Body() (route string, body []byte) {
 	body, _ = json.Marshal(map[string]any{"@odata.type": "#microsoft.graph.commsNotifications", "value": []any{map[string]any{
 		"@odata.type":  "#microsoft.graph.commsNotification",
 		"changeType":   changeType,
-		"resourceUrl":  "/communications/calls/" + UpperNoDash(CallID) + "/operations/" + UpperNoDash(e.Op.ID),
+		"resourceUrl":  "/communications/calls/" + UpperNoDash(e.Op.call()) + "/operations/" + opPath,
 		"resourceData": e.resource()}}})
 	return "/v1/notifications", body
 }

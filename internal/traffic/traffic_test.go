@@ -15,15 +15,26 @@ func TestGenerateAndModel(t *testing.T) {
 	}{
 		{"benchmark shares", Shares{Race: 0.3, Duplicates: 0.2, SharedCC: 0.25}},
 		{"test shares", Shares{Race: 1.0 / 3, Duplicates: 0.2, SharedCC: 0.25, TerminalResponse: 0.25}},
+		{"test shares with nulls and calls", Shares{Race: 1.0 / 3, Duplicates: 0.2, SharedCC: 0.25, TerminalResponse: 0.25,
+			Calls: 3, NullID: 0.3, NullOperation: 0.3}},
+		{"test shares with progress races", Shares{Race: 1.0 / 3, Duplicates: 0.2, SharedCC: 0.25, TerminalResponse: 0.25, ProgressRace: 0.5}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			const n = 2000
 			ops, seq := Generate(rand.New(rand.NewPCG(7, 7)), n, c.s)
 			want, total := Model(seq)
-			perOp := map[*Operation]int{}
+			perOp, nullOps := map[*Operation]int{}, map[*Operation]int{}
+			nullIDs, nullOperations := 0, 0
 			for _, e := range seq {
 				perOp[e.Op]++
+				switch {
+				case e.Response && e.Status == "":
+					nullOps[e.Op]++
+					nullOperations++
+				case e.NullID:
+					nullIDs++
+				}
 			}
 			sent, races, shared, terminalOnly := 0, 0, 0, 0
 			for _, op := range ops {
@@ -35,7 +46,10 @@ func TestGenerateAndModel(t *testing.T) {
 				if len(w) == 0 || !w[len(w)-1].Terminal() {
 					t.Fatalf("operation %s never terminal in the model: %v", op.ID, w)
 				}
-				if len(w) < op.EvidenceSent {
+				if nullOps[op] > 1 {
+					t.Fatalf("operation %s has %d null-operation responses", op.ID, nullOps[op])
+				}
+				if len(w) < op.EvidenceSent-nullOps[op] {
 					races++
 				}
 				if op.CC[:7] == "shared-" {
@@ -44,6 +58,12 @@ func TestGenerateAndModel(t *testing.T) {
 				if op.EvidenceSent == 1 {
 					terminalOnly++
 				}
+			}
+			if c.s.NullID > 0 && (nullIDs == 0 || nullOperations == 0) {
+				t.Errorf("%d null-id notifications, %d null operations", nullIDs, nullOperations)
+			}
+			if c.s.NullID == 0 && nullIDs+nullOperations > 0 {
+				t.Errorf("%d null-id notifications, %d null operations with no share of them", nullIDs, nullOperations)
 			}
 			if len(ops) != n || total < n {
 				t.Fatalf("%d operations, %d events expected", len(ops), total)
@@ -55,7 +75,21 @@ func TestGenerateAndModel(t *testing.T) {
 			}
 			near("duplicates", len(seq)-sent, c.s.Duplicates, sent)
 			near("shared clientContexts", shared, c.s.SharedCC, n)
-			near("raced operations", races, c.s.Race*(1-c.s.TerminalResponse), n)
+			// A progress race is absorbed too: of the three-step operations
+			// (a third of those not answered terminally) not raced otherwise.
+			near("raced operations", races, c.s.Race*(1-c.s.TerminalResponse)+c.s.ProgressRace*(1-c.s.TerminalResponse)/3*(1-c.s.Race), n)
+			exp, _ := Expect(seq)
+			flagged := 0
+			for _, x := range exp {
+				for _, e := range x {
+					if e.RaceDetected {
+						flagged++
+					}
+				}
+			}
+			if c.s.ProgressRace > 0 && float64(flagged) < 0.7*c.s.ProgressRace*(1-c.s.TerminalResponse)/3*(1-c.s.Race)*n {
+				t.Errorf("%d events report raceDetected", flagged)
+			}
 			if c.s.TerminalResponse > 0 {
 				near("terminal responses", terminalOnly, c.s.TerminalResponse, n)
 			} else if terminalOnly != 0 {

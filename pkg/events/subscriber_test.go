@@ -153,6 +153,50 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// consumerNames returns the names of COMMS_RESOLVED's consumers.
+func consumerNames(t *testing.T, js jetstream.JetStream) map[string]bool {
+	t.Helper()
+	ctx := context.Background()
+	stream, err := js.Stream(ctx, events.StreamResolved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	lister := stream.ConsumerNames(ctx)
+	for n := range lister.Name() {
+		names[n] = true
+	}
+	if err := lister.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return names
+}
+
+// waitNewConsumer waits until COMMS_RESOLVED has a consumer not in before: a
+// subscriber delivering new events only gets those published after it.
+func waitNewConsumer(t *testing.T, js jetstream.JetStream, before map[string]bool) {
+	t.Helper()
+	waitUntil(t, "the subscriber's consumer", func() bool { return newConsumer(t, js, before, false) })
+}
+
+// newConsumer reports whether COMMS_RESOLVED has a consumer not in before
+// (and, when pulling, with a pull request waiting).
+func newConsumer(t *testing.T, js jetstream.JetStream, before map[string]bool, pulling bool) bool {
+	for n := range consumerNames(t, js) {
+		if before[n] {
+			continue
+		}
+		if !pulling {
+			return true
+		}
+		c, err := js.Consumer(context.Background(), events.StreamResolved, n)
+		if err == nil && c.CachedInfo().NumWaiting > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 func (r *running) waitFor(what string, cond func(seen []got, errs []error) bool) {
 	r.t.Helper()
 	deadline := time.Now().Add(waitLimit)
@@ -383,8 +427,9 @@ func TestSubscriberStartPositions(t *testing.T) {
 		})
 	}
 	t.Run("new only, by default", func(t *testing.T) {
+		before := consumerNames(t, js)
 		r := start(t, js, nil)
-		time.Sleep(200 * time.Millisecond) // the consumer exists
+		waitNewConsumer(t, js, before)
 		fresh, _ := emit(t, js, "cc-fresh", events.StatusRunning)
 		r.waitN(1)
 		time.Sleep(100 * time.Millisecond)
@@ -673,7 +718,11 @@ func TestCleanShutdown(t *testing.T) {
 		})
 	}()
 	<-entered
-	time.Sleep(100 * time.Millisecond) // the next events are buffered
+	// More than the running handler's event delivered: some are buffered.
+	waitUntil(t, "the next events buffered", func() bool {
+		cons, err := js.Consumer(context.Background(), events.StreamResolved, "shutdown")
+		return err == nil && cons.CachedInfo().NumAckPending >= 2
+	})
 	cancel()
 	select {
 	case err := <-done:
@@ -752,7 +801,7 @@ func TestRunLifecycle(t *testing.T) {
 		return n
 	}
 	r := start(t, js, nil)
-	time.Sleep(200 * time.Millisecond)
+	waitNewConsumer(t, js, nil)
 	if n := consumers(); n != 1 {
 		t.Fatalf("%d consumers while running", n)
 	}
@@ -786,8 +835,9 @@ func TestRunLifecycle(t *testing.T) {
 		own, _ := jetstream.New(nc)
 		s, _ := events.NewSubscriber(own)
 		done := make(chan error, 1)
+		before := consumerNames(t, js)
 		go func() { done <- s.Run(ctx, func(context.Context, *events.Resolved) error { return nil }) }()
-		time.Sleep(200 * time.Millisecond)
+		waitUntil(t, "the subscriber pulling", func() bool { return newConsumer(t, js, before, true) })
 		nc.Close()
 		select {
 		case err := <-done:
