@@ -20,7 +20,7 @@ import (
 )
 
 // contractEnv is every environment variable the commsops processes read
-// (the public contract, shared/CONTRACT.md, and issue 7). The manifests and
+// (the public contract; README "Configuration"). The manifests and
 // deploy/local/run.sh set no other variable of a commsops process.
 var contractEnv = setOf(
 	// all processes

@@ -11,7 +11,8 @@ import (
 
 // Config tunes a Worker. The zero value of each field means its default.
 type Config struct {
-	// WorkerID names this worker in logs and consumer pins (default: hostname).
+	// WorkerID names this worker in logs and consumer pins (default:
+	// hostname-pid, so that two workers on one host differ).
 	WorkerID string
 	// AckWait is how long JetStream waits for an ack before redelivering
 	// (default 30s). It bounds how long a crashed worker's messages wait.
