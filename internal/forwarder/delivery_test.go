@@ -165,8 +165,8 @@ func TestRetries(t *testing.T) {
 	cases := []struct {
 		name   string
 		answer func(w http.ResponseWriter, attempt int) int // for the first event
-		fails  int                                           // failed attempts before the success
-		gaps   []time.Duration                               // at least, between attempts
+		fails  int                                          // failed attempts before the success
+		gaps   []time.Duration                              // at least, between attempts
 		reason string
 	}{
 		{"429 with Retry-After seconds", func(w http.ResponseWriter, attempt int) int {
