@@ -117,7 +117,7 @@ func testConfig(sink string) Config {
 		Sink: sink, Durable: "fwd", Timeout: 2 * time.Second, MaxDeliver: 5, Concurrency: 4,
 		AckWait: 2 * time.Second, PinnedTTL: 500 * time.Millisecond,
 		Backoff: 50 * time.Millisecond, MaxBackoff: 400 * time.Millisecond, MaxRetryAfter: 5 * time.Second,
-		FloorPoll: 50 * time.Millisecond, Registerer: prometheus.NewRegistry(),
+		FloorPoll: 50 * time.Millisecond,
 	}
 }
 
@@ -138,6 +138,9 @@ func (en *env) start(t *testing.T, cfg Config) *replica {
 	r := &replica{nc: nc, cut: &cutTransport{next: http.DefaultTransport}, logs: &syncBuffer{}}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Transport: r.cut}
+	}
+	if cfg.Registerer == nil {
+		cfg.Registerer = prometheus.NewRegistry()
 	}
 	log := slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
