@@ -225,8 +225,8 @@ type testSink struct {
 	*httptest.Server
 	mu       sync.Mutex
 	requests []request
-	// answer decides the answer to a request; attempt counts the requests
-	// with this ce-id so far, this one included.
+	// answer decides the answer to a request (0: it wrote it itself);
+	// attempt counts the requests with this ce-id so far, this one included.
 	answer   func(w http.ResponseWriter, r *http.Request, attempt int) int
 	attempts map[string]int
 	inFlight atomic.Int64
@@ -247,7 +247,9 @@ func newTestSink(t *testing.T, answer func(w http.ResponseWriter, r *http.Reques
 		if s.answer != nil {
 			status = s.answer(w, r, n)
 		}
-		w.WriteHeader(status)
+		if status != 0 { // 0: answer wrote the response itself
+			w.WriteHeader(status)
+		}
 	}))
 	t.Cleanup(s.Close)
 	return s

@@ -1,6 +1,7 @@
 package forwarder
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -21,6 +22,7 @@ import (
 // result, and a 429 or 503 needs the answer's Retry-After.
 type sink struct {
 	proto *cehttp.Protocol
+	token string // masked in what is quoted of an answer
 }
 
 // bearer adds the sink token to every request, on a clone: the token lives
@@ -60,7 +62,7 @@ func newSink(target, token string, client *http.Client, concurrency int) (*sink,
 	if err != nil {
 		return nil, fmt.Errorf("%w: sink: %v", ErrConfig, errors.New("invalid target"))
 	}
-	return &sink{proto: p}, nil
+	return &sink{proto: p, token: token}, nil
 }
 
 // answer is the outcome of one delivery.
@@ -83,6 +85,7 @@ func (s *sink) send(ctx context.Context, e *event.Event, now time.Time) answer {
 		var body []byte
 		if m.BodyReader != nil {
 			body, _ = io.ReadAll(io.LimitReader(m.BodyReader, maxErrorBody))
+			body = s.mask(body)
 		}
 		var res *cehttp.Result
 		if protocol.ResultAs(err, &res) {
@@ -106,6 +109,21 @@ func (s *sink) send(ctx context.Context, e *event.Event, now time.Time) answer {
 		return answer{err: fmt.Errorf("forwarder: delivery cancelled: %w", ctx.Err())}
 	}
 	return answer{err: redactURL(err)}
+}
+
+// mask removes the token (and any prefix of it cut by maxErrorBody) from
+// a sink's answer before it is quoted: a sink may echo the request.
+func (s *sink) mask(body []byte) []byte {
+	if s.token == "" {
+		return body
+	}
+	body = bytes.ReplaceAll(body, []byte(s.token), []byte("[masked]"))
+	for n := len(s.token) - 1; n >= 4; n-- {
+		if bytes.HasSuffix(body, []byte(s.token[:n])) {
+			return append(body[:len(body)-n], "[masked]"...)
+		}
+	}
+	return body
 }
 
 // redactURL returns err without the URL that net/http quotes in a transport
