@@ -104,3 +104,23 @@ func TestRunRefusesBadConfig(t *testing.T) {
 type errorString string
 
 func (e errorString) Error() string { return string(e) }
+
+// TestShutdownSharesOneDeadline: when NATS stalls, the forwarder's stop,
+// the HTTP shutdown and the NATS drain share the one
+// COMMSOPS_SHUTDOWN_TIMEOUT: run returns within it.
+func TestShutdownSharesOneDeadline(t *testing.T) {
+	const timeout = 3 * time.Second
+	srv := natstest.Run(t)
+	proxy := natstest.NewProxy(t, srv.URL())
+	addr := servicetest.FreeAddr(t)
+	t.Setenv("NATS_URL", proxy.URL())
+	t.Setenv("K_SINK", "http://127.0.0.1:1/")
+	t.Setenv("FORWARDER_ADDR", addr)
+	t.Setenv("COMMSOPS_SHUTDOWN_TIMEOUT", timeout.String())
+	t.Setenv("COMMSOPS_LOG_LEVEL", "error")
+	p := servicetest.Start(t, runBinary)
+	servicetest.WaitFor(t, "/readyz never answered 200", servicetest.HTTP(http.MethodGet, "http://"+addr+"/readyz", "", http.StatusOK))
+	proxy.Freeze()
+	// Slack for a loaded CI machine.
+	p.Stop(t, timeout+1500*time.Millisecond)
+}

@@ -195,7 +195,7 @@ func (f *Forwarder) deliver(key string, e *entry) (retry bool) {
 	}
 	ev, err := events.DecodeMsg(msg.Headers(), msg.Data())
 	if err != nil {
-		return f.deadLetter(msg, key, meta, fmt.Errorf("%w: %w", ErrUndecodable, err))
+		return f.deadLetter(msg, key, meta, fmt.Errorf("%w: %w", ErrUndecodable, err), e.dups...)
 	}
 	select {
 	case f.sem <- struct{}{}:
@@ -270,14 +270,46 @@ func (f *Forwarder) release(e *entry) {
 	}
 }
 
-// Stop stops pulling, releases (naks) the deliveries held behind others at
-// once, lets the deliveries in flight finish until shortly before ctx ends
-// and releases those still running then, flushes the acks and unpins the
+// Stop stops pulling, releases (naks) the deliveries held behind others,
+// lets the deliveries in flight finish until shortly before ctx ends and
+// releases those still running then, flushes the acks and unpins the
 // durable so that a standby replica takes it now. It returns ctx's error if
 // it ends first. Call it once, after Start.
 func (f *Forwarder) Stop(ctx context.Context) error {
 	f.mu.Lock()
 	f.stopping = true
+	f.mu.Unlock()
+	// The last deliveries in flight get the time left, less a margin to
+	// release them and flush.
+	if dl, ok := ctx.Deadline(); ok {
+		margin := min(max(time.Until(dl)/10, 250*time.Millisecond), 2*time.Second)
+		t := time.AfterFunc(time.Until(dl)-margin, f.sendCancel)
+		defer t.Stop()
+	}
+	stopCtx := context.AfterFunc(ctx, f.sendCancel)
+	defer stopCtx()
+
+	// First stop pulling (what the client buffered meanwhile is nak'd by
+	// dispatch): a release made while this replica still pulls would come
+	// straight back to it.
+	pulled := make(chan struct{})
+	go func() {
+		if f.cc != nil {
+			f.cc.Drain()
+			<-f.cc.Closed()
+		}
+		close(pulled)
+	}()
+	var err error
+	select {
+	case <-pulled:
+	case <-ctx.Done():
+		err = fmt.Errorf("forwarder: stop: %w", ctx.Err())
+	}
+
+	// Then release what waits behind others, in stream order, so that the
+	// next holder of the pin gets it at once and in that order.
+	f.mu.Lock()
 	held, _ := f.heldLocked(0)
 	for key, q := range f.keys {
 		q.items = slices.DeleteFunc(q.items, func(e *entry) bool {
@@ -291,7 +323,6 @@ func (f *Forwarder) Stop(ctx context.Context) error {
 		}
 	}
 	f.mu.Unlock()
-	// Released in stream order, so that the next holder gets them so.
 	slices.SortFunc(held, func(a, b jetstream.Msg) int {
 		ma, _ := a.Metadata()
 		mb, _ := b.Metadata()
@@ -303,30 +334,19 @@ func (f *Forwarder) Stop(ctx context.Context) error {
 	for _, m := range held {
 		_ = m.Nak()
 	}
-	// The deliveries in flight get the time left, less a margin to release
-	// them and flush.
-	if dl, ok := ctx.Deadline(); ok {
-		margin := min(max(time.Until(dl)/10, 250*time.Millisecond), 2*time.Second)
-		t := time.AfterFunc(time.Until(dl)-margin, f.sendCancel)
-		defer t.Stop()
-	}
-	stopCtx := context.AfterFunc(ctx, f.sendCancel)
-	defer stopCtx()
 
-	drained := make(chan struct{})
+	// Then the deliveries in flight finish, or are released at the margin.
+	delivered := make(chan struct{})
 	go func() {
-		if f.cc != nil {
-			f.cc.Drain()
-			<-f.cc.Closed()
-		}
 		f.wg.Wait()
-		close(drained)
+		close(delivered)
 	}()
-	var err error
-	select {
-	case <-drained:
-	case <-ctx.Done():
-		err = fmt.Errorf("forwarder: stop: %w", ctx.Err())
+	if err == nil {
+		select {
+		case <-delivered:
+		case <-ctx.Done():
+			err = fmt.Errorf("forwarder: stop: %w", ctx.Err())
+		}
 	}
 	if f.bgCancel != nil {
 		f.bgCancel()

@@ -35,7 +35,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		held: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "commsops_forwarder_held",
-			Help: "Events this replica holds behind an earlier event of their key (a retry or a hand-over).",
+			Help: "Events this replica holds, waiting for their turn: behind an earlier event of their key (a retry, a hand-over) or for a delivery slot.",
 		}),
 	}
 	if reg != nil {

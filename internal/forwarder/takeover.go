@@ -142,7 +142,6 @@ func (f *Forwarder) resolve(info *jetstream.ConsumerInfo, naks uint64) {
 	}
 	_, here := f.heldLocked(last)
 	allAcked := f.naks == naks && retries == 0 && here == info.NumAckPending
-	held := 0
 	for key, q := range f.keys {
 		q.items = slices.DeleteFunc(q.items, func(e *entry) bool {
 			drop := e.msg == nil && (e.seq <= floor || (allAcked && e.takeover && e.seq <= last))
@@ -151,12 +150,8 @@ func (f *Forwarder) resolve(info *jetstream.ConsumerInfo, naks uint64) {
 			}
 			return drop
 		})
-		if len(q.items) > 0 && q.items[0].msg == nil {
-			held += len(q.items) - 1
-		}
 		f.kickLocked(key, q)
 	}
-	f.m.held.Set(float64(held))
 }
 
 // keepAlive tells the server every AckWait/3 that the deliveries this
@@ -173,14 +168,19 @@ func (f *Forwarder) keepAlive(ctx context.Context) {
 		}
 		f.mu.Lock()
 		var msgs []jetstream.Msg
+		held := 0
 		for _, q := range f.keys {
 			for _, e := range q.items {
 				if e.msg != nil {
 					msgs = append(msgs, e.msg)
+					if !e.busy {
+						held++
+					}
 				}
 			}
 		}
 		f.mu.Unlock()
+		f.m.held.Set(float64(held))
 		for _, m := range msgs {
 			_ = m.InProgress()
 		}
