@@ -58,6 +58,10 @@ func (f *Forwarder) deadLetter(msg jetstream.Msg, key string, meta *jetstream.Ms
 	}
 	if err := msg.DoubleAck(ctx); err != nil {
 		log.Warn("ack of a dead-lettered event failed", "err", err)
+	} else {
+		f.mu.Lock()
+		f.acked.add(seq)
+		f.mu.Unlock()
 	}
 	for _, d := range dups {
 		_ = d.Ack()

@@ -35,6 +35,7 @@ type Forwarder struct {
 	keys         map[string]*keyQueue
 	placeholders int    // entries without a delivery, in all queues
 	naks         uint64 // retries nak'd so far (takeover.go)
+	acked        ackedRing
 	stopping     bool
 
 	// pin is the Nats-Pin-Id of the last delivery; touched by the consume
@@ -255,6 +256,10 @@ func (f *Forwarder) ack(e *entry, log func() *slog.Logger) {
 	}
 	if err != nil {
 		log().Warn("ack failed; the sink may get the event again", "err", err)
+	} else {
+		f.mu.Lock()
+		f.acked.add(e.seq)
+		f.mu.Unlock()
 	}
 	for _, d := range e.dups {
 		_ = d.Ack()

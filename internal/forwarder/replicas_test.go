@@ -200,3 +200,55 @@ func TestShutdown(t *testing.T) {
 		})
 	}
 }
+
+// TestRepinWhileRetrying: when the durable is re-pinned to the same replica
+// while one key waits for a retry, the other keys go on at once: the events
+// this replica acked above the ack floor get no placeholder.
+func TestRepinWhileRetrying(t *testing.T) {
+	var mu sync.Mutex
+	var order []string
+	var stuck string
+	sink := newTestSink(t, func(w http.ResponseWriter, r *http.Request, attempt int) int {
+		mu.Lock()
+		order = append(order, fmt.Sprintf("%s#%d", r.Header.Get("Ce-Id"), attempt))
+		mu.Unlock()
+		if r.Header.Get("Ce-Id") == stuck && attempt == 1 {
+			return http.StatusInternalServerError
+		}
+		return http.StatusOK
+	})
+	en := newEnv(t)
+	cfg := testConfig(sink.URL)
+	cfg.Backoff, cfg.MaxBackoff = 4*time.Second, 4*time.Second
+	r := en.start(t, cfg)
+	a := en.publish(t, "ctx-stuck", "a-op0", events.StatusRunning)
+	stuck = a.ev.ID()
+	var bs []stored
+	for i := range 3 {
+		bs = append(bs, en.publish(t, "ctx-other", fmt.Sprintf("b-op%d", i), events.StatusRunning))
+	}
+	waitFor(t, "the other key's events acked", func() bool {
+		r.f.mu.Lock()
+		defer r.f.mu.Unlock()
+		return r.f.acked.has(bs[2].seq)
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, err := en.js.Stream(ctx, events.StreamResolved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UnpinConsumer(ctx, "fwd", PriorityGroup); err != nil {
+		t.Fatal(err)
+	}
+	b3 := en.publish(t, "ctx-other", "b-op3", events.StatusRunning)
+	waitFor(t, "every event acked", en.consumerSettled(t, "fwd", b3.seq))
+	if n := strings.Count(r.logs.String(), "holding the durable"); n < 2 {
+		t.Fatalf("the durable was held %d times, want a re-pin:\n%s", n, r.logs.String())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if i, j := slices.Index(order, b3.ev.ID()+"#1"), slices.Index(order, stuck+"#2"); i < 0 || j < 0 || i > j {
+		t.Fatalf("the other key waited for the retry: %v", order)
+	}
+}

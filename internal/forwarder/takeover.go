@@ -68,7 +68,7 @@ func (f *Forwarder) takeover(trigger uint64, pin string) error {
 	n := 0
 	f.mu.Lock()
 	for _, p := range found {
-		if f.placeholdLocked(p.key, p.seq) {
+		if !f.acked.has(p.seq) && f.placeholdLocked(p.key, p.seq) {
 			n++
 		}
 	}
