@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +14,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 
 	"github.com/commsops/commsops/internal/natstest"
+	"github.com/commsops/commsops/internal/service"
 	"github.com/commsops/commsops/internal/service/servicetest"
 	"github.com/commsops/commsops/pkg/events"
 )
@@ -123,4 +125,26 @@ func TestShutdownSharesOneDeadline(t *testing.T) {
 	proxy.Freeze()
 	// Slack for a loaded CI machine.
 	p.Stop(t, timeout+1500*time.Millisecond)
+}
+
+// TestConfigLogRedacted: the configuration logged at startup masks the sink
+// token and the sink URL's user information.
+func TestConfigLogRedacted(t *testing.T) {
+	t.Setenv("K_SINK", "https://user:pw-5ecret@sink.example/events")
+	t.Setenv("FORWARDER_SINK_TOKEN", "tok-5ecret")
+	var cfg Config
+	if err := service.Load("forwarder", nil, &cfg, io.Discard, nil); err != nil {
+		t.Fatal(err)
+	}
+	dump := fmt.Sprintln(service.Redacted(&cfg)...)
+	for _, secret := range []string{"pw-5ecret", "tok-5ecret"} {
+		if strings.Contains(dump, secret) {
+			t.Errorf("the startup log carries %q: %s", secret, dump)
+		}
+	}
+	for _, want := range []string{"FORWARDER_SINK_TOKEN [masked]", "sink.example/events", "FORWARDER_CONCURRENCY 64", "FORWARDER_ADDR :8083"} {
+		if !strings.Contains(dump, want) {
+			t.Errorf("the startup log lacks %q: %s", want, dump)
+		}
+	}
 }

@@ -22,7 +22,8 @@ import (
 // it (the previous holder acked it), or, for takeover placeholders, when
 // nothing is pending anywhere but here: every event the server counts as
 // unacknowledged is one this replica holds, and it has nak'd nothing since
-// (so the rest of the range was acked above the floor).
+// (so the rest of the range was acked above the floor). The events this
+// replica acked itself (acked.go) get no placeholder at all.
 
 // takeover puts the placeholders of a new pin. trigger is the stream
 // sequence of the delivery that showed the new pin (it is queued by the
