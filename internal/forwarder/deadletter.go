@@ -56,6 +56,7 @@ func (f *Forwarder) deadLetter(msg jetstream.Msg, key string, meta *jetstream.Ms
 		_ = msg.NakWithDelay(5 * time.Second)
 		return true
 	}
+	f.m.deadLettered.Inc()
 	if err := msg.DoubleAck(ctx); err != nil {
 		log.Warn("ack of a dead-lettered event failed", "err", err)
 	} else {
@@ -66,7 +67,6 @@ func (f *Forwarder) deadLetter(msg jetstream.Msg, key string, meta *jetstream.Ms
 	for _, d := range dups {
 		_ = d.Ack()
 	}
-	f.m.deadLettered.Inc()
 	log.Warn("event dead-lettered", "reason", reason.Error(), "deliveries", delivered)
 	return false
 }

@@ -199,7 +199,7 @@ func TestRetries(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			en := newEnv(t)
-			var first string
+			first := eventID("op-1", events.StatusRunning) // set before the sink can be called
 			sink := newTestSink(t, func(w http.ResponseWriter, r *http.Request, attempt int) int {
 				if r.Header.Get("Ce-Id") == first {
 					return tc.answer(w, attempt)
@@ -212,7 +212,6 @@ func TestRetries(t *testing.T) {
 			cfg.Registerer = reg
 			r := en.start(t, cfg)
 			a := en.publish(t, "ctx-retry", "op-1", events.StatusRunning)
-			first = a.ev.ID()
 			b := en.publish(t, "ctx-retry", "op-1", events.StatusCompleted)
 			waitFor(t, "both events acked", en.consumerSettled(t, "fwd", b.seq))
 			reqs := sink.got()
@@ -244,7 +243,7 @@ func TestRetries(t *testing.T) {
 // goes on; a message that is not a CloudEvent goes there at once.
 func TestDeadLetter(t *testing.T) {
 	en := newEnv(t)
-	var bad string
+	bad := eventID("op-1", events.StatusRunning) // set before the sink can be called
 	sink := newTestSink(t, func(w http.ResponseWriter, r *http.Request, attempt int) int {
 		if r.Header.Get("Ce-Id") == bad {
 			return http.StatusBadRequest
@@ -255,7 +254,6 @@ func TestDeadLetter(t *testing.T) {
 	cfg.MaxDeliver = 3
 	r := en.start(t, cfg)
 	a := en.publish(t, "ctx-dlq", "op-1", events.StatusRunning)
-	bad = a.ev.ID()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	junk, err := en.js.Publish(ctx, events.ResolvedSubject(a.key, events.StatusFailed), []byte(`not a cloudevent`))

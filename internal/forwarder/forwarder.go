@@ -220,8 +220,8 @@ func (f *Forwarder) deliver(key string, e *entry) (retry bool) {
 	<-f.sem
 	if a.err == nil {
 		f.m.latency.WithLabelValues("ok").Observe(took.Seconds())
+		f.m.delivered.Inc() // before the ack: once acked, the event is settled for all to see
 		f.ack(e, log)
-		f.m.delivered.Inc()
 		return false
 	}
 	f.m.latency.WithLabelValues("failed").Observe(took.Seconds())

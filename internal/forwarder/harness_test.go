@@ -80,7 +80,7 @@ func resolvedEvent(t testing.TB, clientContext, opID string, status events.Statu
 	}
 	data := strings.NewReplacer("CLIENT_CONTEXT", clientContext, "OPERATION_ID", opID, "STATUS", string(status)).Replace(string(bytes.TrimSpace(tmpl)))
 	e := event.New()
-	e.SetID(fmt.Sprintf("%s-%s", opID, status.Token()))
+	e.SetID(eventID(opID, status))
 	e.SetType(events.ResolvedType(status))
 	e.SetSource(events.ResolvedSource("57dab8b1-894c-409a-b240-bd8beae78896"))
 	e.SetSubject(clientContext)
@@ -316,3 +316,6 @@ func value(m prometheus.Metric) float64 {
 	}
 	return d.GetGauge().GetValue()
 }
+
+// eventID is the id resolvedEvent gives the event of opID and status.
+func eventID(opID string, status events.Status) string { return opID + "-" + status.Token() }

@@ -207,7 +207,7 @@ func TestShutdown(t *testing.T) {
 func TestRepinWhileRetrying(t *testing.T) {
 	var mu sync.Mutex
 	var order []string
-	var stuck string
+	stuck := eventID("a-op0", events.StatusRunning) // set before the sink can be called
 	sink := newTestSink(t, func(w http.ResponseWriter, r *http.Request, attempt int) int {
 		mu.Lock()
 		order = append(order, fmt.Sprintf("%s#%d", r.Header.Get("Ce-Id"), attempt))
@@ -221,8 +221,7 @@ func TestRepinWhileRetrying(t *testing.T) {
 	cfg := testConfig(sink.URL)
 	cfg.Backoff, cfg.MaxBackoff = 4*time.Second, 4*time.Second
 	r := en.start(t, cfg)
-	a := en.publish(t, "ctx-stuck", "a-op0", events.StatusRunning)
-	stuck = a.ev.ID()
+	en.publish(t, "ctx-stuck", "a-op0", events.StatusRunning)
 	var bs []stored
 	for i := range 3 {
 		bs = append(bs, en.publish(t, "ctx-other", fmt.Sprintf("b-op%d", i), events.StatusRunning))
