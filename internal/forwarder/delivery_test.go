@@ -189,6 +189,13 @@ func TestRetries(t *testing.T) {
 			}
 			return http.StatusAccepted
 		}, 3, []time.Duration{50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond}, "status"},
+		{"redirect is not followed", func(w http.ResponseWriter, attempt int) int {
+			if attempt == 1 {
+				w.Header().Set("Location", "/elsewhere") // would answer 200 to a GET
+				return http.StatusFound
+			}
+			return http.StatusOK
+		}, 1, []time.Duration{50 * time.Millisecond}, "status"},
 		{"timeout", func(w http.ResponseWriter, attempt int) int {
 			if attempt <= 2 {
 				time.Sleep(600 * time.Millisecond) // over the 300ms timeout

@@ -30,12 +30,17 @@
 // previous holder acked it after all). A retry uses the same placeholder: a
 // failed event is nak'd with a delay and its key waits for its redelivery.
 // Events held behind a placeholder are kept from redelivery (InProgress).
+// The cost: after a crash, the keys that had events in flight on the dead
+// replica wait for their redelivery, up to AckWait; the other keys go on at
+// once. Delivery is at least once: an event in flight at a crash is sent
+// again (the sink dedupes by id), never after a later event of its key.
 //
 // # Delivery outcomes
 //
 // A 2xx acks. 429 and 503 are retried after their Retry-After (seconds or an
-// HTTP date, capped by Config.MaxRetryAfter); any other answer, a transport
-// error or Config.Timeout is retried with exponential backoff (NakWithDelay).
+// HTTP date, capped by Config.MaxRetryAfter); any other answer (a redirect
+// too: it is not followed), a transport error or Config.Timeout is retried
+// with exponential backoff (NakWithDelay).
 // The delivery numbered Config.MaxDeliver that fails copies the event to
 // COMMS_DLQ at comms.dlq.COMMS_RESOLVED.<key>, with the resolver's
 // Commsops-Dlq-* headers, and acks it, so its key goes on. An event that is

@@ -52,6 +52,10 @@ func newSink(target, token string, client *http.Client, concurrency int) (*sink,
 		hc.Transport = t
 	}
 	hc.Timeout = 0 // each delivery has its own deadline
+	// A redirect is an answer like any other that is not 2xx: following it
+	// would turn the POST into a GET (302, 303) and ack an event never
+	// delivered, or take the token to another host.
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	if hc.Transport == nil {
 		hc.Transport = http.DefaultTransport
 	}
