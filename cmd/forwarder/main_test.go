@@ -65,15 +65,18 @@ func TestRunForwardsAndShutsDownWithinDeadline(t *testing.T) {
 		}
 		return nil
 	})
-	servicetest.WaitFor(t, "no forwarded counter", func() error {
+	servicetest.WaitFor(t, "the metrics never showed the delivery", func() error {
 		resp, err := http.Get("http://" + addr + "/metrics")
 		if err != nil {
 			return err
 		}
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(resp.Body)
-		if !strings.Contains(string(b), "commsops_forwarder_delivered_total 1") {
-			return errorString("delivered_total is not 1")
+		for _, want := range []string{"commsops_forwarder_delivered_total 1", "commsops_forwarder_consumer_pending 0",
+			`commsops_forwarder_sink_seconds_count{outcome="ok"} 1`, "commsops_forwarder_deadlettered_total 0"} {
+			if !strings.Contains(string(b), want) {
+				return errorString("/metrics lacks " + want)
+			}
 		}
 		return nil
 	})
