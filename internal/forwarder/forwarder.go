@@ -196,7 +196,7 @@ func (f *Forwarder) deliver(key string, e *entry) (retry bool) {
 	}
 	ev, err := events.DecodeMsg(msg.Headers(), msg.Data())
 	if err != nil {
-		return f.deadLetter(msg, key, meta, fmt.Errorf("%w: %w", ErrUndecodable, err), e.dups...)
+		return f.deadLetter(msg, key, meta, fmt.Errorf("%w: %w", ErrUndecodable, err), f.takeDups(e)...)
 	}
 	select {
 	case f.sem <- struct{}{}:
@@ -230,7 +230,7 @@ func (f *Forwarder) deliver(key string, e *entry) (retry bool) {
 		return true
 	}
 	if meta.NumDelivered >= uint64(f.cfg.MaxDeliver) {
-		return f.deadLetter(msg, key, meta, a.err, e.dups...)
+		return f.deadLetter(msg, key, meta, a.err, f.takeDups(e)...)
 	}
 	d, reason := f.cfg.retryDelay(a, meta.NumDelivered)
 	if err := msg.NakWithDelay(d); err != nil {
@@ -261,7 +261,7 @@ func (f *Forwarder) ack(e *entry, log func() *slog.Logger) {
 		f.acked.add(e.seq)
 		f.mu.Unlock()
 	}
-	for _, d := range e.dups {
+	for _, d := range f.takeDups(e) {
 		_ = d.Ack()
 	}
 }
@@ -270,9 +270,19 @@ func (f *Forwarder) ack(e *entry, log func() *slog.Logger) {
 // next holder of the pin.
 func (f *Forwarder) release(e *entry) {
 	_ = e.msg.Nak()
-	for _, d := range e.dups {
+	for _, d := range f.takeDups(e) {
 		_ = d.Nak()
 	}
+}
+
+// takeDups returns and forgets the later deliveries of e's event that came
+// while it was being delivered (enqueue adds them under f.mu).
+func (f *Forwarder) takeDups(e *entry) []jetstream.Msg {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	d := e.dups
+	e.dups = nil
+	return d
 }
 
 // Stop stops pulling, releases (naks) the deliveries held behind others,
