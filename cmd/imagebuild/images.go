@@ -14,4 +14,5 @@ type target struct {
 var targets = []target{
 	{"ingest", "github.com/commsops/commsops/cmd/ingest", []int{8080}, "commsops ingest: Graph notification callbacks and bot responses into JetStream"},
 	{"resolver", "github.com/commsops/commsops/cmd/resolver", []int{8081}, "commsops resolver: ordered per-call state machine from COMMS_IN to COMMS_RESOLVED"},
+	{"forwarder", "github.com/commsops/commsops/cmd/forwarder", []int{8083}, "commsops forwarder: COMMS_RESOLVED to an HTTP sink as CloudEvents, in order per clientContext"},
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run commsops on one machine without containers, the way it runs in a
-# cluster: a 3-node nats-server JetStream cluster, two ingests and three
-# resolvers, every process on 127.0.0.1. Everything it makes (binaries,
+# cluster: a 3-node nats-server JetStream cluster, two ingests, three
+# resolvers and, when K_SINK is set, a forwarder to that HTTP sink, every
+# process on 127.0.0.1. Everything it makes (binaries,
 # generated nats-server configurations, JetStream data, logs, pid files) goes
 # under deploy/local/run/, which git ignores.
 #
@@ -13,7 +14,11 @@
 #   deploy/local/run.sh clean            (everything down) delete the data and logs, keep the binaries
 #
 # Ports: NATS clients 4222-4224, routes 6222-6224, monitoring 8222-8224;
-# ingests 8080 and 8082; resolvers 8081, 8083 and 8085.
+# ingests 8080 and 8082; resolvers 8081, 8083 and 8085; forwarder 8087.
+# K_SINK=http://127.0.0.1:9000/ deploy/local/run.sh up also starts the
+# forwarder (durable "forwarder"), pushing the resolved events to that URL as
+# CloudEvents; FORWARDER_SINK_TOKEN and the other FORWARDER_* variables in
+# your environment reach it.
 # nats-server comes from the PATH when it is 2.12 or newer, else it is built
 # from the Go module proxy into deploy/local/run/bin. The ingests run with
 # INGEST_AUTH=none: this is for loopback only. Variables already in your
@@ -32,10 +37,12 @@ nats_route_ports=(6222 6223 6224)
 nats_http_ports=(8222 8223 8224)
 ingest_ports=(8080 8082)
 resolver_ports=(8081 8083 8085)
+forwarder_port=8087
 
 nats_names=(nats-0 nats-1 nats-2)
 ingest_names=(ingest-0 ingest-1)
 resolver_names=(resolver-0 resolver-1 resolver-2)
+forwarder_name=forwarder-0
 
 log() { printf '%s\n' "$*"; }
 die() { printf 'run.sh: %s\n' "$*" >&2; exit 1; }
@@ -156,6 +163,7 @@ build() {
   fi
   local pkgs=(./cmd/ingest ./cmd/resolver)
   [[ -d $root/cmd/opsctl ]] && pkgs+=(./cmd/opsctl)
+  [[ -d $root/cmd/forwarder ]] && pkgs+=(./cmd/forwarder)
   for p in ./cmd/ingest ./cmd/resolver; do
     [[ -d $root/$p ]] || die "$root/$p does not exist yet"
   done
@@ -209,6 +217,9 @@ check_ports() {
   for i in 0 1 2; do
     running "${resolver_names[$i]}" || ! port_busy "${resolver_ports[$i]}" || busy+=("${resolver_ports[$i]} (${resolver_names[$i]})")
   done
+  if [[ -n ${K_SINK:-} ]]; then
+    running "$forwarder_name" || ! port_busy "$forwarder_port" || busy+=("$forwarder_port ($forwarder_name)")
+  fi
   ((${#busy[@]} == 0)) || die "ports in use by something this script did not start: ${busy[*]}"
 }
 
@@ -236,10 +247,19 @@ up() {
   # The first process creates the R3 streams; the others retry meanwhile.
   for i in 0 1; do wait_for "${ingest_names[$i]}" "${ingest_ports[$i]}" /readyz 150; done
   for i in 0 1 2; do wait_for "${resolver_names[$i]}" "${resolver_ports[$i]}" /readyz 150; done
+  if [[ -n ${K_SINK:-} ]]; then
+    [[ -x $bin/forwarder ]] || die "K_SINK is set but $bin/forwarder was not built"
+    start "$forwarder_name" env NATS_URL="$url" COMMSOPS_REPLICAS=3 COMMSOPS_LOG_FORMAT="$log_format" \
+      FORWARDER_ADDR="$host:$forwarder_port" "$bin/forwarder"
+    wait_for "$forwarder_name" "$forwarder_port" /readyz 150
+  fi
   log ""
   log "NATS_URL=$url"
   log "ingest:    http://$host:${ingest_ports[0]}  http://$host:${ingest_ports[1]}  (/v1/notifications, /v1/responses)"
   log "resolvers: http://$host:${resolver_ports[0]}  http://$host:${resolver_ports[1]}  http://$host:${resolver_ports[2]}  (/healthz, /readyz, /metrics)"
+  if running "$forwarder_name"; then
+    log "forwarder: http://$host:$forwarder_port  (/healthz, /readyz, /metrics), pushing to K_SINK"
+  fi
   if [[ -x $bin/opsctl ]]; then
     log "try:       NATS_URL=$url $bin/opsctl demo -url http://$host:${ingest_ports[0]}"
     log "           NATS_URL=$url $bin/opsctl replay -since 1"
@@ -264,19 +284,22 @@ status() {
   for i in 0 1 2; do report "${nats_names[$i]}" "${nats_http_ports[$i]}" "/healthz?js-enabled-only=true"; done
   for i in 0 1; do report "${ingest_names[$i]}" "${ingest_ports[$i]}" /readyz; done
   for i in 0 1 2; do report "${resolver_names[$i]}" "${resolver_ports[$i]}" /readyz; done
+  # The forwarder runs only when it was started with K_SINK.
+  if [[ -f $run/$forwarder_name.pid ]]; then report "$forwarder_name" "$forwarder_port" /readyz; fi
   return "$all"
 }
 
 down() {
   # Ingests first (nothing new comes in; what they acknowledged is stored),
-  # then the resolvers (each drains and hands its partitions over), NATS last.
+  # then the resolvers (each drains and hands its partitions over), then the
+  # forwarder (it pushes what the resolvers published), NATS last.
   local n
-  for n in "${ingest_names[@]}" "${resolver_names[@]}" "${nats_names[@]}"; do stop "$n"; done
+  for n in "${ingest_names[@]}" "${resolver_names[@]}" "$forwarder_name" "${nats_names[@]}"; do stop "$n"; done
 }
 
 clean() {
   local n
-  for n in "${nats_names[@]}" "${ingest_names[@]}" "${resolver_names[@]}"; do
+  for n in "${nats_names[@]}" "${ingest_names[@]}" "${resolver_names[@]}" "$forwarder_name"; do
     running "$n" && die "$n is running: run.sh down first"
   done
   rm -rf "$run/data" "$run"/*.log "$run"/*.conf "$run"/*.pid

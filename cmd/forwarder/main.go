@@ -1,0 +1,173 @@
+// Command forwarder pushes the resolved events of COMMS_RESOLVED to an HTTP
+// sink (K_SINK, as Knative's SinkBinding sets it) as CloudEvents in HTTP
+// binary content mode. Replicas share one durable consumer: one of them
+// delivers at a time, the others stand by, and each clientContext's events
+// reach the sink one at a time in stream order. Configuration is environment
+// only; -h lists every variable.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/commsops/commsops/internal/forwarder"
+	"github.com/commsops/commsops/internal/natsconn"
+	"github.com/commsops/commsops/internal/service"
+	"github.com/commsops/commsops/internal/streams"
+)
+
+var version = "dev"
+
+// Config is the forwarder's whole configuration.
+type Config struct {
+	service.Common
+	Sink        string        `envconfig:"K_SINK" desc:"the sink URL, as Knative's SinkBinding sets it (required)" secret:"userinfo"`
+	Durable     string        `envconfig:"FORWARDER_DURABLE" default:"forwarder" desc:"durable consumer name; replicas with the same name share it"`
+	Statuses    []string      `envconfig:"FORWARDER_STATUSES" desc:"comma list of statuses to forward (default: all)"`
+	Timeout     time.Duration `envconfig:"FORWARDER_TIMEOUT" default:"10s" desc:"per delivery"`
+	MaxDeliver  int           `envconfig:"FORWARDER_MAX_DELIVER" default:"10" desc:"deliveries before the event goes to COMMS_DLQ and is acked"`
+	Concurrency int           `envconfig:"FORWARDER_CONCURRENCY" default:"64" desc:"clientContexts delivered concurrently (one event at a time per clientContext, in stream order)"`
+	SinkToken   string        `envconfig:"FORWARDER_SINK_TOKEN" desc:"bearer token sent to the sink" secret:"true"`
+	Addr        string        `envconfig:"FORWARDER_ADDR" default:":8083" desc:"HTTP listen address for /healthz, /readyz, /metrics"`
+}
+
+// startupWithin bounds the startup steps that talk to JetStream: a cluster
+// still electing its leaders times requests out for a while.
+const startupWithin = 2 * time.Minute
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:]); err != nil && !errors.Is(err, service.ErrHelp) {
+		fmt.Fprintln(service.Stderr, "forwarder:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string) error {
+	// Step 0: configuration, logger, tracing.
+	var cfg Config
+	log, stopTracing, err := service.Boot(ctx, "forwarder", version, args, &cfg)
+	if err != nil {
+		return err
+	}
+	statuses, err := forwarder.ParseStatuses(cfg.Statuses)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	if cfg.Sink == "" {
+		return fmt.Errorf("config: %w: K_SINK is required", forwarder.ErrConfig)
+	}
+	// One deadline for the whole shutdown, COMMSOPS_SHUTDOWN_TIMEOUT from
+	// SIGTERM (or from a failure).
+	shutdown := service.NewShutdownDeadline(cfg.ShutdownTimeout)
+	defer shutdown.Cancel() // deferred first: runs last
+	defer func() { stopTracing(shutdown.Context()) }()
+
+	// Step 1: NATS and the streams.
+	conn, err := natsconn.Connect(ctx, cfg.Config, "commsops-forwarder", log)
+	if err != nil {
+		return fmt.Errorf("nats: %w", err)
+	}
+	defer func() { conn.Close(shutdown.Context()) }()
+	startup := time.Now().Add(startupWithin)
+	if _, err := streams.EnsureWithin(ctx, conn.JS, streams.Config{Replicas: cfg.Replicas, Partitions: cfg.Partitions}, startupWithin, log); err != nil {
+		return fmt.Errorf("streams: %w", err)
+	}
+
+	// Step 2: the forwarder (its durable consumer), with its metrics.
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	fcfg := forwarder.Config{
+		Sink: cfg.Sink, Token: cfg.SinkToken, Durable: cfg.Durable, Statuses: statuses,
+		Timeout: cfg.Timeout, MaxDeliver: cfg.MaxDeliver, Concurrency: cfg.Concurrency, Registerer: reg,
+	}
+	var f *forwarder.Forwarder
+	err = untilDeadline(ctx, startup, log, "consumer", func() error {
+		var err error
+		f, err = forwarder.New(ctx, conn.JS, fcfg, log)
+		if errors.Is(err, forwarder.ErrConfig) {
+			return permanent{err}
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("forwarder: %w", err)
+	}
+	if err := f.Start(ctx); err != nil {
+		return err
+	}
+
+	// Step 3: health and metrics.
+	ready := streams.Writable(conn.JS)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if err := ready(r.Context()); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	srv := service.NewHTTPServer(cfg.Addr, mux, log)
+	addr, errc, err := service.Serve(srv)
+	if err != nil {
+		_ = f.Stop(shutdown.Context())
+		return fmt.Errorf("http: %w", err)
+	}
+	log.Info("listening", "addr", addr.String())
+
+	select {
+	case err := <-errc:
+		_ = f.Stop(shutdown.Context())
+		return fmt.Errorf("http: %w", err)
+	case <-ctx.Done():
+	}
+	// Shutdown: finish or release the deliveries in flight, stop HTTP, then
+	// drain NATS (deferred above), all within the one deadline.
+	log.Info("shutting down", "deadline", cfg.ShutdownTimeout)
+	sctx := shutdown.Context()
+	ferr := f.Stop(sctx)
+	return errors.Join(ferr, service.Shutdown(sctx, srv))
+}
+
+// permanent marks a startup failure that retrying cannot mend.
+type permanent struct{ error }
+
+func (p permanent) Unwrap() error { return p.error }
+
+// untilDeadline runs step until it succeeds, fails for good (permanent),
+// ctx ends or deadline passes, with backoff from 250ms to 5s.
+func untilDeadline(ctx context.Context, deadline time.Time, log *slog.Logger, what string, step func() error) error {
+	wait := 250 * time.Millisecond
+	for {
+		err := step()
+		var p permanent
+		if err == nil || errors.As(err, &p) || time.Now().After(deadline) || ctx.Err() != nil {
+			if errors.As(err, &p) {
+				return p.error
+			}
+			return err
+		}
+		log.Warn("JetStream not ready yet; retrying", "step", what, "err", err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
+}
