@@ -243,6 +243,10 @@ func checkForwarderKEDA(m *manifests) (errs []error) {
 	if n, err := strconv.Atoi(md["lagThreshold"]); err != nil || n < 1 {
 		errs = append(errs, fmt.Errorf("ScaledObject forwarder: lagThreshold %q", md["lagThreshold"]))
 	}
+	// KEDA runs in its own namespace: the endpoint names the overlay's.
+	if want := fmt.Sprintf("%s.%s.svc.cluster.local:%d", m.statefulSets["nats"].Spec.ServiceName, m.overlay.namespace, natsHTTPPort); md["natsServerMonitoringEndpoint"] != want {
+		errs = append(errs, fmt.Errorf("ScaledObject forwarder: natsServerMonitoringEndpoint %q, want %q", md["natsServerMonitoringEndpoint"], want))
+	}
 	return errs
 }
 

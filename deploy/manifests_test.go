@@ -193,12 +193,12 @@ func checkObjects(m *manifests) (errs []error) {
 		}
 	}
 	want := map[string][]string{
-		"Deployment":              {"ingest", "resolver"},
+		"Deployment":              {"forwarder", "ingest", "resolver"},
 		"StatefulSet":             {"nats"},
 		"Service":                 {"ingest", "ingest-api", "nats", "nats-headless"},
 		"HorizontalPodAutoscaler": {"ingest"},
-		"PodDisruptionBudget":     {"ingest", "nats", "resolver"},
-		"ScaledObject":            {"resolver"},
+		"PodDisruptionBudget":     {"forwarder", "ingest", "nats", "resolver"},
+		"ScaledObject":            {"forwarder", "resolver"},
 	}
 	have := map[string][]string{
 		"Deployment": keys(m.deployments), "StatefulSet": keys(m.statefulSets), "Service": keys(m.services),
