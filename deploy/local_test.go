@@ -43,7 +43,7 @@ func TestRunScript(t *testing.T) {
 				t.Errorf("run.sh uses %s, which no commsops process reads", v)
 			}
 		}
-		for _, v := range []string{"NATS_URL", "INGEST_AUTH=none", "INGEST_ADDR", "RESOLVER_ADDR", "RESOLVER_WORKER_ID", "COMMSOPS_REPLICAS=3"} {
+		for _, v := range []string{"NATS_URL", "INGEST_AUTH=none", "INGEST_ADDR", "INGEST_API_ADDR", "RESOLVER_ADDR", "RESOLVER_WORKER_ID", "COMMSOPS_REPLICAS=3"} {
 			if !strings.Contains(string(script), v) {
 				t.Errorf("run.sh does not set %s", v)
 			}
@@ -52,7 +52,7 @@ func TestRunScript(t *testing.T) {
 	t.Run("ports", func(t *testing.T) {
 		for _, want := range []string{
 			"nats_client_ports=(4222 4223 4224)", "nats_route_ports=(6222 6223 6224)",
-			"ingest_ports=(8080 8082)", "resolver_ports=(8081 8083 8085)", "host=127.0.0.1",
+			"ingest_ports=(8080 8082)", "ingest_api_ports=(8090 8092)", "resolver_ports=(8081 8083 8085)", "host=127.0.0.1",
 		} {
 			if !strings.Contains(string(script), want) {
 				t.Errorf("run.sh has no %q", want)

@@ -14,7 +14,8 @@
 #   deploy/local/run.sh clean            (everything down) delete the data and logs, keep the binaries
 #
 # Ports: NATS clients 4222-4224, routes 6222-6224, monitoring 8222-8224;
-# ingests 8080 and 8082; resolvers 8081, 8083 and 8085; forwarder 8087.
+# ingests 8080 and 8082 (operations API 8090 and 8092); resolvers 8081, 8083
+# and 8085; forwarder 8087.
 # K_SINK=http://127.0.0.1:9000/ deploy/local/run.sh up also starts the
 # forwarder (durable "forwarder"), pushing the resolved events to that URL as
 # CloudEvents; FORWARDER_SINK_TOKEN and the other FORWARDER_* variables in
@@ -36,6 +37,7 @@ nats_client_ports=(4222 4223 4224)
 nats_route_ports=(6222 6223 6224)
 nats_http_ports=(8222 8223 8224)
 ingest_ports=(8080 8082)
+ingest_api_ports=(8090 8092)
 resolver_ports=(8081 8083 8085)
 forwarder_port=8087
 
@@ -213,6 +215,7 @@ check_ports() {
   done
   for i in 0 1; do
     running "${ingest_names[$i]}" || ! port_busy "${ingest_ports[$i]}" || busy+=("${ingest_ports[$i]} (${ingest_names[$i]})")
+    running "${ingest_names[$i]}" || ! port_busy "${ingest_api_ports[$i]}" || busy+=("${ingest_api_ports[$i]} (${ingest_names[$i]} API)")
   done
   for i in 0 1 2; do
     running "${resolver_names[$i]}" || ! port_busy "${resolver_ports[$i]}" || busy+=("${resolver_ports[$i]} (${resolver_names[$i]})")
@@ -238,7 +241,7 @@ up() {
   done
   for i in 0 1; do
     start "${ingest_names[$i]}" env NATS_URL="$url" COMMSOPS_REPLICAS=3 COMMSOPS_LOG_FORMAT="$log_format" INGEST_AUTH=none \
-      INGEST_ADDR="$host:${ingest_ports[$i]}" "$bin/ingest"
+      INGEST_ADDR="$host:${ingest_ports[$i]}" INGEST_API_ADDR="$host:${ingest_api_ports[$i]}" "$bin/ingest"
   done
   for i in 0 1 2; do
     start "${resolver_names[$i]}" env NATS_URL="$url" COMMSOPS_REPLICAS=3 COMMSOPS_LOG_FORMAT="$log_format" \
@@ -256,6 +259,7 @@ up() {
   log ""
   log "NATS_URL=$url"
   log "ingest:    http://$host:${ingest_ports[0]}  http://$host:${ingest_ports[1]}  (/v1/notifications, /v1/responses)"
+  log "ops API:   http://$host:${ingest_api_ports[0]}  http://$host:${ingest_api_ports[1]}  (/v1/operations/{clientContext}, /events)"
   log "resolvers: http://$host:${resolver_ports[0]}  http://$host:${resolver_ports[1]}  http://$host:${resolver_ports[2]}  (/healthz, /readyz, /metrics)"
   if running "$forwarder_name"; then
     log "forwarder: http://$host:$forwarder_port  (/healthz, /readyz, /metrics), pushing to K_SINK"
