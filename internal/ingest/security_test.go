@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/commsops/commsops/internal/natstest"
+	"github.com/commsops/commsops/internal/problem"
 	"github.com/commsops/commsops/internal/service"
 	"github.com/commsops/commsops/pkg/events"
 )
@@ -107,7 +108,7 @@ func TestUnstorableIs4xx(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := e.post(tc.route, tc.body, tc.header...)
-			var p Problem
+			var p problem.Details
 			if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil {
 				t.Fatalf("%d, not problem+json: %s", rec.Code, rec.Body)
 			}

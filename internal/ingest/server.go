@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/commsops/commsops/internal/problem"
 	"github.com/commsops/commsops/internal/tracing"
 	"github.com/commsops/commsops/pkg/events"
 )
@@ -187,7 +188,7 @@ func traced(r *http.Request, name string) (*http.Request, trace.Span) {
 func (h *Handler) admit(w http.ResponseWriter, r *http.Request, route string, a Authenticator) bool {
 	if a != nil {
 		if err := a.Authenticate(r); err != nil {
-			h.refuse(w, r, route, reasonUnauthorized, http.StatusUnauthorized, ProblemUnauthorized,
+			h.refuse(w, r, route, reasonUnauthorized, http.StatusUnauthorized, problem.Unauthorized,
 				"authentication failed: "+err.Error(), err)
 			return false
 		}
@@ -196,13 +197,13 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request, route string, a 
 	if ct != "application/json" { // the usual value needs no parsing
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || !(mt == "application/json" || strings.HasSuffix(mt, "+json")) {
-			h.refuse(w, r, route, reasonContentType, http.StatusUnsupportedMediaType, ProblemContentType,
+			h.refuse(w, r, route, reasonContentType, http.StatusUnsupportedMediaType, problem.ContentType,
 				fmt.Sprintf("Content-Type %q is not JSON: send application/json", clip(ct)), nil)
 			return false
 		}
 	}
 	if r.ContentLength > h.opts.MaxBodyBytes {
-		h.refuse(w, r, route, reasonTooLarge, http.StatusRequestEntityTooLarge, ProblemTooLarge,
+		h.refuse(w, r, route, reasonTooLarge, http.StatusRequestEntityTooLarge, problem.TooLarge,
 			fmt.Sprintf("nothing was stored: the body of %d bytes is over %d", r.ContentLength, h.opts.MaxBodyBytes), nil)
 		return false
 	}
@@ -216,7 +217,7 @@ func (h *Handler) reject(w http.ResponseWriter, r *http.Request, route, reason s
 		err = errors.New(detail)
 	}
 	h.rj.record(r.Context(), r, route, reason, status, err)
-	writeProblem(w, status, typ, clip(detail), 0)
+	problem.Write(w, status, typ, clip(detail), 0)
 }
 
 // refuse is reject for a request refused before its body was read: the
@@ -236,16 +237,16 @@ func (h *Handler) readJSON(w http.ResponseWriter, r *http.Request, route string)
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			h.reject(w, r, route, reasonTooLarge, http.StatusRequestEntityTooLarge, ProblemTooLarge,
+			h.reject(w, r, route, reasonTooLarge, http.StatusRequestEntityTooLarge, problem.TooLarge,
 				fmt.Sprintf("nothing was stored: the body is over %d bytes", h.opts.MaxBodyBytes), err)
 			return nil, false
 		}
-		h.reject(w, r, route, reasonInvalid, http.StatusBadRequest, ProblemInvalid, "reading the body failed: "+err.Error(), err)
+		h.reject(w, r, route, reasonInvalid, http.StatusBadRequest, problem.Invalid, "reading the body failed: "+err.Error(), err)
 		return nil, false
 	}
 	if !utf8.Valid(body) {
 		// encoding/json would silently turn invalid bytes into U+FFFD.
-		h.reject(w, r, route, reasonInvalid, http.StatusBadRequest, ProblemInvalid,
+		h.reject(w, r, route, reasonInvalid, http.StatusBadRequest, problem.Invalid,
 			"nothing was stored: the body is not valid UTF-8 (RFC 8259)", nil)
 		return nil, false
 	}
@@ -278,9 +279,9 @@ func readAll(r io.Reader, sizeHint int64) ([]byte, error) {
 // invalid answers input that cannot be stored as sent: 413 for too many
 // resources or too much to store, else 400; the detail says why.
 func (h *Handler) invalid(w http.ResponseWriter, r *http.Request, route string, err error) {
-	status, typ, reason := http.StatusBadRequest, ProblemInvalid, reasonInvalid
+	status, typ, reason := http.StatusBadRequest, problem.Invalid, reasonInvalid
 	if errors.Is(err, events.ErrTooManyItems) || errors.Is(err, events.ErrTooLarge) {
-		status, typ, reason = http.StatusRequestEntityTooLarge, ProblemTooLarge, reasonTooLarge
+		status, typ, reason = http.StatusRequestEntityTooLarge, problem.TooLarge, reasonTooLarge
 	}
 	h.reject(w, r, route, reason, status, typ, "nothing was stored: "+err.Error(), err)
 }
@@ -316,7 +317,7 @@ func (h *Handler) store(w http.ResponseWriter, r *http.Request, route string, bo
 		return
 	default:
 		h.opts.Log.Error("store failed; answering 503", "route", route, "events", len(in), "err", err)
-		writeProblem(w, http.StatusServiceUnavailable, ProblemUnavailable,
+		problem.Write(w, http.StatusServiceUnavailable, problem.Unavailable,
 			"JetStream could not store the request; nothing is acknowledged, retry later", h.opts.RetryAfter)
 		return
 	}
@@ -378,7 +379,7 @@ func (h *Handler) readyz(w http.ResponseWriter, r *http.Request) {
 	err := h.readyError
 	h.readyMu.Unlock()
 	if err != nil {
-		writeProblem(w, http.StatusServiceUnavailable, ProblemUnavailable, "not ready", h.opts.RetryAfter)
+		problem.Write(w, http.StatusServiceUnavailable, problem.Unavailable, "not ready", h.opts.RetryAfter)
 		return
 	}
 	_, _ = io.WriteString(w, "ok\n")

@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/commsops/commsops/internal/natstest"
+	"github.com/commsops/commsops/internal/problem"
 	"github.com/commsops/commsops/internal/service"
 	"github.com/commsops/commsops/internal/streams"
 	"github.com/commsops/commsops/pkg/events"
@@ -145,7 +146,7 @@ func TestLimits(t *testing.T) {
 			if rec.Code != tc.want {
 				t.Fatalf("status %d, want %d: %s", rec.Code, tc.want, rec.Body)
 			}
-			var p Problem
+			var p problem.Details
 			if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil || rec.Header().Get("Content-Type") != "application/problem+json" {
 				t.Fatalf("not problem+json: %v %s", err, rec.Body)
 			}
@@ -249,8 +250,8 @@ func TestStoreFailureIs503(t *testing.T) {
 	if first.Code != http.StatusServiceUnavailable || first.Header().Get("Retry-After") == "" {
 		t.Fatalf("with the broker frozen: %d, Retry-After %q: %s", first.Code, first.Header().Get("Retry-After"), first.Body)
 	}
-	var p Problem
-	if err := json.Unmarshal(first.Body.Bytes(), &p); err != nil || p.Type != ProblemUnavailable {
+	var p problem.Details
+	if err := json.Unmarshal(first.Body.Bytes(), &p); err != nil || p.Type != problem.Unavailable {
 		t.Fatalf("problem %+v (%v)", p, err)
 	}
 	if n := e.stored(t); n != 0 {
