@@ -24,7 +24,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/commsops/commsops/internal/natstest"
-	"github.com/commsops/commsops/internal/streams"
+	"github.com/commsops/commsops/internal/stacktest"
 	"github.com/commsops/commsops/pkg/events"
 )
 
@@ -52,13 +52,7 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	srv := natstest.Run(t)
-	_, js := natstest.Connect(t, srv.URL())
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := streams.Ensure(ctx, js, streams.Config{Partitions: 2}); err != nil {
-		t.Fatal(err)
-	}
+	srv, js := stacktest.Streams(t)
 	return &env{srv: srv, js: js}
 }
 

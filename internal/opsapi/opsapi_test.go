@@ -19,9 +19,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/commsops/commsops/internal/eventstest"
-	"github.com/commsops/commsops/internal/natstest"
 	"github.com/commsops/commsops/internal/opsapi"
-	"github.com/commsops/commsops/internal/streams"
+	"github.com/commsops/commsops/internal/stacktest"
 	"github.com/commsops/commsops/pkg/events"
 )
 
@@ -31,13 +30,7 @@ const token = "bot-token-0123456789"
 // streams; every route needs the bearer token.
 func api(t *testing.T, keepAlive time.Duration) (*httptest.Server, jetstream.JetStream, *prometheus.Registry) {
 	t.Helper()
-	srv := natstest.Run(t)
-	_, js := natstest.Connect(t, srv.URL())
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := streams.Ensure(ctx, js, streams.Config{Partitions: 2}); err != nil {
-		t.Fatal(err)
-	}
+	_, js := stacktest.Streams(t)
 	ops, err := events.NewOperations(js)
 	if err != nil {
 		t.Fatal(err)

@@ -74,3 +74,18 @@ func Run(t testing.TB, cfg resolver.Config) *Stack {
 	t.Cleanup(hs.Close)
 	return &Stack{NATS: srv, NATSURL: srv.URL(), JS: js, IngestURL: hs.URL}
 }
+
+// Streams starts an embedded JetStream server with the pipeline's streams and
+// bucket (two partitions) and returns it with a JetStream context on it: the
+// setup of the tests that need the streams but no pipeline.
+func Streams(t testing.TB) (*natstest.Server, jetstream.JetStream) {
+	t.Helper()
+	srv := natstest.Run(t)
+	_, js := natstest.Connect(t, srv.URL())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := streams.Ensure(ctx, js, streams.Config{Partitions: 2}); err != nil {
+		t.Fatal(err)
+	}
+	return srv, js
+}

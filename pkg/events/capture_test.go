@@ -16,7 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/commsops/commsops/internal/natstest"
-	"github.com/commsops/commsops/internal/streams"
+	"github.com/commsops/commsops/internal/stacktest"
 	"github.com/commsops/commsops/pkg/events"
 )
 
@@ -62,13 +62,7 @@ func fakeGraph(t *testing.T) *httptest.Server {
 // captureJS runs a server with the streams and returns a Publisher on it.
 func captureJS(t *testing.T) (*natstest.Server, jetstream.JetStream, *events.Publisher) {
 	t.Helper()
-	srv := natstest.Run(t)
-	_, js := natstest.Connect(t, srv.URL())
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := streams.Ensure(ctx, js, streams.Config{Partitions: 2}); err != nil {
-		t.Fatal(err)
-	}
+	srv, js := stacktest.Streams(t)
 	p, err := events.NewPublisher(js, events.WithStoreTimeout(time.Second))
 	if err != nil {
 		t.Fatal(err)

@@ -17,20 +17,14 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/commsops/commsops/internal/natstest"
-	"github.com/commsops/commsops/internal/streams"
+	"github.com/commsops/commsops/internal/stacktest"
 	"github.com/commsops/commsops/pkg/events"
 )
 
 // resolvedJS runs an embedded server with the pipeline's streams.
 func resolvedJS(t *testing.T) (string, jetstream.JetStream) {
 	t.Helper()
-	srv := natstest.Run(t)
-	_, js := natstest.Connect(t, srv.URL())
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := streams.Ensure(ctx, js, streams.Config{Partitions: 2}); err != nil {
-		t.Fatal(err)
-	}
+	srv, js := stacktest.Streams(t)
 	return srv.URL(), js
 }
 
