@@ -2,9 +2,9 @@ package events
 
 import (
 	"errors"
-	"fmt"
-	"strconv"
-	"unicode/utf8"
+
+	"github.com/commsops/commsops/internal/evterr"
+	"github.com/commsops/commsops/internal/jsonx"
 )
 
 // Sentinel errors returned (wrapped) by this package. Test with errors.Is.
@@ -14,7 +14,7 @@ var (
 	ErrInvalidJSON = errors.New("events: invalid JSON")
 	// ErrInvalidPayload: the JSON is well formed but misses a required field or
 	// has a field of an impossible value; the wrapped message names the field.
-	ErrInvalidPayload = errors.New("events: invalid payload")
+	ErrInvalidPayload = evterr.ErrInvalidPayload
 	// ErrInvalidStatus: a status string that is none of notStarted, running,
 	// completed, failed (any casing) nor stalled.
 	ErrInvalidStatus = errors.New("events: invalid status")
@@ -27,7 +27,7 @@ var (
 	// headers (ce-specversion, ce-id, ce-source, ce-type) or holds invalid ones.
 	ErrNotCloudEvent = errors.New("events: not a CloudEvents binary-mode message")
 	// ErrBadHeaderEncoding: a ce- header value with a malformed percent-encoding.
-	ErrBadHeaderEncoding = errors.New("events: malformed percent-encoding in header")
+	ErrBadHeaderEncoding = evterr.ErrBadHeaderEncoding
 	// ErrTooDeep: JSON nested deeper than MaxJSONDepth.
 	ErrTooDeep = errors.New("events: JSON nested too deeply")
 	// ErrTooManyItems: a notification callback with more items than MaxItems.
@@ -46,7 +46,7 @@ var (
 	// field in another casing than Graph's. Readers disagree on what such
 	// input means, so it is refused rather than given one meaning here and
 	// another downstream.
-	ErrDuplicateMember = errors.New("events: duplicate member")
+	ErrDuplicateMember = evterr.ErrDuplicateMember
 	// ErrClosed: the Publisher or Subscriber was closed.
 	ErrClosed = errors.New("events: closed")
 )
@@ -55,19 +55,8 @@ var (
 var ErrNotFound = errors.New("events: not found")
 
 // shortLen is how many bytes of an input value an error message quotes.
-const shortLen = 32
+const shortLen = jsonx.ShortLen
 
-// quoteShort returns b quoted for an error message: whole when it is at most
-// shortLen bytes, else its first shortLen bytes (cut at a rune boundary)
-// followed by how long it was. No error of this package echoes more of any
-// input value, so an answer or log line built from one stays short.
-func quoteShort[T ~string | ~[]byte](b T) string {
-	if len(b) <= shortLen {
-		return strconv.Quote(string(b))
-	}
-	cut := shortLen
-	for cut > 0 && !utf8.RuneStart(b[cut]) {
-		cut--
-	}
-	return fmt.Sprintf("%s… (%d bytes)", strconv.Quote(string(b[:cut])), len(b))
-}
+// quoteShort returns b quoted for an error message, cut after shortLen bytes
+// (see jsonx.QuoteShort).
+func quoteShort[T ~string | ~[]byte](b T) string { return jsonx.QuoteShort(b) }

@@ -12,6 +12,8 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/nats-io/nats.go"
+
+	"github.com/commsops/commsops/internal/cehdr"
 )
 
 // Fuzz targets. Run one with, e.g.:
@@ -93,10 +95,10 @@ func FuzzParseNotifications(f *testing.F) {
 		}
 		for _, item := range n.Items {
 			for _, res := range item.Resources {
-				if ResourceKind(ResourceType(res), item.Path) != KindOperation {
+				if ResourceKind(resourceTypeOf(res), item.Path) != KindOperation {
 					continue
 				}
-				if _, err := ParseOperation(res); err != nil {
+				if _, err := parseOperationChecked(res); err != nil {
 					checkRejected(t, "ParseOperation", err)
 				}
 			}
@@ -125,7 +127,7 @@ func FuzzParseNotifications(f *testing.F) {
 				t.Fatalf("stored operation notification does not parse back: %v", err)
 			}
 			if len(item.Resources) > 0 {
-				if _, err := ParseOperation(item.Resources[0]); err != nil {
+				if _, err := parseOperationChecked(item.Resources[0]); err != nil {
 					t.Fatalf("stored operation does not parse back: %v", err)
 				}
 			}
@@ -219,7 +221,7 @@ func FuzzOneMeaning(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		if op, err := ParseOperation(body); err == nil {
+		if op, err := parseOperationChecked(body); err == nil {
 			checkOperationMeaning(t, body, op)
 		}
 		if r, err := ParseActionResponse(body); err == nil {
@@ -409,7 +411,7 @@ func FuzzDecodeMsg(f *testing.F) {
 		// as a valid event comes back unchanged.
 		ev := event.New()
 		ev.SetID(id)
-		ev.SetSource("/calls/" + PercentEncode(source))
+		ev.SetSource("/calls/" + cehdr.Encode(source))
 		ev.SetType(typ)
 		ev.SetSubject(subject)
 		if utf8.ValidString(ext) {

@@ -11,6 +11,10 @@ import (
 	"unicode/utf8"
 
 	"github.com/cloudevents/sdk-go/v2/event"
+
+	"github.com/commsops/commsops/internal/cehdr"
+	"github.com/commsops/commsops/internal/jsonx"
+	"github.com/commsops/commsops/internal/subjects"
 )
 
 // Inbound is one event to store in COMMS_IN: its publish subject and the
@@ -99,7 +103,7 @@ func (in Inbound) Size() int { return in.headerSize() + len(in.Event.Data()) }
 func (in Inbound) headerSize() int {
 	const line = len(": \r\n")
 	n := len("NATS/1.0\r\n") + len("\r\n")
-	add := func(k, v string) { n += len(k) + line + percentEncodedLen(v) }
+	add := func(k, v string) { n += len(k) + line + cehdr.EncodedLen(v) }
 	add(HeaderSpecVersion, in.Event.SpecVersion())
 	add(HeaderID, in.Event.ID())
 	add(HeaderSource, in.Event.Source())
@@ -337,7 +341,7 @@ func callSource(callID string) string {
 	if callID == "" {
 		callID = "unknown"
 	}
-	return ResolvedSource(callID)
+	return subjects.ResolvedSource(callID)
 }
 
 func receivedAt(o InboundOptions) time.Time {
@@ -357,7 +361,7 @@ func contentID(content []byte, parts ...string) string {
 	for _, p := range parts {
 		buf = append(append(buf, p...), 0)
 	}
-	buf = append(appendCompact(buf, content), 0)
+	buf = append(jsonx.AppendCompact(buf, content), 0)
 	sum := sha256.Sum256(buf)
 	return hex.EncodeToString(sum[:16])
 }

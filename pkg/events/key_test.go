@@ -17,6 +17,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/commsops/commsops/internal/natstest"
+	"github.com/commsops/commsops/internal/stallcheck"
+	"github.com/commsops/commsops/internal/subjects"
 )
 
 // kvKeyRe is nats.go's JetStream KV key syntax; keys must also avoid '.', so
@@ -55,19 +57,19 @@ func checkKey(t testing.TB, cc string) string {
 			t.Fatalf("ResolvedSubject(Key(%q), %s) = %q", cc, s, subj)
 		}
 		if cc != "" { // "" filters every clientContext
-			if f := ResolvedFilter(cc, s); f != subj {
-				t.Fatalf("ResolvedFilter(%q, %s) = %q, want %q", cc, s, f, subj)
+			if f := resolvedFilter(cc, s); f != subj {
+				t.Fatalf("resolvedFilter(%q, %s) = %q, want %q", cc, s, f, subj)
 			}
 		}
 	}
 	if cc != "" { // all statuses of one clientContext: the status token is the only wildcard
-		if f := ResolvedFilter(cc, ""); f != SubjectResolvedPrefix+k+".*" {
-			t.Fatalf("ResolvedFilter(%q, \"\") = %q", cc, f)
+		if f := resolvedFilter(cc, ""); f != SubjectResolvedPrefix+k+".*" {
+			t.Fatalf("resolvedFilter(%q, \"\") = %q", cc, f)
 		}
 	}
 	checkSubject(t, InSubject(KindOperation, k), 4)
-	checkSubject(t, StallScheduleSubject(k, "slot"), 6)
-	checkSubject(t, DeadLetterSubject(StreamIn, k), 4)
+	checkSubject(t, stallcheck.ScheduleSubject(k, "slot"), 6)
+	checkSubject(t, subjects.DeadLetter(StreamIn, k), 4)
 	return k
 }
 
@@ -290,8 +292,8 @@ func TestKeysOnJetStream(t *testing.T) {
 		if cc == "" {
 			continue // "" filters all, by design
 		}
-		if subs[i], err = nc.SubscribeSync(ResolvedFilter(cc, "")); err != nil {
-			t.Fatalf("subscribe %q: %v", ResolvedFilter(cc, ""), err)
+		if subs[i], err = nc.SubscribeSync(resolvedFilter(cc, "")); err != nil {
+			t.Fatalf("subscribe %q: %v", resolvedFilter(cc, ""), err)
 		}
 	}
 	for _, cc := range ccs {

@@ -1,6 +1,10 @@
 package events
 
-import "slices"
+import (
+	"slices"
+
+	"github.com/commsops/commsops/internal/stallcheck"
+)
 
 // View is what COMMS_RESOLVED holds for one clientContext up to one stream
 // sequence: each operation at its latest status.
@@ -62,7 +66,7 @@ func (v *view) apply(r *Resolved) {
 
 // operationSlot returns the identity of r's operation within its key.
 func operationSlot(r *Resolved) string {
-	if s, ok := r.Event.Extensions()[ExtSlot].(string); ok && s != "" {
+	if s, ok := r.Event.Extensions()[stallcheck.ExtSlot].(string); ok && s != "" {
 		return "s:" + s
 	}
 	return "id:" + NormalizeID(r.Data.OperationID)

@@ -365,7 +365,7 @@ func NewSubscriber(js jetstream.JetStream, opts ...SubscriberOption) (*Subscribe
 }
 
 // FilterSubjects returns the COMMS_RESOLVED subject filters of the options:
-// one per (clientContext, status) pair, built with ResolvedFilter; none when
+// one per (clientContext, status) pair, as resolvedFilter builds them; none when
 // no filter option was given (every event).
 func (s *Subscriber) FilterSubjects() []string {
 	keys, statuses := s.cfg.keys, s.cfg.statuses
