@@ -54,6 +54,44 @@ var (
 // ErrNotFound: Operations.Get found nothing resolved for the clientContext.
 var ErrNotFound = errors.New("events: not found")
 
+// Errors of the Subscriber and of the constructors' options. Test with errors.Is.
+var (
+	// ErrInvalidOption: a constructor or call was given an option with an
+	// impossible value, or two options that contradict each other; the
+	// wrapped message names the option.
+	ErrInvalidOption = errors.New("events: invalid option")
+	// ErrAlreadyRunning: Run was called while an earlier Run of the same
+	// Subscriber had not returned. Run several Subscribers (with the same
+	// Durable) to share the work instead.
+	ErrAlreadyRunning = errors.New("events: subscriber already running")
+	// ErrUndecodable is reported through OnError, wrapped with the cause (an
+	// ErrNotCloudEvent, ErrBadHeaderEncoding, ErrInvalidJSON or ErrInvalidPayload) and the
+	// message's subject and stream sequence, for a COMMS_RESOLVED message that
+	// is not a resolved operation event. Run terminates it (it is never
+	// delivered to this consumer again) and goes on with the next.
+	ErrUndecodable = errors.New("events: undecodable resolved event")
+	// ErrHandlerPanic is reported through OnError when the handler panicked.
+	// The event is then treated as if the handler had returned this error: it
+	// is redelivered after the backoff.
+	ErrHandlerPanic = errors.New("events: handler panicked")
+	// ErrDeliveriesExhausted is reported through OnError, wrapping the
+	// handler's error, when the handler failed on the MaxDeliver-th delivery of
+	// an event: the server will not deliver it to this consumer again. The
+	// event stays in COMMS_RESOLVED; replay it with StartAtSequence.
+	ErrDeliveriesExhausted = errors.New("events: handler failed on the last allowed delivery")
+)
+
+// ErrNotStored is returned (wrapped) when JetStream did not acknowledge every
+// event of a batch: unavailable, slow, or refusing for a reason that may
+// pass; some may have been stored. Storing the same batch again is safe: ids
+// are content-derived and deduplicated by the stream.
+var ErrNotStored = errors.New("events: not stored")
+
+// ErrCaptureDropped is reported through OnCaptureError for an action
+// response not stored: too many stores pending, a body too large, or no
+// store within CaptureRetryFor.
+var ErrCaptureDropped = errors.New("events: action response not captured")
+
 // shortLen is how many bytes of an input value an error message quotes.
 const shortLen = jsonx.ShortLen
 

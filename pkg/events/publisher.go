@@ -48,12 +48,6 @@ func NewPublisher(js jetstream.JetStream, opts ...PublisherOption) (*Publisher, 
 	return p, nil
 }
 
-// ErrNotStored is returned (wrapped) when JetStream did not acknowledge every
-// event of a batch: unavailable, slow, or refusing for a reason that may
-// pass; some may have been stored. Storing the same batch again is safe: ids
-// are content-derived and deduplicated by the stream.
-var ErrNotStored = errors.New("events: not stored")
-
 // Store publishes every event asynchronously with its id as Nats-Msg-Id and
 // waits until JetStream has acknowledged all of them. It returns nil only when
 // every event is stored (a duplicate counts as stored); ErrTooLarge or
