@@ -69,7 +69,7 @@ func captureJS(t *testing.T) (*natstest.Server, jetstream.JetStream, *events.Pub
 	if _, err := streams.Ensure(ctx, js, streams.Config{Partitions: 2}); err != nil {
 		t.Fatal(err)
 	}
-	p, err := events.NewPublisher(js, events.WithStoreTimeout(time.Second))
+	p, err := events.NewPublisher(js, events.StoreTimeout(time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
