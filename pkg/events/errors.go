@@ -19,10 +19,10 @@ var (
 	// completed, failed (any casing) nor stalled.
 	ErrInvalidStatus = errors.New("events: invalid status")
 	// ErrClientContextTooLong: a clientContext over MaxClientContextLen characters.
-	ErrClientContextTooLong = errors.New("events: clientContext too long")
+	ErrClientContextTooLong = evterr.ErrClientContextTooLong
 	// ErrClientContextInvalid: a clientContext holding control characters or
 	// invalid UTF-8.
-	ErrClientContextInvalid = errors.New("events: clientContext has control characters or invalid UTF-8")
+	ErrClientContextInvalid = evterr.ErrClientContextInvalid
 	// ErrNotCloudEvent: a NATS message that lacks the CloudEvents binary-mode
 	// headers (ce-specversion, ce-id, ce-source, ce-type) or holds invalid ones.
 	ErrNotCloudEvent = errors.New("events: not a CloudEvents binary-mode message")

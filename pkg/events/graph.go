@@ -8,8 +8,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
+	"github.com/commsops/commsops/internal/graphid"
 	"github.com/commsops/commsops/internal/jsonx"
 )
 
@@ -179,7 +179,7 @@ func parseOperation(data []byte) (*Operation, error) {
 		case 1:
 			var id string
 			id, err = looseString(v)
-			op.ID = NormalizeID(id)
+			op.ID = graphid.NormalizeID(id)
 		case 2:
 			op.StatusRaw, err = looseString(v)
 			if err == nil && op.StatusRaw != "" {
@@ -188,7 +188,7 @@ func parseOperation(data []byte) (*Operation, error) {
 		case 3:
 			op.ClientContext, err = looseString(v)
 			if err == nil {
-				err = ValidateClientContext(op.ClientContext)
+				err = graphid.ValidateClientContext(op.ClientContext)
 			}
 		case 4:
 			if !isNull(v) {
@@ -208,24 +208,6 @@ func parseOperation(data []byte) (*Operation, error) {
 // operationFields are the members parseOperation understands, in the order
 // of parseOperation's cases.
 var operationFields = [...]string{"@odata.type", "id", "status", "clientContext", "resultInfo", "completionReason"}
-
-// ValidateClientContext returns nil for a clientContext Graph would accept and
-// commsops can carry: at most MaxClientContextLen characters of valid UTF-8
-// with no control characters.
-func ValidateClientContext(cc string) error {
-	if !utf8.ValidString(cc) {
-		return fmt.Errorf("%w: not UTF-8", ErrClientContextInvalid)
-	}
-	if n := utf8.RuneCountInString(cc); n > MaxClientContextLen {
-		return fmt.Errorf("%w: %d characters, at most %d", ErrClientContextTooLong, n, MaxClientContextLen)
-	}
-	for i, r := range cc {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			return fmt.Errorf("%w: control character U+%04X at byte %d", ErrClientContextInvalid, r, i)
-		}
-	}
-	return nil
-}
 
 // Notification is one commsNotification item of a callback.
 type Notification struct {

@@ -180,8 +180,8 @@ func validTraceParent(tp string) bool {
 
 // NotificationEvents splits a parsed callback into one Inbound per resource
 // (one per element of an array resourceData; one for an item without
-// resourceData). Operation resources are keyed by OperationKey and everything
-// else by CallKey. The event data is the commsNotification item with
+// resourceData). Operation resources are keyed by operationKey and everything
+// else by callKey. The event data is the commsNotification item with
 // resourceData narrowed to that one resource (its other bytes as received).
 // It returns ErrValueTooLong for an id over MaxIDLen, ErrDuplicateMember for
 // a resource naming @odata.type twice, and the operation parser's errors.
@@ -249,7 +249,7 @@ func notificationEvent(item Notification, res json.RawMessage, narrow bool, at t
 		if err := checkIDs(idNames[1:], opID); err != nil {
 			return Inbound{}, err
 		}
-		key = OperationKey(op.ClientContext, callID, opID)
+		key = operationKey(op.ClientContext, callID, opID)
 		setExt(&e, ExtOperationID, opID)
 		setExt(&e, ExtClientContext, op.ClientContext)
 		subject := op.ClientContext
@@ -259,7 +259,7 @@ func notificationEvent(item Notification, res json.RawMessage, narrow bool, at t
 		e.SetSubject(subject)
 		e.SetType(TypeOperationNotification)
 	default:
-		key = CallKey(callID)
+		key = callKey(callID)
 		e.SetSubject(callID)
 		e.SetType(notificationType(kind))
 	}
@@ -302,7 +302,7 @@ func ResponseEvent(r *ParsedResponse, body []byte, o InboundOptions) (Inbound, e
 	if err := checkIDs(idNames, callID, opID); err != nil {
 		return Inbound{}, err
 	}
-	key := OperationKey(r.ClientContext, callID, opID)
+	key := operationKey(r.ClientContext, callID, opID)
 	e := event.New(event.CloudEventsVersionV1)
 	e.SetID("r-" + contentID(body, "response"))
 	e.SetType(TypeActionResponse)

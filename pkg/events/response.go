@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/commsops/commsops/internal/graphid"
 	"github.com/commsops/commsops/internal/jsonx"
 )
 
@@ -61,7 +62,7 @@ func ParseActionResponse(body []byte) (*ParsedResponse, error) {
 	case r.HTTPStatus < 100 || r.HTTPStatus > 599:
 		return nil, fmt.Errorf("action response: %w: httpStatus %d is not an HTTP status", ErrInvalidPayload, r.HTTPStatus)
 	}
-	if err := ValidateClientContext(r.ClientContext); err != nil {
+	if err := graphid.ValidateClientContext(r.ClientContext); err != nil {
 		return nil, fmt.Errorf("action response: clientContext: %w", err)
 	}
 	if !isNull(r.Operation) {
@@ -142,8 +143,9 @@ func setInt(dst *int, v []byte) error {
 	return nil
 }
 
-// NormalizedCallID returns NormalizeID(CallID).
-func (r *ActionResponse) NormalizedCallID() string { return NormalizeID(r.CallID) }
+// NormalizedCallID returns CallID in the canonical form of Graph ids:
+// trimmed, braces removed, lower-case, a GUID written 8-4-4-4-12.
+func (r *ActionResponse) NormalizedCallID() string { return graphid.NormalizeID(r.CallID) }
 
 // actionTypes maps action names to the operation type Graph returns for them,
 // so a null operation (202, no body) can still be matched to its notifications.

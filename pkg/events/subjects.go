@@ -37,14 +37,15 @@ const (
 
 // InSubject returns the subject an ingested event is published to:
 // "comms.in.<kind>.<key>". COMMS_IN's subject transform stores it as
-// "comms.in.<partition>.<kind>.<key>"; key must come from Key, OperationKey or
-// CallKey.
+// "comms.in.<partition>.<kind>.<key>"; key must come from Key or, for
+// evidence without a clientContext, the ingest's operation or call key.
 func InSubject(kind Kind, key string) string {
 	return SubjectInPrefix + string(kind) + "." + key
 }
 
 // ResolvedSubject returns "comms.resolved.<key>.<status>" for an operation
-// ordered under key (from Key or OperationKey).
+// ordered under key (from Key, or the
+// ingest's operation key when it has no clientContext).
 func ResolvedSubject(key string, status Status) string {
 	return SubjectResolvedPrefix + key + "." + status.Token()
 }

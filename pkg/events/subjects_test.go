@@ -1,10 +1,12 @@
 package events
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/nats-io/nats-server/v2/server"
 
+	"github.com/commsops/commsops/internal/graphid"
 	"github.com/commsops/commsops/internal/stallcheck"
 	"github.com/commsops/commsops/internal/subjects"
 )
@@ -16,6 +18,7 @@ func TestInternalPrefixesMatchContract(t *testing.T) {
 		{subjects.InPrefix, SubjectInPrefix},
 		{subjects.DeadLetterPrefix, SubjectDeadLetterPrefix},
 		{subjects.ResolvedTypePrefix, TypeResolvedPrefix},
+		{fmt.Sprint(graphid.MaxClientContextLen), fmt.Sprint(MaxClientContextLen)},
 	} {
 		if c.internal != c.public {
 			t.Errorf("internal prefix %q, contract %q", c.internal, c.public)

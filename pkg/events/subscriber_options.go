@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/commsops/commsops/internal/graphid"
 )
 
 // Subscriber defaults.
@@ -98,8 +100,9 @@ func FilterStatus(statuses ...Status) SubscriberOption {
 // widen the filter: a subscriber gets exactly its own events. Several
 // FilterClientContext add up; with FilterStatus too, the consumer gets each
 // (clientContext, status) pair as one of its FilterSubjects. An empty or
-// invalid clientContext (see ValidateClientContext) is refused: it would never
-// match, and "" must not mean "all".
+// invalid clientContext (over MaxClientContextLen characters, invalid UTF-8
+// or control characters) is refused: it would never match, and "" must not
+// mean "all".
 func FilterClientContext(clientContexts ...string) SubscriberOption {
 	return func(c *subscriberConfig) error {
 		if len(clientContexts) == 0 {
@@ -109,7 +112,7 @@ func FilterClientContext(clientContexts ...string) SubscriberOption {
 			if cc == "" {
 				return fmt.Errorf("%w: FilterClientContext: empty clientContext", ErrInvalidOption)
 			}
-			if err := ValidateClientContext(cc); err != nil {
+			if err := graphid.ValidateClientContext(cc); err != nil {
 				return fmt.Errorf("%w: FilterClientContext: %w", ErrInvalidOption, err)
 			}
 			if k := Key(cc); !slices.Contains(c.keys, k) {
