@@ -16,6 +16,7 @@ import (
 	"github.com/commsops/commsops/internal/natstest"
 	"github.com/commsops/commsops/internal/service"
 	"github.com/commsops/commsops/internal/service/servicetest"
+	"github.com/commsops/commsops/internal/subjects"
 	"github.com/commsops/commsops/pkg/events"
 )
 
@@ -48,8 +49,8 @@ func TestRunForwardsAndShutsDownWithinDeadline(t *testing.T) {
 	_, js := natstest.Connect(t, srv.URL())
 	e := event.New()
 	e.SetID("op-1-completed")
-	e.SetType(events.ResolvedType(events.StatusCompleted))
-	e.SetSource(events.ResolvedSource("call-1"))
+	e.SetType(subjects.ResolvedType(string(events.StatusCompleted)))
+	e.SetSource(subjects.ResolvedSource("call-1"))
 	e.SetSubject("ctx-1")
 	_ = e.SetData(events.ContentTypeJSON, []byte(`{"clientContext":"ctx-1","status":"completed"}`))
 	m, err := events.EncodeMsg(events.ResolvedSubject(events.Key("ctx-1"), events.StatusCompleted), e)

@@ -122,7 +122,7 @@ func run(ctx context.Context, args []string) error {
 	}
 
 	// Step 3: HTTP.
-	pub, err := events.NewPublisher(conn.JS, events.WithStoreTimeout(cfg.StoreTimeout))
+	pub, err := events.NewPublisher(conn.JS, events.StoreTimeout(cfg.StoreTimeout))
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/commsops/commsops/internal/cehdr"
 	"github.com/commsops/commsops/internal/ingest"
 	"github.com/commsops/commsops/internal/resolver"
 	"github.com/commsops/commsops/internal/streams"
@@ -121,7 +122,7 @@ func benchLatency(ctx context.Context, b *bench, run int, log *slog.Logger) (lat
 	var arrived, strays atomic.Int64
 	cons, err := oc.Consume(func(m jetstream.Msg) {
 		now := time.Now().UnixNano()
-		cc, err := events.PercentDecode(m.Headers().Get(events.HeaderSubject))
+		cc, err := cehdr.Decode(m.Headers().Get(events.HeaderSubject))
 		i, t0, ok := parseLatencyCC(cc, prefix, total)
 		if err != nil || !ok {
 			strays.Add(1)

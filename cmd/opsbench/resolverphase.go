@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/commsops/commsops/internal/resolver"
+	"github.com/commsops/commsops/internal/subjects"
 	"github.com/commsops/commsops/internal/traffic"
 	"github.com/commsops/commsops/pkg/events"
 )
@@ -216,7 +217,7 @@ func checkEvent(v *verdict, m jetstream.Msg, byOp map[string]*traffic.Operation,
 	if wantSubj := events.ResolvedSubject(events.Key(r.ClientContext), r.Status); m.Subject() != wantSubj {
 		v.violate("event %s on %s, want %s", e.ID(), m.Subject(), wantSubj)
 	}
-	if e.Type() != events.ResolvedType(r.Status) || e.Subject() != r.ClientContext {
+	if e.Type() != subjects.ResolvedType(string(r.Status)) || e.Subject() != r.ClientContext {
 		v.violate("event %s: type %q subject %q for status %s of %q", e.ID(), e.Type(), e.Subject(), r.Status, r.ClientContext)
 	}
 	op := byOp[r.ClientContext+"|"+r.OperationID]

@@ -133,7 +133,7 @@ func (b *bench) plainStream(ctx context.Context, name, subjects string) error {
 // preload stores in through an events.Publisher (the path a bot or the
 // ingest takes) and returns how many messages COMMS_IN holds afterwards.
 func (b *bench) preload(ctx context.Context, js jetstream.JetStream, in []events.Inbound) (int, error) {
-	pub, err := events.NewPublisher(js, events.WithStoreTimeout(time.Minute))
+	pub, err := events.NewPublisher(js, events.StoreTimeout(time.Minute))
 	if err != nil {
 		return 0, err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/commsops/commsops/internal/resolver"
+	"github.com/commsops/commsops/internal/subjects"
 	"github.com/commsops/commsops/pkg/events"
 )
 
@@ -93,11 +94,11 @@ func (d deadLetter) target() (string, error) {
 		return "", fmt.Errorf("dead letter #%d has no %s header, so its origin is unknown: not written by a resolver; read it with `nats stream get %s %d` and republish it by hand",
 			d.Seq, resolver.HeaderDLQSubject, events.StreamDeadLetter, d.Seq)
 	}
-	s, err := events.ParseStoredInSubject(d.Stored)
+	s, err := subjects.ParseStoredIn(d.Stored)
 	if err != nil {
 		return "", fmt.Errorf("dead letter #%d: %s %q is not a stored %s subject (comms.in.<partition>.<kind>.<key>)", d.Seq, resolver.HeaderDLQSubject, d.Stored, events.StreamIn)
 	}
-	return events.InSubject(s.Kind, s.Key), nil
+	return events.InSubject(events.Kind(s.Kind), s.Key), nil
 }
 
 // eachDeadLetter calls f for every message of COMMS_DLQ in order.

@@ -26,6 +26,7 @@ import (
 	"github.com/commsops/commsops/internal/resolver"
 	"github.com/commsops/commsops/internal/service/servicetest"
 	"github.com/commsops/commsops/internal/streams"
+	"github.com/commsops/commsops/internal/subjects"
 	"github.com/commsops/commsops/pkg/events"
 )
 
@@ -156,8 +157,8 @@ func emit(t *testing.T, js jetstream.JetStream, cc string, status events.Status)
 	id := fmt.Sprintf("ev-%d", published)
 	e := event.New()
 	e.SetID(id)
-	e.SetType(events.ResolvedType(status))
-	e.SetSource(events.ResolvedSource("call-1"))
+	e.SetType(subjects.ResolvedType(string(status)))
+	e.SetSource(subjects.ResolvedSource("call-1"))
 	e.SetSubject(cc)
 	e.SetTime(time.Date(2026, 11, 22, 10, 0, published, 0, time.UTC))
 	op := events.ResolvedOperation{ClientContext: cc, CallID: "call-1", OperationID: "op-" + id, ODataType: "#microsoft.graph.playPromptOperation",
@@ -354,7 +355,7 @@ func TestTail(t *testing.T) {
 							Type string
 							Data events.ResolvedOperation
 						}
-						if err := json.Unmarshal([]byte(l), &v); err != nil || v.Seq == 0 || v.ID == "" || v.Type != events.ResolvedType(v.Data.Status) {
+						if err := json.Unmarshal([]byte(l), &v); err != nil || v.Seq == 0 || v.ID == "" || v.Type != subjects.ResolvedType(string(v.Data.Status)) {
 							t.Fatalf("JSON line %q: %v", l, err)
 						}
 						got = quoteIfNeeded(v.Data.ClientContext) + " " + string(v.Data.Status)
@@ -491,7 +492,7 @@ func TestDLQ(t *testing.T) {
 		h.Set(resolver.HeaderDLQSeq, strconv.FormatUint(origAck.Sequence, 10))
 		h.Set(resolver.HeaderDLQDeliveries, "10")
 		h.Set(resolver.HeaderDLQWorker, "w-1")
-		if _, err := js.PublishMsg(ctx, &nats.Msg{Subject: events.DeadLetterSubject(events.StreamIn, key), Header: h, Data: stored.Data}); err != nil {
+		if _, err := js.PublishMsg(ctx, &nats.Msg{Subject: subjects.DeadLetter(events.StreamIn, key), Header: h, Data: stored.Data}); err != nil {
 			t.Fatal(err)
 		}
 	}

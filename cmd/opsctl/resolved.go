@@ -13,6 +13,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/commsops/commsops/internal/graphid"
 	"github.com/commsops/commsops/pkg/events"
 )
 
@@ -54,7 +55,7 @@ func (f *eventFlags) options(now time.Time) ([]events.SubscriberOption, string, 
 		desc = append(desc, "status "+f.statuses)
 	}
 	for _, cc := range f.ccs {
-		if err := events.ValidateClientContext(cc); err != nil || cc == "" {
+		if err := graphid.ValidateClientContext(cc); err != nil || cc == "" {
 			return nil, "", usagef("-cc %q: not a clientContext Graph would carry (1 to %d characters, no control characters)", cc, events.MaxClientContextLen)
 		}
 		opts = append(opts, events.FilterClientContext(cc))

@@ -13,6 +13,7 @@ import (
 	"github.com/commsops/commsops/internal/natstest"
 	"github.com/commsops/commsops/internal/service/servicetest"
 	"github.com/commsops/commsops/internal/streams"
+	"github.com/commsops/commsops/internal/subjects"
 	"github.com/commsops/commsops/pkg/events"
 )
 
@@ -22,8 +23,8 @@ func publish(t *testing.T, js jetstream.JetStream, op events.ResolvedOperation, 
 	t.Helper()
 	e := event.New()
 	e.SetID(id)
-	e.SetType(events.ResolvedType(op.Status))
-	e.SetSource(events.ResolvedSource(op.CallID))
+	e.SetType(subjects.ResolvedType(string(op.Status)))
+	e.SetSource(subjects.ResolvedSource(op.CallID))
 	e.SetSubject(op.ClientContext)
 	e.SetTime(time.Now())
 	if op.Sources == nil {

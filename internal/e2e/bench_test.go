@@ -14,6 +14,7 @@ import (
 	"github.com/commsops/commsops/internal/natstest"
 	"github.com/commsops/commsops/internal/resolver"
 	"github.com/commsops/commsops/internal/streams"
+	"github.com/commsops/commsops/internal/subjects"
 	"github.com/commsops/commsops/internal/traffic"
 	"github.com/commsops/commsops/pkg/events"
 )
@@ -54,7 +55,7 @@ func BenchmarkRelayCeiling(b *testing.B) {
 		b.Fatal(err)
 	}
 	cons, err := js.CreateConsumer(ctx, events.StreamIn, jetstream.ConsumerConfig{Durable: "relay", AckPolicy: jetstream.AckExplicitPolicy,
-		FilterSubject: events.InFilter(-1, events.KindOperation), MaxAckPending: 16 * 1024})
+		FilterSubject: subjects.InFilter(-1, string(events.KindOperation)), MaxAckPending: 16 * 1024})
 	if err != nil {
 		b.Fatal(err)
 	}

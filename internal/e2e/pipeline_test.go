@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/commsops/commsops/internal/subjects"
 	"github.com/commsops/commsops/internal/traffic"
 	"github.com/commsops/commsops/pkg/events"
 )
@@ -140,7 +141,7 @@ func TestPipelineScenarios(t *testing.T) {
 			if last.Data.RaceDetected != tc.wantRace {
 				t.Errorf("raceDetected = %v, want %v", last.Data.RaceDetected, tc.wantRace)
 			}
-			if last.Type != events.ResolvedType(last.Data.Status) || last.Data.CallID != callID {
+			if last.Type != subjects.ResolvedType(string(last.Data.Status)) || last.Data.CallID != callID {
 				t.Errorf("event type %q callId %q", last.Type, last.Data.CallID)
 			}
 		})
@@ -229,11 +230,11 @@ func TestNonOperationNotificationsStored(t *testing.T) {
 			t.Fatal(err)
 		}
 		counts[e.Type()]++
-		in, err := events.ParseStoredInSubject(m.Subject)
+		in, err := subjects.ParseStoredIn(m.Subject)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if in.Kind == events.KindOperation {
+		if in.Kind == string(events.KindOperation) {
 			t.Errorf("non-operation stored under an operation subject %s", m.Subject)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/commsops/commsops/internal/graphid"
 	"github.com/commsops/commsops/internal/traffic"
 	"github.com/commsops/commsops/pkg/events"
 )
@@ -72,7 +73,7 @@ func checkAgainstModel(t *testing.T, ops []*traffic.Operation, want map[*traffic
 			t.Errorf("event #%d %s (cc %s, call %s, op %q, %s) is about no operation sent", e.Seq, e.ID, e.Data.ClientContext, e.Data.CallID, e.Data.OperationID, e.Data.ODataType)
 			continue
 		}
-		if e.Data.CallID != events.NormalizeID(o.Call) || e.Data.ODataType != "#microsoft.graph."+o.Type {
+		if e.Data.CallID != graphid.NormalizeID(o.Call) || e.Data.ODataType != "#microsoft.graph."+o.Type {
 			t.Errorf("event #%d %s of op %s: call %s type %s, want %s %s", e.Seq, e.ID, o.ID, e.Data.CallID, e.Data.ODataType, o.Call, o.Type)
 		}
 		got[o] = append(got[o], traffic.Expected{Status: e.Data.Status, RaceDetected: e.Data.RaceDetected, OperationID: e.Data.OperationID})

@@ -14,6 +14,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/commsops/commsops/internal/stallcheck"
+	"github.com/commsops/commsops/internal/subjects"
 	"github.com/commsops/commsops/pkg/events"
 )
 
@@ -38,11 +40,11 @@ func EmitResolved(t testing.TB, js jetstream.JetStream, cc, slot, opID string, s
 func ResolvedMsg(cc, slot, opID string, status events.Status) (*nats.Msg, error) {
 	e := event.New()
 	e.SetID(fmt.Sprintf("%s-%s-%s", cc, slot, status.Token()))
-	e.SetType(events.ResolvedType(status))
-	e.SetSource(events.ResolvedSource("call-1"))
+	e.SetType(subjects.ResolvedType(string(status)))
+	e.SetSource(subjects.ResolvedSource("call-1"))
 	e.SetSubject(cc)
 	e.SetTime(time.Now())
-	e.SetExtension(events.ExtSlot, slot)
+	e.SetExtension(stallcheck.ExtSlot, slot)
 	op := events.ResolvedOperation{ClientContext: cc, CallID: "call-1", OperationID: opID,
 		ODataType: "#microsoft.graph.playPromptOperation", Status: status, Sources: []events.Source{}, ResolvedAt: time.Now()}
 	if status == events.StatusCompleted {

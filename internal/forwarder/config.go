@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/commsops/commsops/internal/subjects"
 	"github.com/commsops/commsops/pkg/events"
 )
 
@@ -145,11 +146,11 @@ func ParseStatuses(list []string) ([]events.Status, error) {
 // per selected status, or comms.resolved.*.* for every status.
 func FilterSubjects(statuses []events.Status) []string {
 	if len(statuses) == 0 {
-		return []string{events.ResolvedFilter("", "")}
+		return []string{subjects.ResolvedStatusFilter("")}
 	}
 	out := make([]string, 0, len(statuses))
 	for _, s := range statuses {
-		out = append(out, events.ResolvedFilter("", s))
+		out = append(out, subjects.ResolvedStatusFilter(string(s)))
 	}
 	return out
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/commsops/commsops/internal/resolver"
+	"github.com/commsops/commsops/internal/subjects"
 	"github.com/commsops/commsops/pkg/events"
 )
 
@@ -45,7 +46,7 @@ func (f *Forwarder) deadLetter(msg jetstream.Msg, key string, meta *jetstream.Ms
 	h.Set(resolver.HeaderDLQSeq, strconv.FormatUint(seq, 10))
 	h.Set(resolver.HeaderDLQDeliveries, strconv.FormatUint(delivered, 10))
 	h.Set(resolver.HeaderDLQWorker, f.cfg.WorkerID)
-	dl := &nats.Msg{Subject: events.DeadLetterSubject(events.StreamResolved, key), Header: h, Data: msg.Data()}
+	dl := &nats.Msg{Subject: subjects.DeadLetter(events.StreamResolved, key), Header: h, Data: msg.Data()}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	log := f.log.With("key", key, "stream_seq", seq)

@@ -11,6 +11,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/commsops/commsops/internal/cehdr"
+	"github.com/commsops/commsops/internal/subjects"
 	"github.com/commsops/commsops/pkg/events"
 )
 
@@ -48,7 +50,7 @@ func TestBinaryMode(t *testing.T) {
 		}
 	}
 	// The HTTP binding percent-encodes string attributes as the NATS one does.
-	if got, err := events.PercentDecode(r.header.Get("Ce-Subject")); err != nil || got != cc {
+	if got, err := cehdr.Decode(r.header.Get("Ce-Subject")); err != nil || got != cc {
 		t.Errorf("ce-subject %q decodes to %q (%v), want %q", r.header.Get("Ce-Subject"), got, err, cc)
 	}
 	if got, err := time.Parse(time.RFC3339Nano, r.header.Get("Ce-Time")); err != nil || !got.Equal(stored.Time()) {
@@ -276,7 +278,7 @@ func TestDeadLetter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	subject := events.DeadLetterSubject(events.StreamResolved, a.key)
+	subject := subjects.DeadLetter(events.StreamResolved, a.key)
 	cases := []struct {
 		name   string
 		seq    uint64

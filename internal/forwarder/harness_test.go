@@ -25,6 +25,7 @@ import (
 
 	"github.com/commsops/commsops/internal/natstest"
 	"github.com/commsops/commsops/internal/stacktest"
+	"github.com/commsops/commsops/internal/subjects"
 	"github.com/commsops/commsops/pkg/events"
 )
 
@@ -75,8 +76,8 @@ func resolvedEvent(t testing.TB, clientContext, opID string, status events.Statu
 	data := strings.NewReplacer("CLIENT_CONTEXT", clientContext, "OPERATION_ID", opID, "STATUS", string(status)).Replace(string(bytes.TrimSpace(tmpl)))
 	e := event.New()
 	e.SetID(eventID(opID, status))
-	e.SetType(events.ResolvedType(status))
-	e.SetSource(events.ResolvedSource("57dab8b1-894c-409a-b240-bd8beae78896"))
+	e.SetType(subjects.ResolvedType(string(status)))
+	e.SetSource(subjects.ResolvedSource("57dab8b1-894c-409a-b240-bd8beae78896"))
 	e.SetSubject(clientContext)
 	e.SetTime(time.Date(2026, 11, 22, 10, 0, 0, 123456789, time.UTC))
 	e.SetExtension(events.ExtTraceParent, "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")

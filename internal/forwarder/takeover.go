@@ -7,9 +7,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/commsops/commsops/internal/subjects"
 	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/commsops/commsops/pkg/events"
 )
 
 // Hand-over. When the consumer is pinned to this replica under a new pin id
@@ -37,9 +36,9 @@ func (f *Forwarder) takeover(trigger uint64, pin string) error {
 		return fmt.Errorf("forwarder: consumer info: %w", err)
 	}
 	floor, last := info.AckFloor.Stream, info.Delivered.Stream
-	filter := events.ResolvedFilter("", "")
+	filter := subjects.ResolvedStatusFilter("")
 	if len(f.cfg.Statuses) == 1 {
-		filter = events.ResolvedFilter("", f.cfg.Statuses[0])
+		filter = subjects.ResolvedStatusFilter(string(f.cfg.Statuses[0]))
 	}
 	var found []struct {
 		key string

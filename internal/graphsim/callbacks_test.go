@@ -70,7 +70,11 @@ func TestCallbacksParse(t *testing.T) {
 					if item.ODataType != typeNotification || item.Path.CallID != callID {
 						t.Errorf("item %s", item.Raw)
 					}
-					kind := events.ResourceKind(events.ResourceType(item.Resources[0]), item.Path)
+					var rt struct {
+						ODataType string `json:"@odata.type"`
+					}
+					mustUnmarshal(t, item.Resources[0], &rt)
+					kind := events.ResourceKind(rt.ODataType, item.Path)
 					if kind == events.KindCall {
 						var st struct{ State string }
 						mustUnmarshal(t, item.Resources[0], &st)

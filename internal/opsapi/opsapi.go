@@ -19,6 +19,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/commsops/commsops/internal/graphid"
 	"github.com/commsops/commsops/internal/problem"
 	"github.com/commsops/commsops/pkg/events"
 )
@@ -279,7 +280,7 @@ func parseQuery(r *http.Request) (query, error) {
 
 func (q query) awaitOptions() []events.AwaitOption {
 	opts := []events.AwaitOption{events.UntilStatus(q.until...)}
-	if events.NormalizeID(q.operationID) != "" {
+	if graphid.NormalizeID(q.operationID) != "" {
 		opts = append(opts, events.ForOperation(q.operationID))
 	}
 	return opts
@@ -310,5 +311,5 @@ func validClientContext(cc string) error {
 	if cc == "" {
 		return errors.New("the clientContext path segment is empty")
 	}
-	return events.ValidateClientContext(cc)
+	return graphid.ValidateClientContext(cc)
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/commsops/commsops/internal/stallcheck"
 	"github.com/commsops/commsops/pkg/events"
 )
 
@@ -86,7 +87,7 @@ func (s *KeyState) stallSchedule(op *OpState, due time.Time, target string, now 
 	return Emission{
 		Kind:      EmitStallSchedule,
 		ID:        EventID(s.Key, op.Slot, events.Status("stallcheck:"+due.Format(time.RFC3339))),
-		Subject:   events.StallScheduleSubject(s.Key, op.Slot),
+		Subject:   stallcheck.ScheduleSubject(s.Key, op.Slot),
 		At:        due,
 		Target:    target,
 		Slot:      op.Slot,

@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/commsops/commsops/internal/subjects"
 	"github.com/commsops/commsops/pkg/events"
 )
 
@@ -18,7 +19,7 @@ import (
 // see doc.go, "Catch-up". It reports false when the walk did not finish
 // (stopping, or failing for half the pin's TTL): trigger is then left unacked.
 func (w *Worker) catchUp(p int, below uint64, trigger jetstream.Msg) (done bool) {
-	filter := events.InFilter(p, events.KindOperation)
+	filter := subjects.InFilter(p, string(events.KindOperation))
 	var last, next uint64 // the walk: next up to last, once the range is read
 	queued := 0
 	// The logger is built only when something is logged.
@@ -58,7 +59,7 @@ func (w *Worker) catchUp(p int, below uint64, trigger jetstream.Msg) (done bool)
 				break
 			}
 			next = m.Sequence + 1
-			in, err := events.ParseStoredInSubject(m.Subject)
+			in, err := subjects.ParseStoredIn(m.Subject)
 			if err != nil {
 				continue
 			}

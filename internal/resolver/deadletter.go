@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/commsops/commsops/internal/subjects"
 	"github.com/commsops/commsops/pkg/events"
 )
 
@@ -61,7 +62,7 @@ func (w *Worker) deadLetter(msg jetstream.Msg, key string, reason error) {
 	h.Set(HeaderDLQSeq, strconv.FormatUint(seq, 10))
 	h.Set(HeaderDLQDeliveries, strconv.FormatUint(delivered, 10))
 	h.Set(HeaderDLQWorker, w.cfg.WorkerID)
-	dl := &nats.Msg{Subject: events.DeadLetterSubject(events.StreamIn, key), Header: h, Data: msg.Data()}
+	dl := &nats.Msg{Subject: subjects.DeadLetter(events.StreamIn, key), Header: h, Data: msg.Data()}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	log := w.log.With("key", key, "stream_seq", seq)

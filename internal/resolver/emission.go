@@ -7,6 +7,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/commsops/commsops/internal/stallcheck"
+	"github.com/commsops/commsops/internal/subjects"
 	"github.com/commsops/commsops/pkg/events"
 )
 
@@ -42,8 +44,8 @@ func EmissionMsg(em Emission) (*nats.Msg, error) {
 	}
 	return events.EncodeJSONMsg(em.Subject, em.Data,
 		events.HeaderID, em.ID,
-		events.HeaderSource, events.ResolvedSource(callID),
-		events.HeaderType, events.ResolvedType(em.Status),
+		events.HeaderSource, subjects.ResolvedSource(callID),
+		events.HeaderType, subjects.ResolvedType(string(em.Status)),
 		events.HeaderSubject, em.ClientCtx,
 		events.HeaderTime, events.TimeAttr(em.ResolvedAt),
 		extHeader(events.ExtTraceParent), em.TraceParent,
@@ -55,11 +57,11 @@ func stallCheckMsg(em Emission) (*nats.Msg, error) {
 	return events.EncodeJSONMsg(em.Subject, []byte("{}"),
 		events.HeaderID, em.ID,
 		events.HeaderSource, "/commsops/resolver",
-		events.HeaderType, events.TypeStallCheck,
+		events.HeaderType, stallcheck.Type,
 		events.HeaderSubject, em.ClientCtx,
 		events.HeaderTime, events.TimeAttr(em.At),
-		extHeader(events.ExtSlot), em.Slot,
-		extHeader(events.ExtNewsSeq), strconv.FormatUint(em.NewsSeq, 10),
+		extHeader(stallcheck.ExtSlot), em.Slot,
+		extHeader(stallcheck.ExtNewsSeq), strconv.FormatUint(em.NewsSeq, 10),
 	)
 }
 

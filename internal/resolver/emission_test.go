@@ -11,6 +11,8 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/commsops/commsops/internal/randfill"
+	"github.com/commsops/commsops/internal/stallcheck"
+	"github.com/commsops/commsops/internal/subjects"
 	"github.com/commsops/commsops/pkg/events"
 )
 
@@ -20,12 +22,12 @@ import (
 func sdkEmissionMsg(em Emission) (*nats.Msg, error) {
 	e := event.New(event.CloudEventsVersionV1)
 	e.SetID(em.ID)
-	e.SetType(events.ResolvedType(em.Status))
+	e.SetType(subjects.ResolvedType(string(em.Status)))
 	callID := em.CallID
 	if callID == "" {
 		callID = "unknown"
 	}
-	e.SetSource(events.ResolvedSource(callID))
+	e.SetSource(subjects.ResolvedSource(callID))
 	if em.ClientCtx != "" {
 		e.SetSubject(em.ClientCtx)
 	}
@@ -42,14 +44,14 @@ func sdkEmissionMsg(em Emission) (*nats.Msg, error) {
 func sdkStallCheckMsg(em Emission) (*nats.Msg, error) {
 	e := event.New(event.CloudEventsVersionV1)
 	e.SetID(em.ID)
-	e.SetType(events.TypeStallCheck)
+	e.SetType(stallcheck.Type)
 	e.SetSource("/commsops/resolver")
 	if em.ClientCtx != "" {
 		e.SetSubject(em.ClientCtx)
 	}
 	e.SetTime(em.At)
-	e.SetExtension(events.ExtSlot, em.Slot)
-	e.SetExtension(events.ExtNewsSeq, strconv.FormatUint(em.NewsSeq, 10))
+	e.SetExtension(stallcheck.ExtSlot, em.Slot)
+	e.SetExtension(stallcheck.ExtNewsSeq, strconv.FormatUint(em.NewsSeq, 10))
 	if err := e.SetData(events.ContentTypeJSON, []byte("{}")); err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/nats-io/nats.go"
 
+	"github.com/commsops/commsops/internal/stallcheck"
 	"github.com/commsops/commsops/pkg/events"
 )
 
@@ -67,8 +68,8 @@ func EvidenceFromEvent(e event.Event, seq uint64) (*Evidence, error) {
 	a := attributes{ID: e.ID(), Type: e.Type(), Time: e.Time().UTC()}
 	ext := e.Extensions()
 	a.TraceParent, _ = ext[events.ExtTraceParent].(string)
-	a.Slot, _ = ext[events.ExtSlot].(string)
-	a.NewsSeq, _ = ext[events.ExtNewsSeq].(string)
+	a.Slot, _ = ext[stallcheck.ExtSlot].(string)
+	a.NewsSeq, _ = ext[stallcheck.ExtNewsSeq].(string)
 	return evidenceFrom(a, e.Data(), seq)
 }
 
@@ -106,11 +107,11 @@ func evidenceFrom(a attributes, data []byte, seq uint64) (*Evidence, error) {
 				Message: fmt.Sprintf("the %s action was refused with HTTP %d", r.Action, r.HTTPStatus)}
 			ev.CompletionReason = "actionRefused"
 		}
-	case events.TypeStallCheck:
+	case stallcheck.Type:
 		ev.Kind = events.SourceStallTimer
 		n, err := strconv.ParseUint(a.NewsSeq, 10, 64)
 		if a.Slot == "" || err != nil {
-			return nil, fmt.Errorf("%w: stall check without %s/%s", ErrPoison, events.ExtSlot, events.ExtNewsSeq)
+			return nil, fmt.Errorf("%w: stall check without %s/%s", ErrPoison, stallcheck.ExtSlot, stallcheck.ExtNewsSeq)
 		}
 		ev.Slot, ev.NewsSeq = a.Slot, n
 	default:

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/commsops/commsops/internal/jsonx"
 	"github.com/commsops/commsops/pkg/events"
 )
 
@@ -19,7 +20,7 @@ import (
 func marshalState(st *KeyState) ([]byte, error) {
 	b := make([]byte, 0, 256+512*len(st.Ops))
 	b = append(b, `{"key":`...)
-	b = events.AppendJSONString(b, st.Key)
+	b = jsonx.AppendString(b, st.Key)
 	b = append(b, `,"ops":`...)
 	if st.Ops == nil {
 		b = append(b, "null"...)
@@ -60,7 +61,7 @@ func appendOpState(b []byte, op *OpState) ([]byte, error) {
 		return append(b, "null"...), nil
 	}
 	b = append(b, `{"slot":`...)
-	b = events.AppendJSONString(b, op.Slot)
+	b = jsonx.AppendString(b, op.Slot)
 	b = appendStringField(b, `,"id":`, op.ID)
 	b = appendStringField(b, `,"callId":`, op.CallID)
 	b = appendStringField(b, `,"clientContext":`, op.ClientContext)
@@ -72,7 +73,7 @@ func appendOpState(b []byte, op *OpState) ([]byte, error) {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = events.AppendJSONString(b, string(s))
+			b = jsonx.AppendString(b, string(s))
 		}
 		b = append(b, ']')
 	}
@@ -84,17 +85,17 @@ func appendOpState(b []byte, op *OpState) ([]byte, error) {
 		b = append(b, `,"raceDetected":true`...)
 	}
 	var err error
-	if b, err = events.AppendSources(append(b, `,"sources":`...), op.Sources); err != nil {
+	if b, err = appendSources(append(b, `,"sources":`...), op.Sources); err != nil {
 		return nil, err
 	}
 	if op.SourcesDropped != 0 {
 		b = append(b, `,"sourcesDropped":`...)
 		b = strconv.AppendInt(b, int64(op.SourcesDropped), 10)
 	}
-	if b, err = events.AppendJSONTime(append(b, `,"firstSeenAt":`...), op.FirstSeenAt); err != nil {
+	if b, err = jsonx.AppendTime(append(b, `,"firstSeenAt":`...), op.FirstSeenAt); err != nil {
 		return nil, err
 	}
-	if b, err = events.AppendJSONTime(append(b, `,"lastNewsAt":`...), op.LastNewsAt); err != nil {
+	if b, err = jsonx.AppendTime(append(b, `,"lastNewsAt":`...), op.LastNewsAt); err != nil {
 		return nil, err
 	}
 	if op.NewsSeq != 0 {
@@ -102,7 +103,7 @@ func appendOpState(b []byte, op *OpState) ([]byte, error) {
 		b = strconv.AppendUint(b, op.NewsSeq, 10)
 	}
 	if !op.StallDue.IsZero() {
-		if b, err = events.AppendJSONTime(append(b, `,"stallDue":`...), op.StallDue); err != nil {
+		if b, err = jsonx.AppendTime(append(b, `,"stallDue":`...), op.StallDue); err != nil {
 			return nil, err
 		}
 	}
@@ -131,8 +132,8 @@ func appendExtra(b []byte, extra map[string]json.RawMessage) ([]byte, error) {
 			b = append(b, ',')
 		}
 		var err error
-		b = append(events.AppendJSONString(b, k), ':')
-		if b, err = events.AppendRawJSON(b, extra[k]); err != nil {
+		b = append(jsonx.AppendString(b, k), ':')
+		if b, err = jsonx.AppendRaw(b, extra[k]); err != nil {
 			return nil, err
 		}
 	}
@@ -144,5 +145,24 @@ func appendStringField(b []byte, name, v string) []byte {
 	if v == "" {
 		return b
 	}
-	return events.AppendJSONString(append(b, name...), v)
+	return jsonx.AppendString(append(b, name...), v)
+}
+
+// appendSources appends sources as json.Marshal writes a []events.Source and
+// returns the extended slice, or jsonx.AppendTime's error.
+func appendSources(b []byte, sources []events.Source) ([]byte, error) {
+	if sources == nil {
+		return append(b, "null"...), nil
+	}
+	b = append(b, '[')
+	for i, s := range sources {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		var err error
+		if b, err = s.AppendJSON(b); err != nil {
+			return nil, err
+		}
+	}
+	return append(b, ']'), nil
 }

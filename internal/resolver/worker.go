@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/commsops/commsops/internal/jsutil"
+	"github.com/commsops/commsops/internal/subjects"
 	"github.com/commsops/commsops/pkg/events"
 )
 
@@ -97,7 +98,7 @@ func (w *Worker) ConsumerConfig(p int) jetstream.ConsumerConfig {
 	return jetstream.ConsumerConfig{
 		Durable:        ConsumerName(p),
 		Description:    "commsops resolver, COMMS_IN partition " + strconv.Itoa(p),
-		FilterSubject:  events.InFilter(p, events.KindOperation),
+		FilterSubject:  subjects.InFilter(p, string(events.KindOperation)),
 		DeliverPolicy:  jetstream.DeliverAllPolicy,
 		AckPolicy:      jetstream.AckExplicitPolicy,
 		AckWait:        w.cfg.AckWait,
@@ -196,7 +197,7 @@ func (w *Worker) Stop(ctx context.Context) error {
 // consume loops, in stream order per partition; a delivery that starts a new
 // ownership of its partition catches up first.
 func (w *Worker) dispatch(msg jetstream.Msg) {
-	in, err := events.ParseStoredInSubject(msg.Subject())
+	in, err := subjects.ParseStoredIn(msg.Subject())
 	if err != nil || in.Partition < 0 || in.Partition >= w.partitions {
 		w.deadLetter(msg, "", fmt.Errorf("%w: subject %q is not a partition of this stream", ErrPoison, msg.Subject()))
 		return

@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/commsops/commsops/internal/jsutil"
+	"github.com/commsops/commsops/internal/subjects"
 	"github.com/commsops/commsops/pkg/events"
 )
 
@@ -80,7 +81,7 @@ func Ensure(ctx context.Context, js jetstream.JetStream, cfg Config) (*Layout, e
 	} else if !errors.Is(err, jetstream.ErrStreamNotFound) {
 		return nil, fmt.Errorf("streams: look up %s: %w", events.StreamIn, err)
 	}
-	src, dst := events.InTransform(partitions)
+	src, dst := subjects.InTransform(partitions)
 	in := jetstream.StreamConfig{
 		Name:             events.StreamIn,
 		Description:      "commsops: every ingested Graph notification resource and bot action response, as CloudEvents",

@@ -8,6 +8,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/commsops/commsops/internal/natstest"
+	"github.com/commsops/commsops/internal/subjects"
 	"github.com/commsops/commsops/pkg/events"
 )
 
@@ -49,11 +50,11 @@ func TestEnsurePartitionsKeysAndIsIdempotent(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			in, err := events.ParseStoredInSubject(m.Subject)
+			in, err := subjects.ParseStoredIn(m.Subject)
 			if err != nil {
 				t.Fatalf("stored subject %q: %v", m.Subject, err)
 			}
-			if in.Key != k || in.Kind != events.KindOperation || in.Partition < 0 || in.Partition >= 8 {
+			if in.Key != k || in.Kind != string(events.KindOperation) || in.Partition < 0 || in.Partition >= 8 {
 				t.Fatalf("stored %+v for key %q", in, k)
 			}
 			if p, seen := partOf[k]; seen && p != in.Partition {

@@ -3,6 +3,7 @@ package traffic
 import (
 	"strings"
 
+	"github.com/commsops/commsops/internal/graphid"
 	"github.com/commsops/commsops/pkg/events"
 )
 
@@ -35,5 +36,5 @@ func (x *Index) Find(r events.ResolvedOperation) *Operation {
 		return x.byID[r.ClientContext+"\x00"+r.OperationID]
 	}
 	typ := strings.TrimPrefix(r.ODataType, "#microsoft.graph.")
-	return x.byTriple[tripleOf(&Operation{CC: r.ClientContext, Call: events.NormalizeID(r.CallID), Type: typ})]
+	return x.byTriple[tripleOf(&Operation{CC: r.ClientContext, Call: graphid.NormalizeID(r.CallID), Type: typ})]
 }

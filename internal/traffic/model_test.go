@@ -7,6 +7,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/commsops/commsops/internal/graphid"
 	"github.com/commsops/commsops/internal/resolver"
 	"github.com/commsops/commsops/pkg/events"
 )
@@ -120,7 +121,7 @@ func resolve(t *testing.T, ops []*Operation, seq []Evidence) map[*Operation][]Ex
 				t.Fatal(err)
 			}
 			op := idx.Find(r)
-			if op == nil || r.CallID != events.NormalizeID(op.call()) || r.ODataType != "#microsoft.graph."+op.Type {
+			if op == nil || r.CallID != graphid.NormalizeID(op.call()) || r.ODataType != "#microsoft.graph."+op.Type {
 				t.Fatalf("event %s for no generated operation (or the wrong one: %v): %+v", em.ID, op, r)
 			}
 			got[op] = append(got[op], Expected{Status: r.Status, RaceDetected: r.RaceDetected, OperationID: r.OperationID})
@@ -166,7 +167,7 @@ func TestNullsMeetOtherOperations(t *testing.T) {
 	noID := 0
 	for op, evs := range want {
 		for _, x := range evs {
-			r := events.ResolvedOperation{ClientContext: op.CC, CallID: events.NormalizeID(op.call()), OperationID: x.OperationID,
+			r := events.ResolvedOperation{ClientContext: op.CC, CallID: graphid.NormalizeID(op.call()), OperationID: x.OperationID,
 				ODataType: "#microsoft.graph." + op.Type}
 			if x.OperationID == "" {
 				noID++

@@ -20,11 +20,6 @@ import (
 // is read for capture; a larger one passes through uncaptured.
 const maxCaptureBody = 1 << 20
 
-// ErrCaptureDropped is reported through OnCaptureError for an action
-// response not stored: too many stores pending, a body too large, or no
-// store within CaptureRetryFor.
-var ErrCaptureDropped = errors.New("events: action response not captured")
-
 // CaptureResponses returns a transport that stores the response of every
 // Graph call action it carries (POST …/communications/calls/{id}/{action},
 // participants/invite and participants/{id}/{action}, any API version) in

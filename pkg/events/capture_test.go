@@ -63,7 +63,7 @@ func fakeGraph(t *testing.T) *httptest.Server {
 func captureJS(t *testing.T) (*natstest.Server, jetstream.JetStream, *events.Publisher) {
 	t.Helper()
 	srv, js := stacktest.Streams(t)
-	p, err := events.NewPublisher(js, events.WithStoreTimeout(time.Second))
+	p, err := events.NewPublisher(js, events.StoreTimeout(time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}

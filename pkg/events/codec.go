@@ -11,6 +11,8 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/cloudevents/sdk-go/v2/types"
 	"github.com/nats-io/nats.go"
+
+	"github.com/commsops/commsops/internal/cehdr"
 )
 
 // CloudEvents NATS binding header names (binary content mode).
@@ -47,7 +49,7 @@ func EncodeMsg(subject string, e event.Event) (*nats.Msg, error) {
 		if bad == "" && !utf8.ValidString(v) {
 			bad = k
 		}
-		vals = append(vals, PercentEncode(v))
+		vals = append(vals, cehdr.Encode(v))
 		h[k] = vals[len(vals)-1 : len(vals) : len(vals)]
 	}
 	set(HeaderSpecVersion, e.SpecVersion())
@@ -120,7 +122,7 @@ func DecodeMsg(h nats.Header, data []byte) (event.Event, error) {
 		if len(vals) == 0 {
 			return "", false, nil
 		}
-		v, err := PercentDecode(vals[0])
+		v, err := cehdr.Decode(vals[0])
 		if err != nil {
 			return "", true, fmt.Errorf("%s: %w", lk, err)
 		}
@@ -182,87 +184,4 @@ func DecodeMsg(h nats.Header, data []byte) (event.Event, error) {
 		return event.Event{}, fmt.Errorf("%w: %v", ErrNotCloudEvent, err)
 	}
 	return e, nil
-}
-
-// PercentEncode encodes a header value as the CloudEvents NATS binding
-// requires: the string's UTF-8 bytes, with space, '"', '%' and every byte
-// outside 0x21..0x7E written as %XX (upper-case hex).
-func PercentEncode(s string) string {
-	n := 0
-	for i := 0; i < len(s); i++ {
-		if mustEscape(s[i]) {
-			n++
-		}
-	}
-	if n == 0 {
-		return s
-	}
-	const hex = "0123456789ABCDEF"
-	b := make([]byte, 0, len(s)+2*n)
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if mustEscape(c) {
-			b = append(b, '%', hex[c>>4], hex[c&15])
-		} else {
-			b = append(b, c)
-		}
-	}
-	return string(b)
-}
-
-// percentEncodedLen returns len(PercentEncode(s)) without encoding.
-func percentEncodedLen(s string) int {
-	n := len(s)
-	for i := 0; i < len(s); i++ {
-		if mustEscape(s[i]) {
-			n += 2
-		}
-	}
-	return n
-}
-
-func mustEscape(c byte) bool { return c <= 0x20 || c >= 0x7f || c == '"' || c == '%' }
-
-// PercentDecode reverses PercentEncode. It returns ErrBadHeaderEncoding for a
-// '%' not followed by two hex digits or a result that is not valid UTF-8.
-func PercentDecode(s string) (string, error) {
-	if !strings.Contains(s, "%") {
-		if !utf8.ValidString(s) {
-			return "", fmt.Errorf("%w: not UTF-8", ErrBadHeaderEncoding)
-		}
-		return s, nil
-	}
-	b := make([]byte, 0, len(s))
-	for i := 0; i < len(s); i++ {
-		if s[i] != '%' {
-			b = append(b, s[i])
-			continue
-		}
-		if i+2 >= len(s) {
-			return "", fmt.Errorf("%w: truncated escape in %q", ErrBadHeaderEncoding, s)
-		}
-		hi, ok1 := unhex(s[i+1])
-		lo, ok2 := unhex(s[i+2])
-		if !ok1 || !ok2 {
-			return "", fmt.Errorf("%w: bad escape %q", ErrBadHeaderEncoding, s[i:i+3])
-		}
-		b = append(b, hi<<4|lo)
-		i += 2
-	}
-	if !utf8.Valid(b) {
-		return "", fmt.Errorf("%w: not UTF-8 after decoding", ErrBadHeaderEncoding)
-	}
-	return string(b), nil
-}
-
-func unhex(c byte) (byte, bool) {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0', true
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10, true
-	case c >= 'A' && c <= 'F':
-		return c - 'A' + 10, true
-	}
-	return 0, false
 }

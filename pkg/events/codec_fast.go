@@ -7,6 +7,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/commsops/commsops/internal/cehdr"
+	"github.com/commsops/commsops/internal/stallcheck"
 )
 
 // Fast paths of the codec for the resolver's hot path: they write and read the
@@ -43,7 +46,7 @@ func EncodeJSONMsg(subject string, data []byte, attrs ...string) (*nats.Msg, err
 		if !utf8.ValidString(v) {
 			return nil, fmt.Errorf("%w: %s is not UTF-8", ErrNotCloudEvent, k)
 		}
-		add(k, PercentEncode(v))
+		add(k, cehdr.Encode(v))
 	}
 	add(HeaderContentType, ContentTypeJSON)
 	return &nats.Msg{Subject: subject, Header: h, Data: data}, nil
@@ -62,7 +65,7 @@ func TimeAttr(t time.Time) string {
 type HeaderAttributes struct {
 	ID, Type string
 	Time     time.Time // UTC; zero when absent
-	// Extensions: ExtTraceParent, ExtSlot and ExtNewsSeq ("" when absent).
+	// Extensions: ExtTraceParent and the stall check's opslot and newsseq ("" when absent).
 	TraceParent, Slot, NewsSeq string
 }
 
@@ -86,8 +89,8 @@ func ReadAttributes(h nats.Header) (a HeaderAttributes, ok bool) {
 	typ, ok4 := get(HeaderType)
 	tm, ok5 := get(HeaderTime)
 	tp, ok6 := get(headerPrefix + ExtTraceParent)
-	slot, ok7 := get(headerPrefix + ExtSlot)
-	news, ok8 := get(headerPrefix + ExtNewsSeq)
+	slot, ok7 := get(headerPrefix + stallcheck.ExtSlot)
+	news, ok8 := get(headerPrefix + stallcheck.ExtNewsSeq)
 	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6 && ok7 && ok8) || sv != "1.0" || src == "" || id == "" || typ == "" || !utf8.ValidString(src+id+typ) {
 		return a, false
 	}

@@ -12,6 +12,8 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/commsops/commsops/internal/randfill"
+	"github.com/commsops/commsops/internal/stallcheck"
+	"github.com/commsops/commsops/internal/subjects"
 )
 
 // fastEvent is one event in both forms: the attribute pairs EncodeJSONMsg
@@ -41,24 +43,24 @@ func randomFastEvent(r *rand.Rand) fastEvent {
 	var attrs []string
 	if r.IntN(2) == 0 {
 		status := []Status{StatusRunning, StatusCompleted, StatusFailed, StatusStalled}[r.IntN(4)]
-		source := ResolvedSource("call " + randfill.String(r))
+		source := subjects.ResolvedSource("call " + randfill.String(r))
 		traceParent := randfill.String(r)
-		e.SetType(ResolvedType(status))
+		e.SetType(subjects.ResolvedType(string(status)))
 		e.SetSource(source)
 		if traceParent != "" {
 			e.SetExtension(ExtTraceParent, traceParent)
 		}
-		attrs = []string{HeaderID, id, HeaderSource, source, HeaderType, ResolvedType(status),
+		attrs = []string{HeaderID, id, HeaderSource, source, HeaderType, subjects.ResolvedType(string(status)),
 			HeaderSubject, subject, HeaderTime, TimeAttr(at), headerPrefix + ExtTraceParent, traceParent}
 	} else {
 		slot := "id:" + randfill.String(r)
 		news := strconv.FormatUint(r.Uint64(), 10)
-		e.SetType(TypeStallCheck)
+		e.SetType(stallcheck.Type)
 		e.SetSource("/commsops/resolver")
-		e.SetExtension(ExtSlot, slot)
-		e.SetExtension(ExtNewsSeq, news)
-		attrs = []string{HeaderID, id, HeaderSource, "/commsops/resolver", HeaderType, TypeStallCheck,
-			HeaderSubject, subject, HeaderTime, TimeAttr(at), headerPrefix + ExtSlot, slot, headerPrefix + ExtNewsSeq, news}
+		e.SetExtension(stallcheck.ExtSlot, slot)
+		e.SetExtension(stallcheck.ExtNewsSeq, news)
+		attrs = []string{HeaderID, id, HeaderSource, "/commsops/resolver", HeaderType, stallcheck.Type,
+			HeaderSubject, subject, HeaderTime, TimeAttr(at), headerPrefix + stallcheck.ExtSlot, slot, headerPrefix + stallcheck.ExtNewsSeq, news}
 	}
 	if err := e.SetData(ContentTypeJSON, []byte(`{"x":1}`)); err != nil {
 		panic(err)
@@ -124,8 +126,8 @@ func TestReadAttributesMatchesDecodeMsg(t *testing.T) {
 		ext := e.Extensions()
 		want := HeaderAttributes{ID: e.ID(), Type: e.Type(), Time: e.Time().UTC()}
 		want.TraceParent, _ = ext[ExtTraceParent].(string)
-		want.Slot, _ = ext[ExtSlot].(string)
-		want.NewsSeq, _ = ext[ExtNewsSeq].(string)
+		want.Slot, _ = ext[stallcheck.ExtSlot].(string)
+		want.NewsSeq, _ = ext[stallcheck.ExtNewsSeq].(string)
 		if !reflect.DeepEqual(a, want) {
 			t.Fatalf("event %d:\n got %+v\nwant %+v", i, a, want)
 		}

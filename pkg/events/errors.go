@@ -2,9 +2,9 @@ package events
 
 import (
 	"errors"
-	"fmt"
-	"strconv"
-	"unicode/utf8"
+
+	"github.com/commsops/commsops/internal/evterr"
+	"github.com/commsops/commsops/internal/jsonx"
 )
 
 // Sentinel errors returned (wrapped) by this package. Test with errors.Is.
@@ -14,20 +14,20 @@ var (
 	ErrInvalidJSON = errors.New("events: invalid JSON")
 	// ErrInvalidPayload: the JSON is well formed but misses a required field or
 	// has a field of an impossible value; the wrapped message names the field.
-	ErrInvalidPayload = errors.New("events: invalid payload")
+	ErrInvalidPayload = evterr.ErrInvalidPayload
 	// ErrInvalidStatus: a status string that is none of notStarted, running,
 	// completed, failed (any casing) nor stalled.
 	ErrInvalidStatus = errors.New("events: invalid status")
 	// ErrClientContextTooLong: a clientContext over MaxClientContextLen characters.
-	ErrClientContextTooLong = errors.New("events: clientContext too long")
+	ErrClientContextTooLong = evterr.ErrClientContextTooLong
 	// ErrClientContextInvalid: a clientContext holding control characters or
 	// invalid UTF-8.
-	ErrClientContextInvalid = errors.New("events: clientContext has control characters or invalid UTF-8")
+	ErrClientContextInvalid = evterr.ErrClientContextInvalid
 	// ErrNotCloudEvent: a NATS message that lacks the CloudEvents binary-mode
 	// headers (ce-specversion, ce-id, ce-source, ce-type) or holds invalid ones.
 	ErrNotCloudEvent = errors.New("events: not a CloudEvents binary-mode message")
 	// ErrBadHeaderEncoding: a ce- header value with a malformed percent-encoding.
-	ErrBadHeaderEncoding = errors.New("events: malformed percent-encoding in header")
+	ErrBadHeaderEncoding = evterr.ErrBadHeaderEncoding
 	// ErrTooDeep: JSON nested deeper than MaxJSONDepth.
 	ErrTooDeep = errors.New("events: JSON nested too deeply")
 	// ErrTooManyItems: a notification callback with more items than MaxItems.
@@ -46,7 +46,7 @@ var (
 	// field in another casing than Graph's. Readers disagree on what such
 	// input means, so it is refused rather than given one meaning here and
 	// another downstream.
-	ErrDuplicateMember = errors.New("events: duplicate member")
+	ErrDuplicateMember = evterr.ErrDuplicateMember
 	// ErrClosed: the Publisher or Subscriber was closed.
 	ErrClosed = errors.New("events: closed")
 )
@@ -54,20 +54,47 @@ var (
 // ErrNotFound: Operations.Get found nothing resolved for the clientContext.
 var ErrNotFound = errors.New("events: not found")
 
-// shortLen is how many bytes of an input value an error message quotes.
-const shortLen = 32
+// Errors of the Subscriber and of the constructors' options. Test with errors.Is.
+var (
+	// ErrInvalidOption: a constructor or call was given an option with an
+	// impossible value, or two options that contradict each other; the
+	// wrapped message names the option.
+	ErrInvalidOption = errors.New("events: invalid option")
+	// ErrAlreadyRunning: Run was called while an earlier Run of the same
+	// Subscriber had not returned. Run several Subscribers (with the same
+	// Durable) to share the work instead.
+	ErrAlreadyRunning = errors.New("events: subscriber already running")
+	// ErrUndecodable is reported through OnError, wrapped with the cause (an
+	// ErrNotCloudEvent, ErrBadHeaderEncoding, ErrInvalidJSON or ErrInvalidPayload) and the
+	// message's subject and stream sequence, for a COMMS_RESOLVED message that
+	// is not a resolved operation event. Run terminates it (it is never
+	// delivered to this consumer again) and goes on with the next.
+	ErrUndecodable = errors.New("events: undecodable resolved event")
+	// ErrHandlerPanic is reported through OnError when the handler panicked.
+	// The event is then treated as if the handler had returned this error: it
+	// is redelivered after the backoff.
+	ErrHandlerPanic = errors.New("events: handler panicked")
+	// ErrDeliveriesExhausted is reported through OnError, wrapping the
+	// handler's error, when the handler failed on the MaxDeliver-th delivery of
+	// an event: the server will not deliver it to this consumer again. The
+	// event stays in COMMS_RESOLVED; replay it with StartAtSequence.
+	ErrDeliveriesExhausted = errors.New("events: handler failed on the last allowed delivery")
+)
 
-// quoteShort returns b quoted for an error message: whole when it is at most
-// shortLen bytes, else its first shortLen bytes (cut at a rune boundary)
-// followed by how long it was. No error of this package echoes more of any
-// input value, so an answer or log line built from one stays short.
-func quoteShort[T ~string | ~[]byte](b T) string {
-	if len(b) <= shortLen {
-		return strconv.Quote(string(b))
-	}
-	cut := shortLen
-	for cut > 0 && !utf8.RuneStart(b[cut]) {
-		cut--
-	}
-	return fmt.Sprintf("%s… (%d bytes)", strconv.Quote(string(b[:cut])), len(b))
-}
+// ErrNotStored is returned (wrapped) when JetStream did not acknowledge every
+// event of a batch: unavailable, slow, or refusing for a reason that may
+// pass; some may have been stored. Storing the same batch again is safe: ids
+// are content-derived and deduplicated by the stream.
+var ErrNotStored = errors.New("events: not stored")
+
+// ErrCaptureDropped is reported through OnCaptureError for an action
+// response not stored: too many stores pending, a body too large, or no
+// store within CaptureRetryFor.
+var ErrCaptureDropped = errors.New("events: action response not captured")
+
+// shortLen is how many bytes of an input value an error message quotes.
+const shortLen = jsonx.ShortLen
+
+// quoteShort returns b quoted for an error message, cut after shortLen bytes
+// (see jsonx.QuoteShort).
+func quoteShort[T ~string | ~[]byte](b T) string { return jsonx.QuoteShort(b) }

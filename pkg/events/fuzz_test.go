@@ -12,6 +12,9 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/nats-io/nats.go"
+
+	"github.com/commsops/commsops/internal/cehdr"
+	"github.com/commsops/commsops/internal/graphid"
 )
 
 // Fuzz targets. Run one with, e.g.:
@@ -93,10 +96,10 @@ func FuzzParseNotifications(f *testing.F) {
 		}
 		for _, item := range n.Items {
 			for _, res := range item.Resources {
-				if ResourceKind(ResourceType(res), item.Path) != KindOperation {
+				if ResourceKind(resourceTypeOf(res), item.Path) != KindOperation {
 					continue
 				}
-				if _, err := ParseOperation(res); err != nil {
+				if _, err := parseOperationChecked(res); err != nil {
 					checkRejected(t, "ParseOperation", err)
 				}
 			}
@@ -125,7 +128,7 @@ func FuzzParseNotifications(f *testing.F) {
 				t.Fatalf("stored operation notification does not parse back: %v", err)
 			}
 			if len(item.Resources) > 0 {
-				if _, err := ParseOperation(item.Resources[0]); err != nil {
+				if _, err := parseOperationChecked(item.Resources[0]); err != nil {
 					t.Fatalf("stored operation does not parse back: %v", err)
 				}
 			}
@@ -144,7 +147,7 @@ func FuzzParseActionResponse(f *testing.F) {
 			checkRejected(t, "ParseActionResponse", err)
 			return
 		}
-		if err := ValidateClientContext(r.ClientContext); err != nil {
+		if err := graphid.ValidateClientContext(r.ClientContext); err != nil {
 			t.Fatalf("accepted an invalid clientContext: %v", err)
 		}
 		if r.Op == nil && r.ClientContext == "" {
@@ -164,7 +167,7 @@ func FuzzParseActionResponse(f *testing.F) {
 		if r.Op != nil {
 			opID = r.Op.ID
 		}
-		if in.Key != OperationKey(r.ClientContext, r.NormalizedCallID(), opID) {
+		if in.Key != operationKey(r.ClientContext, r.NormalizedCallID(), opID) {
 			t.Fatalf("key %q", in.Key)
 		}
 		back := checkInbound(t, in)
@@ -219,7 +222,7 @@ func FuzzOneMeaning(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		if op, err := ParseOperation(body); err == nil {
+		if op, err := parseOperationChecked(body); err == nil {
 			checkOperationMeaning(t, body, op)
 		}
 		if r, err := ParseActionResponse(body); err == nil {
@@ -289,7 +292,7 @@ func checkOperationMeaning(t *testing.T, data []byte, op *Operation) {
 		got, want    string
 	}{
 		{"@odata.type", j.ODataType, m["@odata.type"], op.ODataType, str(j.ODataType)},
-		{"id", j.ID, m["id"], op.ID, NormalizeID(str(j.ID))},
+		{"id", j.ID, m["id"], op.ID, graphid.NormalizeID(str(j.ID))},
 		{"status", j.Status, m["status"], op.StatusRaw, str(j.Status)},
 		{"clientContext", j.ClientContext, m["clientContext"], op.ClientContext, str(j.ClientContext)},
 		{"completionReason", j.CompletionReason, m["completionReason"], op.CompletionReason, str(j.CompletionReason)},
@@ -409,7 +412,7 @@ func FuzzDecodeMsg(f *testing.F) {
 		// as a valid event comes back unchanged.
 		ev := event.New()
 		ev.SetID(id)
-		ev.SetSource("/calls/" + PercentEncode(source))
+		ev.SetSource("/calls/" + cehdr.Encode(source))
 		ev.SetType(typ)
 		ev.SetSubject(subject)
 		if utf8.ValidString(ext) {
@@ -485,18 +488,18 @@ func FuzzKey(f *testing.F) {
 		if a != b && ka == kb {
 			t.Fatalf("Key(%q) == Key(%q) == %q", a, b, ka)
 		}
-		if ValidateClientContext(a) == nil {
-			for _, derived := range []string{OperationKey("", b, a), OperationKey("", a, b), OperationKey("", a, ""), CallKey(a), CallKey(b)} {
+		if graphid.ValidateClientContext(a) == nil {
+			for _, derived := range []string{operationKey("", b, a), operationKey("", a, b), operationKey("", a, ""), callKey(a), callKey(b)} {
 				if derived == ka {
 					t.Fatalf("Key(%q) meets a derived key", a)
 				}
 			}
 		}
-		if OperationKey(a, b, b) != Key(a) && a != "" {
+		if operationKey(a, b, b) != Key(a) && a != "" {
 			t.Fatal("OperationKey with a clientContext is not its Key")
 		}
-		if NormalizeID(a) != NormalizeID(b) && OperationKey("", a, b) == OperationKey("", b, a) {
-			t.Fatalf("OperationKey(%q, %q) == OperationKey(%q, %q)", a, b, b, a)
+		if graphid.NormalizeID(a) != graphid.NormalizeID(b) && operationKey("", a, b) == operationKey("", b, a) {
+			t.Fatalf("operationKey(%q, %q) == operationKey(%q, %q)", a, b, b, a)
 		}
 	})
 }

@@ -8,7 +8,9 @@ import (
 	"math"
 	"strconv"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/commsops/commsops/internal/graphid"
+	"github.com/commsops/commsops/internal/jsonx"
 )
 
 // Parsing limits. Bodies are also bounded in size by the ingest.
@@ -51,26 +53,26 @@ func (r *ResultInfo) parse(b []byte) error {
 		return fmt.Errorf("%w: resultInfo: not a JSON object", ErrInvalidPayload)
 	}
 	var (
-		buf           [8]member
+		buf           [8]jsonx.Member
 		code, subcode []byte
 		message       []byte // the string or null message; nil when absent
-		known         = knownFields{names: resultInfoFields[:]}
+		known         = jsonx.KnownFields{Names: resultInfoFields[:]}
 	)
-	for _, m := range appendMembers(buf[:0], b) {
-		i, err := known.match(m.name)
+	for _, m := range jsonx.AppendMembers(buf[:0], b) {
+		i, err := known.Match(m.Name)
 		if err != nil {
 			return fmt.Errorf("resultInfo: %w", err)
 		}
 		switch i {
 		case 0:
-			code = m.value
+			code = m.Value
 		case 1:
-			subcode = m.value
+			subcode = m.Value
 		case 2:
-			if !isNull(m.value) && m.value[0] != '"' {
-				return fmt.Errorf("%w: resultInfo.message: expected a string, got %s", ErrInvalidPayload, kindOf(m.value))
+			if !isNull(m.Value) && m.Value[0] != '"' {
+				return fmt.Errorf("%w: resultInfo.message: expected a string, got %s", ErrInvalidPayload, kindOf(m.Value))
 			}
-			message = m.value
+			message = m.Value
 		}
 	}
 	var err error
@@ -81,7 +83,7 @@ func (r *ResultInfo) parse(b []byte) error {
 		return fmt.Errorf("%w: resultInfo.subcode: %v", ErrInvalidPayload, err)
 	}
 	if !isNull(message) { // absent (nil) or null keeps r.Message
-		r.Message = string(jsonStringValue(message))
+		r.Message = string(jsonx.StringValue(message))
 	}
 	return nil
 }
@@ -95,7 +97,7 @@ func looseInt(b []byte) (int, error) {
 		return 0, nil
 	}
 	if b[0] == '"' {
-		s := strings.TrimSpace(string(jsonStringValue(b)))
+		s := strings.TrimSpace(string(jsonx.StringValue(b)))
 		if s == "" {
 			return 0, nil
 		}
@@ -141,18 +143,11 @@ type Operation struct {
 	Extra map[string]json.RawMessage
 }
 
-// ParseOperation parses one commsOperation object. It returns ErrInvalidJSON
-// for non-objects, ErrInvalidStatus for an unknown status value, and
-// ErrClientContextTooLong / ErrClientContextInvalid for a bad clientContext.
-// Unknown fields are kept in Extra (copied); an absent status leaves Status "".
-func ParseOperation(data []byte) (*Operation, error) {
-	if err := checkDepth(data); err != nil {
-		return nil, fmt.Errorf("operation: %w", err)
-	}
-	return parseOperation(data)
-}
-
-// parseOperation is ParseOperation for data already checked by checkDepth.
+// parseOperation parses one commsOperation object already checked by
+// checkDepth. It returns ErrInvalidJSON for non-objects, ErrInvalidStatus for
+// an unknown status value, and ErrClientContextTooLong / ErrClientContextInvalid
+// for a bad clientContext. Unknown fields are kept in Extra (copied); an
+// absent status leaves Status "".
 // A member naming a known field in another casing than Graph's, or naming
 // one a second time, is ErrDuplicateMember: encoding/json, a map reader and
 // this parser would each read something else.
@@ -160,14 +155,14 @@ func parseOperation(data []byte) (*Operation, error) {
 	if !isObject(data) {
 		return nil, fmt.Errorf("operation: %w: not a JSON object", ErrInvalidJSON)
 	}
-	var buf [16]member
+	var buf [16]jsonx.Member
 	op := &Operation{}
-	known := knownFields{names: operationFields[:], exact: true}
+	known := jsonx.KnownFields{Names: operationFields[:], Exact: true}
 	// Every member, duplicates included: a duplicate of a known field is
 	// refused, one of an unknown field keeps the last (as a map does).
-	for _, m := range appendMembers(buf[:0], data) {
-		v := m.value
-		i, err := known.match(m.name)
+	for _, m := range jsonx.AppendMembers(buf[:0], data) {
+		v := m.Value
+		i, err := known.Match(m.Name)
 		if err != nil {
 			return nil, fmt.Errorf("operation: %w", err)
 		}
@@ -178,13 +173,13 @@ func parseOperation(data []byte) (*Operation, error) {
 			}
 			// A copy: the state cache keeps Extra, and must not keep the
 			// whole payload it came in alive with it.
-			op.Extra[string(m.name)] = bytes.Clone(v)
+			op.Extra[string(m.Name)] = bytes.Clone(v)
 		case 0:
 			op.ODataType, err = looseString(v)
 		case 1:
 			var id string
 			id, err = looseString(v)
-			op.ID = NormalizeID(id)
+			op.ID = graphid.NormalizeID(id)
 		case 2:
 			op.StatusRaw, err = looseString(v)
 			if err == nil && op.StatusRaw != "" {
@@ -193,7 +188,7 @@ func parseOperation(data []byte) (*Operation, error) {
 		case 3:
 			op.ClientContext, err = looseString(v)
 			if err == nil {
-				err = ValidateClientContext(op.ClientContext)
+				err = graphid.ValidateClientContext(op.ClientContext)
 			}
 		case 4:
 			if !isNull(v) {
@@ -204,33 +199,15 @@ func parseOperation(data []byte) (*Operation, error) {
 			op.CompletionReason, err = looseString(v)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("operation field %s: %w", quoteShort(m.name), err)
+			return nil, fmt.Errorf("operation field %s: %w", quoteShort(m.Name), err)
 		}
 	}
 	return op, nil
 }
 
-// operationFields are the members ParseOperation understands, in the order
+// operationFields are the members parseOperation understands, in the order
 // of parseOperation's cases.
 var operationFields = [...]string{"@odata.type", "id", "status", "clientContext", "resultInfo", "completionReason"}
-
-// ValidateClientContext returns nil for a clientContext Graph would accept and
-// commsops can carry: at most MaxClientContextLen characters of valid UTF-8
-// with no control characters.
-func ValidateClientContext(cc string) error {
-	if !utf8.ValidString(cc) {
-		return fmt.Errorf("%w: not UTF-8", ErrClientContextInvalid)
-	}
-	if n := utf8.RuneCountInString(cc); n > MaxClientContextLen {
-		return fmt.Errorf("%w: %d characters, at most %d", ErrClientContextTooLong, n, MaxClientContextLen)
-	}
-	for i, r := range cc {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			return fmt.Errorf("%w: control character U+%04X at byte %d", ErrClientContextInvalid, r, i)
-		}
-	}
-	return nil
-}
 
 // Notification is one commsNotification item of a callback.
 type Notification struct {
@@ -291,20 +268,20 @@ func ParseNotifications(body []byte) (*Notifications, error) {
 	}
 	n := &Notifications{}
 	var (
-		buf   [4]member
+		buf   [4]jsonx.Member
 		value []byte
-		known = knownFields{names: notificationsFields[:], exact: true}
+		known = jsonx.KnownFields{Names: notificationsFields[:], Exact: true}
 	)
-	for _, m := range appendMembers(buf[:0], body) {
-		i, err := known.match(m.name)
+	for _, m := range jsonx.AppendMembers(buf[:0], body) {
+		i, err := known.Match(m.Name)
 		if err != nil {
 			return nil, fmt.Errorf("notifications: %w", err)
 		}
 		switch i {
 		case 0:
-			n.ODataType, _ = looseString(m.value)
+			n.ODataType, _ = looseString(m.Value)
 		case 1:
-			value = m.value
+			value = m.Value
 		}
 	}
 	if isNull(value) {
@@ -314,7 +291,7 @@ func ParseNotifications(body []byte) (*Notifications, error) {
 		return nil, fmt.Errorf("notifications: %w: \"value\" is not an array", ErrInvalidPayload)
 	}
 	total := 0
-	for i, raw := range appendElements(nil, value) {
+	for i, raw := range jsonx.AppendElements(nil, value) {
 		if raw[0] != '{' {
 			return nil, fmt.Errorf("notifications: %w: value[%d] is not an object", ErrInvalidPayload, i)
 		}
@@ -338,13 +315,13 @@ func parseNotification(raw []byte) (*Notification, error) {
 	if !isObject(raw) {
 		return nil, fmt.Errorf("%w: not a JSON object", ErrInvalidJSON)
 	}
-	var buf [8]member
+	var buf [8]jsonx.Member
 	n := &Notification{Raw: raw}
 	var resource string
-	known := knownFields{names: notificationFields[:], exact: true}
-	for _, m := range appendMembers(buf[:0], raw) {
-		v := m.value
-		i, err := known.match(m.name)
+	known := jsonx.KnownFields{Names: notificationFields[:], Exact: true}
+	for _, m := range jsonx.AppendMembers(buf[:0], raw) {
+		v := m.Value
+		i, err := known.Match(m.Name)
 		if err != nil {
 			return nil, err
 		}
@@ -365,7 +342,7 @@ func parseNotification(raw []byte) (*Notification, error) {
 			n.rdEnd = n.rdStart + len(v)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("field %s: %w", quoteShort(m.name), err)
+			return nil, fmt.Errorf("field %s: %w", quoteShort(m.Name), err)
 		}
 	}
 	if n.ResourceURL == "" {
@@ -391,7 +368,7 @@ func resourceElements(v []byte) ([]json.RawMessage, bool, error) {
 		return []json.RawMessage{v}, false, nil
 	case v[0] == '[':
 		var elems []json.RawMessage
-		for i, e := range appendElements(nil, v) {
+		for i, e := range jsonx.AppendElements(nil, v) {
 			if e[0] != '{' {
 				return nil, true, fmt.Errorf("%w: resourceData[%d] is not an object", ErrInvalidPayload, i)
 			}
@@ -421,17 +398,8 @@ func ResourceKind(odataType string, path ResourcePath) Kind {
 	return KindOther
 }
 
-// ResourceType returns the @odata.type of a resourceData element (its name
-// matched in any casing, as encoding/json matches it), "" if absent or if
-// resource is not a valid JSON object.
-func ResourceType(resource json.RawMessage) string {
-	if !json.Valid(resource) {
-		return ""
-	}
-	return resourceType(resource)
-}
-
-// resourceType is ResourceType for valid JSON: the last @odata.type member,
+// resourceType returns the @odata.type of a valid JSON resourceData element
+// (its name matched in any casing): the last @odata.type member,
 // as encoding/json reads it.
 func resourceType(resource []byte) string {
 	t, _ := checkedResourceType(resource)
@@ -443,18 +411,18 @@ func resourceType(resource []byte) string {
 // reads (it decides the event's type and key).
 func checkedResourceType(resource []byte) (string, error) {
 	var (
-		buf   [16]member
+		buf   [16]jsonx.Member
 		t     []byte
-		known = knownFields{names: []string{"@odata.type"}, exact: true}
+		known = jsonx.KnownFields{Names: []string{"@odata.type"}, Exact: true}
 		dup   error
 	)
-	for _, m := range appendMembers(buf[:0], resource) {
-		i, err := known.match(m.name)
+	for _, m := range jsonx.AppendMembers(buf[:0], resource) {
+		i, err := known.Match(m.Name)
 		if err != nil && dup == nil {
 			dup = fmt.Errorf("resourceData: %w", err)
 		}
 		if i == 0 {
-			t = m.value
+			t = m.Value
 		}
 	}
 	s, _ := looseString(t)
@@ -502,7 +470,7 @@ func isNull(v []byte) bool {
 
 // isObject reports whether valid JSON is an object.
 func isObject(v []byte) bool {
-	i := skipSpace(v, 0)
+	i := jsonx.SkipSpace(v, 0)
 	return i < len(v) && v[i] == '{'
 }
 
@@ -539,7 +507,7 @@ func setString(dst *string, v []byte) error {
 	case v[0] != '"':
 		return fmt.Errorf("expected a string, got %s", kindOf(v))
 	}
-	*dst = string(jsonStringValue(v))
+	*dst = string(jsonx.StringValue(v))
 	return nil
 }
 
@@ -554,7 +522,7 @@ func looseString(v []byte) (string, error) {
 	}
 	switch v[0] {
 	case '"':
-		return string(jsonStringValue(v)), nil
+		return string(jsonx.StringValue(v)), nil
 	case '{', '[':
 		return "", fmt.Errorf("%w: expected a string", ErrInvalidPayload)
 	}

@@ -200,7 +200,7 @@ func checkResource(t *testing.T, i int, w wantResource, item int, n Notification
 	if want := (ResourcePath{CallID: w.callID, OperationID: w.pathOpID, IsOperation: w.pathIsOp}); n.Path != want {
 		t.Errorf("resource %d: Path %+v, want %+v", i, n.Path, want)
 	}
-	if k := ResourceKind(ResourceType(raw), n.Path); k != w.kind {
+	if k := ResourceKind(resourceTypeOf(raw), n.Path); k != w.kind {
 		t.Fatalf("resource %d: kind %q, want %q", i, k, w.kind)
 	}
 	if w.kind != KindOperation {
@@ -215,7 +215,7 @@ func checkResource(t *testing.T, i int, w wantResource, item int, n Notification
 		}
 		return
 	}
-	op, err := ParseOperation(raw)
+	op, err := parseOperationChecked(raw)
 	if err != nil {
 		t.Fatalf("resource %d: ParseOperation: %v", i, err)
 	}
@@ -332,7 +332,7 @@ func TestParseNotificationsRejectsTestdata(t *testing.T) {
 			if err != nil {
 				t.Fatalf("the callback itself is well formed: %v", err)
 			}
-			_, err = ParseOperation(n.Items[0].Resources[0])
+			_, err = parseOperationChecked(n.Items[0].Resources[0])
 			checkRejection(t, err, c.want, c.names...)
 			_, err = NotificationEvents(n, InboundOptions{})
 			checkRejection(t, err, c.want, c.names...)
@@ -421,7 +421,7 @@ func TestNotificationInvalidUTF8(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	op, err := ParseOperation(n.Items[0].Resources[0])
+	op, err := parseOperationChecked(n.Items[0].Resources[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -460,7 +460,7 @@ func TestParseOperation(t *testing.T) {
 	}
 	for _, c := range valid {
 		t.Run(c.name, func(t *testing.T) {
-			op, err := ParseOperation([]byte(c.body))
+			op, err := parseOperationChecked([]byte(c.body))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -474,7 +474,7 @@ func TestParseOperation(t *testing.T) {
 			}
 		})
 	}
-	op, err := ParseOperation([]byte(`{"status":"running","@odata.etag":"W/\"1\"","newThing":{"a":[1,2]},"n":null}`))
+	op, err := parseOperationChecked([]byte(`{"status":"running","@odata.etag":"W/\"1\"","newThing":{"a":[1,2]},"n":null}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -514,7 +514,7 @@ func TestParseOperation(t *testing.T) {
 	}
 	for _, c := range invalid {
 		t.Run(c.name, func(t *testing.T) {
-			op, err := ParseOperation([]byte(c.body))
+			op, err := parseOperationChecked([]byte(c.body))
 			if op != nil {
 				t.Errorf("a result beside the error: %+v", op)
 			}
@@ -571,8 +571,8 @@ func TestResourceType(t *testing.T) {
 		`{"@odata.type":"#a\u002eb","x":[1,2,3]} `: "#a.b",
 	}
 	for in, want := range cases {
-		if got := ResourceType(json.RawMessage(in)); got != want {
-			t.Errorf("ResourceType(%s) = %q, want %q", in, got, want)
+		if got := resourceTypeOf(json.RawMessage(in)); got != want {
+			t.Errorf("resourceTypeOf(%s) = %q, want %q", in, got, want)
 		}
 	}
 }

@@ -1,7 +1,9 @@
 package events
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -74,4 +76,23 @@ func checkRejection(t *testing.T, err, want error, names ...string) {
 			t.Errorf("error %q does not name %q", err, n)
 		}
 	}
+}
+
+// parseOperationChecked parses one commsOperation object as the parsers do
+// after their depth check: ErrTooDeep, ErrInvalidJSON, ErrInvalidStatus and
+// the clientContext errors as parseOperation returns them.
+func parseOperationChecked(data []byte) (*Operation, error) {
+	if err := checkDepth(data); err != nil {
+		return nil, fmt.Errorf("operation: %w", err)
+	}
+	return parseOperation(data)
+}
+
+// resourceTypeOf returns the @odata.type of a resourceData element, "" if
+// absent or if resource is not a valid JSON object.
+func resourceTypeOf(resource json.RawMessage) string {
+	if !json.Valid(resource) {
+		return ""
+	}
+	return resourceType(resource)
 }

@@ -2,34 +2,9 @@ package events
 
 import (
 	"strings"
+
+	"github.com/commsops/commsops/internal/graphid"
 )
-
-// NormalizeID returns the canonical form of a Graph id: trimmed, braces removed,
-// lower-case, and a 32-hex-digit GUID with or without dashes rendered as
-// 8-4-4-4-12. So "57DAB8B1894C409AB240BD8BEAE78896" and
-// "57dab8b1-894c-409a-b240-bd8beae78896" normalise to the same string. Ids that
-// are not GUIDs are only trimmed and lower-cased.
-func NormalizeID(id string) string {
-	if isGUID(id) { // already canonical: the common case, without allocating
-		return id
-	}
-	id = strings.ToLower(strings.Trim(strings.TrimSpace(id), "{}"))
-	hex := strings.ReplaceAll(id, "-", "")
-	if len(hex) != 32 || !isHex(hex) {
-		return id
-	}
-	return hex[0:8] + "-" + hex[8:12] + "-" + hex[12:16] + "-" + hex[16:20] + "-" + hex[20:32]
-}
-
-func isHex(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return false
-		}
-	}
-	return true
-}
 
 // ResourcePath is what a Graph resource URL says: the call it belongs to and,
 // for operations, the operation id.
@@ -59,11 +34,11 @@ func ParseResourcePath(url string) ResourcePath {
 		switch strings.ToLower(prev) { // no copy when already lower case
 		case "calls":
 			if p.CallID == "" {
-				p.CallID = NormalizeID(seg)
+				p.CallID = graphid.NormalizeID(seg)
 			}
 		case "operations":
 			p.IsOperation = true
-			if id := NormalizeID(seg); looksLikeOperationID(id) {
+			if id := graphid.NormalizeID(seg); looksLikeOperationID(id) {
 				p.OperationID = id
 			}
 		}
@@ -80,7 +55,7 @@ func looksLikeOperationID(id string) bool {
 	if id == "" || id == "null" {
 		return false
 	}
-	if isGUID(id) { // a GUID may, rarely, hold no digit at all
+	if graphid.IsGUID(id) { // a GUID may, rarely, hold no digit at all
 		return true
 	}
 	for i := 0; i < len(id); i++ {
@@ -89,24 +64,4 @@ func looksLikeOperationID(id string) bool {
 		}
 	}
 	return false
-}
-
-// isGUID reports whether id is a GUID in NormalizeID's canonical form.
-func isGUID(id string) bool {
-	if len(id) != 36 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		switch c := id[i]; i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-				return false
-			}
-		}
-	}
-	return true
 }

@@ -11,6 +11,10 @@ import (
 	"unicode/utf8"
 
 	"github.com/cloudevents/sdk-go/v2/event"
+
+	"github.com/commsops/commsops/internal/cehdr"
+	"github.com/commsops/commsops/internal/jsonx"
+	"github.com/commsops/commsops/internal/subjects"
 )
 
 // Inbound is one event to store in COMMS_IN: its publish subject and the
@@ -99,7 +103,7 @@ func (in Inbound) Size() int { return in.headerSize() + len(in.Event.Data()) }
 func (in Inbound) headerSize() int {
 	const line = len(": \r\n")
 	n := len("NATS/1.0\r\n") + len("\r\n")
-	add := func(k, v string) { n += len(k) + line + percentEncodedLen(v) }
+	add := func(k, v string) { n += len(k) + line + cehdr.EncodedLen(v) }
 	add(HeaderSpecVersion, in.Event.SpecVersion())
 	add(HeaderID, in.Event.ID())
 	add(HeaderSource, in.Event.Source())
@@ -176,8 +180,8 @@ func validTraceParent(tp string) bool {
 
 // NotificationEvents splits a parsed callback into one Inbound per resource
 // (one per element of an array resourceData; one for an item without
-// resourceData). Operation resources are keyed by OperationKey and everything
-// else by CallKey. The event data is the commsNotification item with
+// resourceData). Operation resources are keyed by operationKey and everything
+// else by callKey. The event data is the commsNotification item with
 // resourceData narrowed to that one resource (its other bytes as received).
 // It returns ErrValueTooLong for an id over MaxIDLen, ErrDuplicateMember for
 // a resource naming @odata.type twice, and the operation parser's errors.
@@ -245,7 +249,7 @@ func notificationEvent(item Notification, res json.RawMessage, narrow bool, at t
 		if err := checkIDs(idNames[1:], opID); err != nil {
 			return Inbound{}, err
 		}
-		key = OperationKey(op.ClientContext, callID, opID)
+		key = operationKey(op.ClientContext, callID, opID)
 		setExt(&e, ExtOperationID, opID)
 		setExt(&e, ExtClientContext, op.ClientContext)
 		subject := op.ClientContext
@@ -255,7 +259,7 @@ func notificationEvent(item Notification, res json.RawMessage, narrow bool, at t
 		e.SetSubject(subject)
 		e.SetType(TypeOperationNotification)
 	default:
-		key = CallKey(callID)
+		key = callKey(callID)
 		e.SetSubject(callID)
 		e.SetType(notificationType(kind))
 	}
@@ -298,7 +302,7 @@ func ResponseEvent(r *ParsedResponse, body []byte, o InboundOptions) (Inbound, e
 	if err := checkIDs(idNames, callID, opID); err != nil {
 		return Inbound{}, err
 	}
-	key := OperationKey(r.ClientContext, callID, opID)
+	key := operationKey(r.ClientContext, callID, opID)
 	e := event.New(event.CloudEventsVersionV1)
 	e.SetID("r-" + contentID(body, "response"))
 	e.SetType(TypeActionResponse)
@@ -337,7 +341,7 @@ func callSource(callID string) string {
 	if callID == "" {
 		callID = "unknown"
 	}
-	return ResolvedSource(callID)
+	return subjects.ResolvedSource(callID)
 }
 
 func receivedAt(o InboundOptions) time.Time {
@@ -357,7 +361,7 @@ func contentID(content []byte, parts ...string) string {
 	for _, p := range parts {
 		buf = append(append(buf, p...), 0)
 	}
-	buf = append(appendCompact(buf, content), 0)
+	buf = append(jsonx.AppendCompact(buf, content), 0)
 	sum := sha256.Sum256(buf)
 	return hex.EncodeToString(sum[:16])
 }

@@ -201,7 +201,7 @@ func TestDuplicateMembersRefused(t *testing.T) {
 	}
 }
 
-func parseOp(b []byte) error { _, err := ParseOperation(b); return err }
+func parseOp(b []byte) error { _, err := parseOperationChecked(b); return err }
 
 func parseResp(b []byte) error { _, err := ParseActionResponse(b); return err }
 

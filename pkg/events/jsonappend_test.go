@@ -96,13 +96,8 @@ func TestAppendJSONTimeRange(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			want, wantErr := json.Marshal(c.at)
-			got, err := AppendJSONTime(nil, c.at)
-			if (err == nil) != (wantErr == nil) || !bytes.Equal(got, want) {
-				t.Fatalf("AppendJSONTime = %s (%v), json.Marshal %s (%v)", got, err, want, wantErr)
-			}
 			ro := ResolvedOperation{Status: StatusCompleted, ResolvedAt: c.at, Sources: []Source{{Kind: SourceResponse, ReceivedAt: c.at}}}
-			_, wantErr = json.Marshal(resolvedAlias(ro))
+			_, wantErr := json.Marshal(resolvedAlias(ro))
 			if _, err := ro.AppendJSON(nil); (err == nil) != (wantErr == nil) {
 				t.Fatalf("ResolvedOperation.AppendJSON err %v, json.Marshal %v", err, wantErr)
 			}
@@ -111,25 +106,8 @@ func TestAppendJSONTimeRange(t *testing.T) {
 }
 
 func TestAppendRawJSONRefusesInvalid(t *testing.T) {
-	for _, v := range []string{``, `{`, `nul`, "\"\xff"} {
-		if _, err := AppendRawJSON(nil, json.RawMessage(v)); err == nil {
-			t.Errorf("%q accepted", v)
-		}
-	}
 	ro := ResolvedOperation{Extra: map[string]json.RawMessage{"x": json.RawMessage(`{`)}}
 	if _, err := json.Marshal(ro); err == nil {
 		t.Error("invalid extra marshalled")
 	}
-}
-
-func FuzzAppendJSONString(f *testing.F) {
-	for _, s := range []string{"", "plain", "<a&b>", "\u2028\u2029", "\xff", "\x00\x1f\x7f", `"\`, "\b\f\n\r\t", "日本"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		want, _ := json.Marshal(s)
-		if got := AppendJSONString([]byte("x"), s); string(got) != "x"+string(want) {
-			t.Fatalf("AppendJSONString(%q) = %s, json.Marshal %s", s, got[1:], want)
-		}
-	})
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"strconv"
 	"strings"
+
+	"github.com/commsops/commsops/internal/graphid"
 )
 
 // MaxClientContextLen is Graph's limit on clientContext, in characters.
@@ -28,16 +30,16 @@ func Key(clientContext string) string {
 	return hashedKey(clientContext)
 }
 
-// OperationKey returns the key that orders an operation's evidence: Key of its
+// operationKey returns the key that orders an operation's evidence: Key of its
 // clientContext when it has one, else a key derived from its normalised call id
 // and operation id (or from the call id alone when the operation id is unknown).
 // The derived keys live in a namespace no clientContext can reach: they hash a
 // NUL-separated string, and clientContexts holding control characters are invalid.
-func OperationKey(clientContext, callID, operationID string) string {
+func operationKey(clientContext, callID, operationID string) string {
 	if clientContext != "" {
 		return Key(clientContext)
 	}
-	callID, operationID = NormalizeID(callID), NormalizeID(operationID)
+	callID, operationID = graphid.NormalizeID(callID), graphid.NormalizeID(operationID)
 	if strings.IndexByte(callID, 0) >= 0 || strings.IndexByte(operationID, 0) >= 0 {
 		// Ids holding NUL would make the NUL-separated form ambiguous ("a\x00b"+"c"
 		// vs "a"+"b\x00c"): length-prefix them, in a namespace of their own.
@@ -46,10 +48,10 @@ func OperationKey(clientContext, callID, operationID string) string {
 	return hashedKey("\x00op\x00" + callID + "\x00" + operationID)
 }
 
-// CallKey returns the key of the evidence about a call itself (call state,
+// callKey returns the key of the evidence about a call itself (call state,
 // participants, tones), derived from its normalised call id.
-func CallKey(callID string) string {
-	return hashedKey("\x00call\x00" + NormalizeID(callID))
+func callKey(callID string) string {
+	return hashedKey("\x00call\x00" + graphid.NormalizeID(callID))
 }
 
 func plainKey(s string) bool {

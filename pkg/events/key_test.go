@@ -16,7 +16,10 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/commsops/commsops/internal/graphid"
 	"github.com/commsops/commsops/internal/natstest"
+	"github.com/commsops/commsops/internal/stallcheck"
+	"github.com/commsops/commsops/internal/subjects"
 )
 
 // kvKeyRe is nats.go's JetStream KV key syntax; keys must also avoid '.', so
@@ -55,19 +58,19 @@ func checkKey(t testing.TB, cc string) string {
 			t.Fatalf("ResolvedSubject(Key(%q), %s) = %q", cc, s, subj)
 		}
 		if cc != "" { // "" filters every clientContext
-			if f := ResolvedFilter(cc, s); f != subj {
-				t.Fatalf("ResolvedFilter(%q, %s) = %q, want %q", cc, s, f, subj)
+			if f := resolvedFilter(cc, s); f != subj {
+				t.Fatalf("resolvedFilter(%q, %s) = %q, want %q", cc, s, f, subj)
 			}
 		}
 	}
 	if cc != "" { // all statuses of one clientContext: the status token is the only wildcard
-		if f := ResolvedFilter(cc, ""); f != SubjectResolvedPrefix+k+".*" {
-			t.Fatalf("ResolvedFilter(%q, \"\") = %q", cc, f)
+		if f := resolvedFilter(cc, ""); f != SubjectResolvedPrefix+k+".*" {
+			t.Fatalf("resolvedFilter(%q, \"\") = %q", cc, f)
 		}
 	}
 	checkSubject(t, InSubject(KindOperation, k), 4)
-	checkSubject(t, StallScheduleSubject(k, "slot"), 6)
-	checkSubject(t, DeadLetterSubject(StreamIn, k), 4)
+	checkSubject(t, stallcheck.ScheduleSubject(k, "slot"), 6)
+	checkSubject(t, subjects.DeadLetter(StreamIn, k), 4)
 	return k
 }
 
@@ -171,9 +174,9 @@ func TestKeyGolden(t *testing.T) {
 		{Key(ccD45), ccD45},
 		{Key("a.b"), "_LnM23I66h-9HLfVow1SCq_JXXcPl6sDFxiuP-urCyTQ"},
 		{Key(""), "_47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU"},
-		{OperationKey("", call57, op0fe), "_zM_tRxBzW1FDKKvLO73n3y-ufJm4MsisiggBrc2PmUk"},
-		{OperationKey("", call57, ""), "_cG0P6t_eeVxkq8rDdMiR4pLZV-_QadMLauWgK7shCbk"},
-		{CallKey(call57), "_XEUjDImam9dRWizC15xD4aTXl4kC2oSv5tENd0zRcrg"},
+		{operationKey("", call57, op0fe), "_zM_tRxBzW1FDKKvLO73n3y-ufJm4MsisiggBrc2PmUk"},
+		{operationKey("", call57, ""), "_cG0P6t_eeVxkq8rDdMiR4pLZV-_QadMLauWgK7shCbk"},
+		{callKey(call57), "_XEUjDImam9dRWizC15xD4aTXl4kC2oSv5tENd0zRcrg"},
 	}
 	for i, c := range cases {
 		if c.got != c.want {
@@ -184,17 +187,17 @@ func TestKeyGolden(t *testing.T) {
 
 func TestOperationKeyAndCallKey(t *testing.T) {
 	// Id formats of one call or operation give one key.
-	if OperationKey("", "57DAB8B1894C409AB240BD8BEAE78896", "0FE0623FD62842EDB4BD8AC290072CC5") != OperationKey("", call57, op0fe) ||
-		OperationKey("", " {"+strings.ToUpper(call57)+"} ", op0fe) != OperationKey("", call57, op0fe) {
+	if operationKey("", "57DAB8B1894C409AB240BD8BEAE78896", "0FE0623FD62842EDB4BD8AC290072CC5") != operationKey("", call57, op0fe) ||
+		operationKey("", " {"+strings.ToUpper(call57)+"} ", op0fe) != operationKey("", call57, op0fe) {
 		t.Error("id formats of one operation give different keys")
 	}
-	if CallKey("57DAB8B1894C409AB240BD8BEAE78896") != CallKey(call57) {
+	if callKey("57DAB8B1894C409AB240BD8BEAE78896") != callKey(call57) {
 		t.Error("id formats of one call give different keys")
 	}
 	// With a clientContext, the clientContext decides.
 	for _, cc := range keyCases() {
-		if cc != "" && OperationKey(cc, call57, op0fe) != Key(cc) {
-			t.Errorf("OperationKey(%q, ...) != Key(%q)", cc, cc)
+		if cc != "" && operationKey(cc, call57, op0fe) != Key(cc) {
+			t.Errorf("operationKey(%q, ...) != Key(%q)", cc, cc)
 		}
 	}
 	// Distinct (call, operation) pairs, including ids with NUL that would make
@@ -215,16 +218,16 @@ func TestOperationKeyAndCallKey(t *testing.T) {
 		seen[k] = what
 	}
 	for _, p := range pairs {
-		add(OperationKey("", p[0], p[1]), fmt.Sprintf("OperationKey(%q, %q)", p[0], p[1]))
+		add(operationKey("", p[0], p[1]), fmt.Sprintf("operationKey(%q, %q)", p[0], p[1]))
 	}
 	for _, c := range []string{call57, call421, "", "a", "a\x00b", "\x00op\x00a"} {
-		add(CallKey(c), fmt.Sprintf("CallKey(%q)", c))
+		add(callKey(c), fmt.Sprintf("callKey(%q)", c))
 	}
 	// ...and never meet the key of a valid clientContext: derived keys are
 	// hashed (never plain) from strings holding NUL, which no valid
 	// clientContext holds.
 	for _, cc := range keyCases() {
-		if ValidateClientContext(cc) != nil {
+		if graphid.ValidateClientContext(cc) != nil {
 			continue
 		}
 		if what, dup := seen[Key(cc)]; dup {
@@ -238,7 +241,7 @@ func TestOperationKeyAndCallKey(t *testing.T) {
 			b[j] = rune(0x20 + r.IntN(0x3000))
 		}
 		cc := string(b)
-		if !utf8.ValidString(cc) || ValidateClientContext(cc) != nil {
+		if !utf8.ValidString(cc) || graphid.ValidateClientContext(cc) != nil {
 			continue
 		}
 		if what, dup := seen[Key(cc)]; dup {
@@ -246,7 +249,7 @@ func TestOperationKeyAndCallKey(t *testing.T) {
 		}
 	}
 	for _, pre := range []string{"\x00op\x00" + call57 + "\x00" + op0fe, "\x00call\x00" + call57, "\x00op2\x00"} {
-		if ValidateClientContext(pre) == nil {
+		if graphid.ValidateClientContext(pre) == nil {
 			t.Fatalf("%q, a derived key's preimage, is a valid clientContext", pre)
 		}
 	}
@@ -272,7 +275,7 @@ func TestKeysOnJetStream(t *testing.T) {
 			t.Fatalf("KV Put(Key(%q) = %q): %v", cc, Key(cc), err)
 		}
 	}
-	for _, k := range []string{OperationKey("", call57, op0fe), OperationKey("", "a\x00", "b"), CallKey(call57)} {
+	for _, k := range []string{operationKey("", call57, op0fe), operationKey("", "a\x00", "b"), callKey(call57)} {
 		if _, err := kv.Put(ctx, k, nil); err != nil {
 			t.Fatalf("KV Put(%q): %v", k, err)
 		}
@@ -290,8 +293,8 @@ func TestKeysOnJetStream(t *testing.T) {
 		if cc == "" {
 			continue // "" filters all, by design
 		}
-		if subs[i], err = nc.SubscribeSync(ResolvedFilter(cc, "")); err != nil {
-			t.Fatalf("subscribe %q: %v", ResolvedFilter(cc, ""), err)
+		if subs[i], err = nc.SubscribeSync(resolvedFilter(cc, "")); err != nil {
+			t.Fatalf("subscribe %q: %v", resolvedFilter(cc, ""), err)
 		}
 	}
 	for _, cc := range ccs {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/commsops/commsops/internal/graphid"
 )
 
 // Operations answers a bot's questions about its operations from the durable
@@ -110,7 +112,7 @@ func (o *Operations) Get(ctx context.Context, clientContext string) ([]ResolvedO
 // stream sequence of its latest event; an empty View when nothing is
 // resolved for it.
 func (o *Operations) Lookup(ctx context.Context, clientContext string) (*View, error) {
-	if err := ValidateClientContext(clientContext); err != nil {
+	if err := graphid.ValidateClientContext(clientContext); err != nil {
 		return nil, err
 	}
 	stored, err := o.read(ctx, Key(clientContext), 1)
@@ -136,7 +138,7 @@ func (o *Operations) Await(ctx context.Context, clientContext string, opts ...Aw
 	if err != nil {
 		return nil, err
 	}
-	if err := ValidateClientContext(clientContext); err != nil {
+	if err := graphid.ValidateClientContext(clientContext); err != nil {
 		return nil, err
 	}
 	w, err := o.watchKey(ctx, clientContext)
@@ -163,7 +165,7 @@ func (o *Operations) Await(ctx context.Context, clientContext string, opts ...Aw
 // watch goes on after it unless the loop breaks.
 func (o *Operations) Watch(ctx context.Context, clientContext string) iter.Seq2[*Resolved, error] {
 	return func(yield func(*Resolved, error) bool) {
-		if err := ValidateClientContext(clientContext); err != nil {
+		if err := graphid.ValidateClientContext(clientContext); err != nil {
 			yield(nil, err)
 			return
 		}

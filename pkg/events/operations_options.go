@@ -1,6 +1,10 @@
 package events
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/commsops/commsops/internal/graphid"
+)
 
 // OperationsOption configures an Operations.
 type OperationsOption func(*operationsConfig) error
@@ -39,7 +43,7 @@ var defaultUntil = []Status{StatusCompleted, StatusFailed, StatusStalled}
 // clientContext's latest operation.
 func ForOperation(id string) AwaitOption {
 	return func(c *awaitConfig) error {
-		n := NormalizeID(id)
+		n := graphid.NormalizeID(id)
 		if n == "" {
 			return fmt.Errorf("%w: ForOperation(%s) needs an operation id", ErrInvalidOption, quoteShort(id))
 		}

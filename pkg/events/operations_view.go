@@ -1,6 +1,11 @@
 package events
 
-import "slices"
+import (
+	"slices"
+
+	"github.com/commsops/commsops/internal/graphid"
+	"github.com/commsops/commsops/internal/stallcheck"
+)
 
 // View is what COMMS_RESOLVED holds for one clientContext up to one stream
 // sequence: each operation at its latest status.
@@ -20,7 +25,7 @@ type View struct {
 // operationID (compared normalised), or with operationID "" the latest to
 // appear. It returns nil when there is none.
 func (v *View) Select(operationID string) *ResolvedOperation {
-	i := selectOp(v.Operations, NormalizeID(operationID))
+	i := selectOp(v.Operations, graphid.NormalizeID(operationID))
 	if i < 0 {
 		return nil
 	}
@@ -32,7 +37,7 @@ func selectOp(ops []ResolvedOperation, normalizedID string) int {
 	if normalizedID == "" {
 		return len(ops) - 1
 	}
-	return slices.IndexFunc(ops, func(op ResolvedOperation) bool { return NormalizeID(op.OperationID) == normalizedID })
+	return slices.IndexFunc(ops, func(op ResolvedOperation) bool { return graphid.NormalizeID(op.OperationID) == normalizedID })
 }
 
 // view builds a View from resolved events applied in stream order. An
@@ -62,10 +67,10 @@ func (v *view) apply(r *Resolved) {
 
 // operationSlot returns the identity of r's operation within its key.
 func operationSlot(r *Resolved) string {
-	if s, ok := r.Event.Extensions()[ExtSlot].(string); ok && s != "" {
+	if s, ok := r.Event.Extensions()[stallcheck.ExtSlot].(string); ok && s != "" {
 		return "s:" + s
 	}
-	return "id:" + NormalizeID(r.Data.OperationID)
+	return "id:" + graphid.NormalizeID(r.Data.OperationID)
 }
 
 // in reports whether s is one of statuses.

@@ -22,37 +22,24 @@ type Publisher struct {
 	timeout time.Duration
 }
 
-// PublisherOption configures a Publisher.
-type PublisherOption func(*Publisher) error
-
-// WithStoreTimeout bounds how long Store waits for the acks of one batch when
-// the context has no earlier deadline. Default 5s; must be positive.
-func WithStoreTimeout(d time.Duration) PublisherOption {
-	return func(p *Publisher) error {
-		if d <= 0 {
-			return fmt.Errorf("%w: store timeout %v must be positive", ErrInvalidPayload, d)
-		}
-		p.timeout = d
-		return nil
-	}
-}
-
-// NewPublisher returns a Publisher over js.
+// NewPublisher returns a Publisher over js. It returns an error wrapping
+// ErrInvalidOption for a nil js, a nil option or an option with an
+// impossible value.
 func NewPublisher(js jetstream.JetStream, opts ...PublisherOption) (*Publisher, error) {
-	p := &Publisher{js: js, timeout: 5 * time.Second}
+	if js == nil {
+		return nil, fmt.Errorf("%w: nil JetStream", ErrInvalidOption)
+	}
+	c := publisherConfig{storeTimeout: DefaultStoreTimeout}
 	for _, o := range opts {
-		if err := o(p); err != nil {
+		if o == nil {
+			return nil, fmt.Errorf("%w: nil PublisherOption", ErrInvalidOption)
+		}
+		if err := o(&c); err != nil {
 			return nil, err
 		}
 	}
-	return p, nil
+	return &Publisher{js: js, timeout: c.storeTimeout}, nil
 }
-
-// ErrNotStored is returned (wrapped) when JetStream did not acknowledge every
-// event of a batch: unavailable, slow, or refusing for a reason that may
-// pass; some may have been stored. Storing the same batch again is safe: ids
-// are content-derived and deduplicated by the stream.
-var ErrNotStored = errors.New("events: not stored")
 
 // Store publishes every event asynchronously with its id as Nats-Msg-Id and
 // waits until JetStream has acknowledged all of them. It returns nil only when

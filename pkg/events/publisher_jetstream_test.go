@@ -54,11 +54,11 @@ func jetStreamWith(t *testing.T, opt func(*server.Options)) (jetstream.JetStream
 // an invalid response is refused with a clear error and stores nothing.
 func TestPublisherStoresActionResponses(t *testing.T) {
 	js, stream := jetStream(t)
-	pub, err := events.NewPublisher(js, events.WithStoreTimeout(5*time.Second))
+	pub, err := events.NewPublisher(js, events.StoreTimeout(5*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := events.NewPublisher(js, events.WithStoreTimeout(0)); err == nil {
+	if _, err := events.NewPublisher(js, events.StoreTimeout(0)); !errors.Is(err, events.ErrInvalidOption) {
 		t.Fatal("a zero store timeout was accepted")
 	}
 	ctx := context.Background()

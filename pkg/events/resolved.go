@@ -3,7 +3,6 @@ package events
 import (
 	"encoding/json"
 	"fmt"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -88,8 +87,3 @@ var resolvedFieldNames = []string{"clientContext", "callId", "operationId", "oda
 func isResolvedField(k string) bool {
 	return slices.ContainsFunc(resolvedFieldNames, func(n string) bool { return strings.EqualFold(n, k) })
 }
-
-// ResolvedSource returns the CloudEvents source of a resolved event:
-// "/communications/calls/<callId>", the call id path-escaped so that any id
-// makes a valid URI reference.
-func ResolvedSource(callID string) string { return "/communications/calls/" + url.PathEscape(callID) }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/commsops/commsops/internal/subjects"
 )
 
 func fullResolved() ResolvedOperation {
@@ -174,12 +176,12 @@ func TestResolvedSource(t *testing.T) {
 		"":           "/communications/calls/",
 	}
 	for id, want := range cases {
-		got := ResolvedSource(id)
+		got := subjects.ResolvedSource(id)
 		if got != want {
-			t.Errorf("ResolvedSource(%q) = %q, want %q", id, got, want)
+			t.Errorf("subjects.ResolvedSource(%q) = %q, want %q", id, got, want)
 		}
 		if u, err := url.Parse(got); err != nil || u.Path != "/communications/calls/"+id {
-			t.Errorf("ResolvedSource(%q) = %q is not a URI reference naming the call (%v)", id, got, err)
+			t.Errorf("subjects.ResolvedSource(%q) = %q is not a URI reference naming the call (%v)", id, got, err)
 		}
 	}
 }

@@ -7,6 +7,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/commsops/commsops/internal/graphid"
+	"github.com/commsops/commsops/internal/jsonx"
 )
 
 // ActionResponse is the envelope a bot posts after each action it sent to
@@ -59,7 +62,7 @@ func ParseActionResponse(body []byte) (*ParsedResponse, error) {
 	case r.HTTPStatus < 100 || r.HTTPStatus > 599:
 		return nil, fmt.Errorf("action response: %w: httpStatus %d is not an HTTP status", ErrInvalidPayload, r.HTTPStatus)
 	}
-	if err := ValidateClientContext(r.ClientContext); err != nil {
+	if err := graphid.ValidateClientContext(r.ClientContext); err != nil {
 		return nil, fmt.Errorf("action response: clientContext: %w", err)
 	}
 	if !isNull(r.Operation) {
@@ -85,31 +88,31 @@ func ParseActionResponse(body []byte) (*ParsedResponse, error) {
 // would. It returns ErrInvalidPayload naming the first member of the wrong
 // type, and ErrDuplicateMember for two members naming one field.
 func decodeActionResponse(body []byte, r *ActionResponse) error {
-	var buf [8]member
+	var buf [8]jsonx.Member
 	// The envelope is read as encoding/json reads it into ActionResponse:
 	// names in any casing, unknown members ignored, null leaves a field zero.
 	// A field named twice (in any casing) is refused: encoding/json keeps the
 	// last, other readers of the stored body may keep the first.
-	known := knownFields{names: envelopeFields[:]}
-	for _, m := range appendMembers(buf[:0], body) {
-		i, err := known.match(m.name)
+	known := jsonx.KnownFields{Names: envelopeFields[:]}
+	for _, m := range jsonx.AppendMembers(buf[:0], body) {
+		i, err := known.Match(m.Name)
 		if err != nil {
 			return err
 		}
 		switch i {
 		case 0:
-			err = setString(&r.CallID, m.value)
+			err = setString(&r.CallID, m.Value)
 		case 1:
-			err = setString(&r.Action, m.value)
+			err = setString(&r.Action, m.Value)
 		case 2:
-			err = setString(&r.ClientContext, m.value)
+			err = setString(&r.ClientContext, m.Value)
 		case 3:
-			err = setInt(&r.HTTPStatus, m.value)
+			err = setInt(&r.HTTPStatus, m.Value)
 		case 4:
-			r.Operation = json.RawMessage(m.value)
+			r.Operation = json.RawMessage(m.Value)
 		case 5:
-			if err = r.SentAt.UnmarshalJSON(m.value); err != nil { // time's message quotes the value
-				err = fmt.Errorf("%s is not an RFC 3339 time", quoteShort(m.value))
+			if err = r.SentAt.UnmarshalJSON(m.Value); err != nil { // time's message quotes the value
+				err = fmt.Errorf("%s is not an RFC 3339 time", quoteShort(m.Value))
 			}
 		}
 		if err != nil {
@@ -140,8 +143,9 @@ func setInt(dst *int, v []byte) error {
 	return nil
 }
 
-// NormalizedCallID returns NormalizeID(CallID).
-func (r *ActionResponse) NormalizedCallID() string { return NormalizeID(r.CallID) }
+// NormalizedCallID returns CallID in the canonical form of Graph ids:
+// trimmed, braces removed, lower-case, a GUID written 8-4-4-4-12.
+func (r *ActionResponse) NormalizedCallID() string { return graphid.NormalizeID(r.CallID) }
 
 // actionTypes maps action names to the operation type Graph returns for them,
 // so a null operation (202, no body) can still be matched to its notifications.

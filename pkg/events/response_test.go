@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/commsops/commsops/internal/graphid"
 )
 
 type wantResponse struct {
@@ -93,7 +95,7 @@ func TestParseActionResponseTestdata(t *testing.T) {
 			if r.Op != nil {
 				opID = r.Op.ID
 			}
-			if want := OperationKey(w.cc, w.normCallID, opID); in.Key != want || in.Key != Key(w.cc) {
+			if want := operationKey(w.cc, w.normCallID, opID); in.Key != want || in.Key != Key(w.cc) {
 				t.Errorf("key %q, want %q", in.Key, want)
 			}
 			checkSubject(t, in.Subject, 4)
@@ -263,8 +265,8 @@ func TestValidateClientContext(t *testing.T) {
 		strings.Repeat("日", MaxClientContextLen), strings.Repeat("😀", MaxClientContextLen), "a b", "a.b*>", "\u00a0", "\u2028", "\uFFFD",
 		`{"json":"inside"}`, "%zz", "_" + strings.Repeat("A", 43)}
 	for _, cc := range valid {
-		if err := ValidateClientContext(cc); err != nil {
-			t.Errorf("ValidateClientContext(%.20q…) = %v", cc, err)
+		if err := graphid.ValidateClientContext(cc); err != nil {
+			t.Errorf("graphid.ValidateClientContext(%.20q…) = %v", cc, err)
 		}
 	}
 	invalid := []struct {
@@ -289,7 +291,7 @@ func TestValidateClientContext(t *testing.T) {
 	}
 	for _, c := range invalid {
 		t.Run(c.name, func(t *testing.T) {
-			checkRejection(t, ValidateClientContext(c.cc), c.want, c.names...)
+			checkRejection(t, graphid.ValidateClientContext(c.cc), c.want, c.names...)
 		})
 	}
 }

@@ -3,6 +3,8 @@ package events
 import (
 	"errors"
 	"testing"
+
+	"github.com/commsops/commsops/internal/subjects"
 )
 
 func TestParseStatus(t *testing.T) {
@@ -73,8 +75,8 @@ func TestStatusRankTerminalToken(t *testing.T) {
 		if s.Terminal() != (s.Rank() == 3) {
 			t.Errorf("%s: terminal %v but rank %d", s, s.Terminal(), s.Rank())
 		}
-		if ResolvedType(s) != TypeResolvedPrefix+s.Token() {
-			t.Errorf("ResolvedType(%s) = %q", s, ResolvedType(s))
+		if subjects.ResolvedType(string(s)) != TypeResolvedPrefix+s.Token() {
+			t.Errorf("subjects.ResolvedType(string(%s)) = %q", s, subjects.ResolvedType(string(s)))
 		}
 	}
 }

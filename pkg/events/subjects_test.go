@@ -1,34 +1,33 @@
 package events
 
 import (
-	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/commsops/commsops/internal/graphid"
+	"github.com/commsops/commsops/internal/stallcheck"
+	"github.com/commsops/commsops/internal/subjects"
 )
 
-func TestParseStoredInSubject(t *testing.T) {
-	valid := []struct {
-		subject string
-		want    StoredIn
-	}{
-		{"comms.in.0.op." + ccD45, StoredIn{0, KindOperation, ccD45}},
-		{"comms.in.15.call._XEUjDImam9dRWizC15xD4aTXl4kC2oSv5tENd0zRcrg", StoredIn{15, KindCall, "_XEUjDImam9dRWizC15xD4aTXl4kC2oSv5tENd0zRcrg"}},
-		{"comms.in.3.participant.k", StoredIn{3, KindParticipant, "k"}},
-		{"comms.in.007.other.k", StoredIn{7, KindOther, "k"}},
-	}
-	for _, c := range valid {
-		got, err := ParseStoredInSubject(c.subject)
-		if err != nil || got != c.want {
-			t.Errorf("ParseStoredInSubject(%q) = %+v, %v; want %+v", c.subject, got, err, c.want)
+// TestInternalPrefixesMatchContract: the internal subject builders use the
+// prefixes this package publishes.
+func TestInternalPrefixesMatchContract(t *testing.T) {
+	for _, c := range []struct{ internal, public string }{
+		{subjects.InPrefix, SubjectInPrefix},
+		{subjects.DeadLetterPrefix, SubjectDeadLetterPrefix},
+		{subjects.ResolvedPrefix, SubjectResolvedPrefix},
+		{subjects.ResolvedTypePrefix, TypeResolvedPrefix},
+		{fmt.Sprint(graphid.MaxClientContextLen), fmt.Sprint(MaxClientContextLen)},
+	} {
+		if c.internal != c.public {
+			t.Errorf("internal prefix %q, contract %q", c.internal, c.public)
 		}
 	}
-	for _, bad := range []string{"", "comms.in.", "comms.in.op.k", "comms.in.1.op", "comms.in.1.op.k.x",
-		"comms.resolved.k.running", "comms.in.x.op.k", "comms.in.1x.op.k", "comms.in.+1.op.k", "comms.in.-1.op.k",
-		"comms.in. 1.op.k", "comms.in.1..k", "comms.in.1.op.", "comms.in..op.k", "comms.in.sched.stall.k.0011223344556677",
-		"comms.in.99999999999999999999.op.k"} {
-		if got, err := ParseStoredInSubject(bad); !errors.Is(err, ErrInvalidPayload) {
-			t.Errorf("ParseStoredInSubject(%q) = %+v, %v; want ErrInvalidPayload", bad, got, err)
+	for _, st := range []Status{StatusNotStarted, StatusRunning, StatusCompleted, StatusFailed, StatusStalled} {
+		if got, want := subjects.ResolvedType(string(st)), TypeResolvedPrefix+st.Token(); got != want {
+			t.Errorf("subjects.ResolvedType(string(%s)) = %q, want %q", st, got, want)
 		}
 	}
 }
@@ -36,23 +35,23 @@ func TestParseStoredInSubject(t *testing.T) {
 func TestSubjectBuilders(t *testing.T) {
 	cases := []struct{ got, want string }{
 		{InSubject(KindOperation, "k"), "comms.in.op.k"},
-		{InFilter(-1, KindOperation), "comms.in.*.op.*"},
-		{InFilter(3, KindCall), "comms.in.3.call.*"},
+		{subjects.InFilter(-1, string(KindOperation)), "comms.in.*.op.*"},
+		{subjects.InFilter(3, string(KindCall)), "comms.in.3.call.*"},
 		{ResolvedSubject("k", StatusNotStarted), "comms.resolved.k.notstarted"},
 		{ResolvedSubject("k", StatusStalled), "comms.resolved.k.stalled"},
-		{ResolvedFilter("", ""), "comms.resolved.*.*"},
-		{ResolvedFilter("", StatusFailed), "comms.resolved.*.failed"},
-		{ResolvedFilter("a.b", ""), "comms.resolved." + Key("a.b") + ".*"},
-		{ResolvedFilter(">", StatusCompleted), "comms.resolved." + Key(">") + ".completed"},
-		{DeadLetterSubject(StreamIn, "k"), "comms.dlq.COMMS_IN.k"},
-		{ResolvedType(StatusCompleted), "io.commsops.operation.completed"},
+		{resolvedFilter("", ""), "comms.resolved.*.*"},
+		{resolvedFilter("", StatusFailed), "comms.resolved.*.failed"},
+		{resolvedFilter("a.b", ""), "comms.resolved." + Key("a.b") + ".*"},
+		{resolvedFilter(">", StatusCompleted), "comms.resolved." + Key(">") + ".completed"},
+		{subjects.DeadLetter(StreamIn, "k"), "comms.dlq.COMMS_IN.k"},
+		{subjects.ResolvedType(string(StatusCompleted)), "io.commsops.operation.completed"},
 	}
 	for i, c := range cases {
 		if c.got != c.want {
 			t.Errorf("case %d: %q, want %q", i, c.got, c.want)
 		}
 	}
-	src, dst := InTransform(Partitions)
+	src, dst := subjects.InTransform(Partitions)
 	if src != "comms.in.*.*" || dst != "comms.in.{{partition(16,2)}}.{{wildcard(1)}}.{{wildcard(2)}}" {
 		t.Errorf("InTransform = %q → %q", src, dst)
 	}
@@ -62,21 +61,21 @@ func TestSubjectBuilders(t *testing.T) {
 			t.Errorf("%s does not match %s", InSubject(k, Key("x y")), src)
 		}
 		stored := "comms.in.5." + string(k) + "." + Key("x y")
-		if !subjectMatches(InFilter(5, k), stored) || !subjectMatches(InFilter(-1, k), stored) {
+		if !subjectMatches(subjects.InFilter(5, string(k)), stored) || !subjectMatches(subjects.InFilter(-1, string(k)), stored) {
 			t.Errorf("%s does not match its filters", stored)
 		}
-		s, err := ParseStoredInSubject(stored)
-		if err != nil || s.Kind != k || s.Key != Key("x y") || s.Partition != 5 {
-			t.Errorf("ParseStoredInSubject(%q) = %+v, %v", stored, s, err)
+		s, err := subjects.ParseStoredIn(stored)
+		if err != nil || s.Kind != string(k) || s.Key != Key("x y") || s.Partition != 5 {
+			t.Errorf("subjects.ParseStoredIn(%q) = %+v, %v", stored, s, err)
 		}
 	}
 	// A stall schedule has six tokens: no five-token ingested filter matches it.
-	sched := StallScheduleSubject(Key("a.b"), "slot.1 *")
+	sched := stallcheck.ScheduleSubject(Key("a.b"), "slot.1 *")
 	checkSubject(t, sched, 6)
-	if subjectMatches(InFilter(-1, KindOperation), sched) || subjectMatches("comms.in.*.*.*", sched) {
+	if subjectMatches(subjects.InFilter(-1, string(KindOperation)), sched) || subjectMatches("comms.in.*.*.*", sched) {
 		t.Errorf("%s matches an ingested-event filter", sched)
 	}
-	if StallScheduleSubject("k", "a") == StallScheduleSubject("k", "b") || StallScheduleSubject("k", "a") != StallScheduleSubject("k", "a") {
+	if stallcheck.ScheduleSubject("k", "a") == stallcheck.ScheduleSubject("k", "b") || stallcheck.ScheduleSubject("k", "a") != stallcheck.ScheduleSubject("k", "a") {
 		t.Error("stall schedule subjects do not follow the slot")
 	}
 }
@@ -112,12 +111,12 @@ func splitTokens(s string) []string {
 func TestSubjectsAreValidNATSSubjects(t *testing.T) {
 	for _, cc := range keyCases() {
 		k := Key(cc)
-		for _, s := range []string{ResolvedSubject(k, StatusRunning), InSubject(KindOperation, k), StallScheduleSubject(k, cc)} {
+		for _, s := range []string{ResolvedSubject(k, StatusRunning), InSubject(KindOperation, k), stallcheck.ScheduleSubject(k, cc)} {
 			if !server.IsValidPublishSubject(s) || !server.IsValidLiteralSubject(s) {
 				t.Errorf("%q (clientContext %q) is not a valid literal NATS subject", s, cc)
 			}
 		}
-		if f := ResolvedFilter(cc, ""); !server.IsValidSubject(f) {
+		if f := resolvedFilter(cc, ""); !server.IsValidSubject(f) {
 			t.Errorf("filter %q is not a valid NATS subject", f)
 		}
 	}

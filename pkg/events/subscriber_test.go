@@ -18,6 +18,7 @@ import (
 
 	"github.com/commsops/commsops/internal/natstest"
 	"github.com/commsops/commsops/internal/stacktest"
+	"github.com/commsops/commsops/internal/subjects"
 	"github.com/commsops/commsops/pkg/events"
 )
 
@@ -37,8 +38,8 @@ func emit(t *testing.T, js jetstream.JetStream, cc string, status events.Status)
 	id := fmt.Sprintf("ev-%d-%s", emitted.Add(1), status.Token())
 	e := event.New()
 	e.SetID(id)
-	e.SetType(events.ResolvedType(status))
-	e.SetSource(events.ResolvedSource("call-1"))
+	e.SetType(subjects.ResolvedType(string(status)))
+	e.SetSource(subjects.ResolvedSource("call-1"))
 	e.SetSubject(cc)
 	e.SetTime(time.Now())
 	b, err := json.Marshal(events.ResolvedOperation{ClientContext: cc, CallID: "call-1", OperationID: "op-" + id,
@@ -99,7 +100,7 @@ func start(t *testing.T, js jetstream.JetStream, handler func(g got) error, opts
 	go func() {
 		r.done <- s.Run(ctx, func(_ context.Context, res *events.Resolved) error {
 			g := got{id: res.Event.ID(), seq: res.Seq, cc: res.Data.ClientContext, status: res.Data.Status, deliveries: res.Deliveries, subject: res.Subject}
-			if res.Event.Subject() != g.cc || res.Event.Type() != events.ResolvedType(g.status) {
+			if res.Event.Subject() != g.cc || res.Event.Type() != subjects.ResolvedType(string(g.status)) {
 				t.Errorf("event %s: subject %q type %q, data says %q %q", g.id, res.Event.Subject(), res.Event.Type(), g.cc, g.status)
 			}
 			r.mu.Lock()
@@ -606,7 +607,7 @@ func TestHandlerFailures(t *testing.T) {
 		if _, err := js.PublishMsg(ctx, m); err != nil {
 			t.Fatal(err)
 		}
-		e.SetType(events.ResolvedType(events.StatusCompleted))
+		e.SetType(subjects.ResolvedType(string(events.StatusCompleted)))
 		_ = e.SetData(events.ContentTypeJSON, []byte(`{"status":`))
 		m, _ = events.EncodeMsg(events.ResolvedSubject("bad-data", events.StatusCompleted), e)
 		if _, err := js.PublishMsg(ctx, m); err != nil {

@@ -22,9 +22,6 @@ const (
 	ContentTypeJSON = "application/json"
 )
 
-// ResolvedType returns "io.commsops.operation.<status token>".
-func ResolvedType(s Status) string { return TypeResolvedPrefix + s.Token() }
-
 // CloudEvents extension attributes set by ingest on COMMS_IN events. Names are
 // lower-case alphanumerics as the CloudEvents spec requires.
 const (

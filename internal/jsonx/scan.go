@@ -1,10 +1,13 @@
-package events
+package jsonx
 
 import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"unicode/utf8"
+
+	"github.com/commsops/commsops/internal/evterr"
 )
 
 // The functions in this file walk JSON that has already been validated (by
@@ -15,68 +18,68 @@ import (
 // (FuzzMembers compares them); on invalid input they stop
 // early rather than fail, which is why they are never given unchecked bytes.
 
-// member is one name/value pair of a JSON object: the name unescaped, the
+// Member is one name/value pair of a JSON object: the name unescaped, the
 // value raw and without surrounding white space.
-type member struct {
-	name, value []byte
+type Member struct {
+	Name, Value []byte
 }
 
-// appendMembers appends the members of a valid JSON object to dst, in order,
+// AppendMembers appends the members of a valid JSON object to dst, in order,
 // duplicates included, and returns the extended slice. obj that is not an
 // object appends nothing.
-func appendMembers(dst []member, obj []byte) []member {
-	i := skipSpace(obj, 0)
+func AppendMembers(dst []Member, obj []byte) []Member {
+	i := SkipSpace(obj, 0)
 	if i >= len(obj) || obj[i] != '{' {
 		return dst
 	}
-	i = skipSpace(obj, i+1)
+	i = SkipSpace(obj, i+1)
 	for i < len(obj) && obj[i] == '"' {
-		end := skipString(obj, i)
-		name := jsonStringValue(obj[i:end])
-		i = skipSpace(obj, end)
+		end := SkipString(obj, i)
+		name := StringValue(obj[i:end])
+		i = SkipSpace(obj, end)
 		if i >= len(obj) || obj[i] != ':' {
 			return dst
 		}
-		i = skipSpace(obj, i+1)
-		vend := skipValue(obj, i)
-		dst = append(dst, member{name: name, value: obj[i:vend]})
-		i = skipSpace(obj, vend)
+		i = SkipSpace(obj, i+1)
+		vend := SkipValue(obj, i)
+		dst = append(dst, Member{Name: name, Value: obj[i:vend]})
+		i = SkipSpace(obj, vend)
 		if i >= len(obj) || obj[i] != ',' {
 			return dst
 		}
-		i = skipSpace(obj, i+1)
+		i = SkipSpace(obj, i+1)
 	}
 	return dst
 }
 
-// knownFields tracks which of up to 32 known field names the members of one
+// KnownFields tracks which of up to 32 known field names the members of one
 // object have named, so that a second member naming the same field is
 // refused: encoding/json keeps the last of them, a map-based reader may keep
 // another, and the tolerant parsers here must not pick a third meaning.
-// With exact set (Graph's own objects, whose names Graph writes in one
+// With Exact set (Graph's own objects, whose names Graph writes in one
 // casing), a member naming a known field in another casing is refused too:
 // encoding/json would read it as that field and a map-based reader would not.
-type knownFields struct {
-	names []string
-	exact bool
+type KnownFields struct {
+	Names []string
+	Exact bool
 	seen  uint32
 }
 
-// match returns the index of the field that name matches as encoding/json
+// Match returns the index of the field that name matches as encoding/json
 // matches struct fields (exactly or in another casing, as bytes.EqualFold
-// folds), or -1. It returns ErrDuplicateMember when an earlier member of the
-// object already matched that field, or, with exact, when name is the
+// folds), or -1. It returns evterr.ErrDuplicateMember when an earlier member of the
+// object already matched that field, or, with Exact, when name is the
 // field's name in another casing.
-func (k *knownFields) match(name []byte) (int, error) {
-	for i, f := range k.names {
+func (k *KnownFields) Match(name []byte) (int, error) {
+	for i, f := range k.Names {
 		if !bytes.EqualFold(name, []byte(f)) {
 			continue
 		}
-		if k.exact && string(name) != f {
-			return i, fmt.Errorf("%w: %s names %q in another casing", ErrDuplicateMember, quoteShort(name), f)
+		if k.Exact && string(name) != f {
+			return i, fmt.Errorf("%w: %s names %q in another casing", evterr.ErrDuplicateMember, QuoteShort(name), f)
 		}
 		if k.seen&(1<<i) != 0 {
-			return i, fmt.Errorf("%w: %s names %q a second time", ErrDuplicateMember, quoteShort(name), f)
+			return i, fmt.Errorf("%w: %s names %q a second time", evterr.ErrDuplicateMember, QuoteShort(name), f)
 		}
 		k.seen |= 1 << i
 		return i, nil
@@ -84,34 +87,34 @@ func (k *knownFields) match(name []byte) (int, error) {
 	return -1, nil
 }
 
-// appendElements appends the raw elements (without surrounding white space)
+// AppendElements appends the raw elements (without surrounding white space)
 // of a valid JSON array to dst, in order, and returns the extended slice. arr
 // that is not an array appends nothing.
-func appendElements(dst [][]byte, arr []byte) [][]byte {
-	i := skipSpace(arr, 0)
+func AppendElements(dst [][]byte, arr []byte) [][]byte {
+	i := SkipSpace(arr, 0)
 	if i >= len(arr) || arr[i] != '[' {
 		return dst
 	}
-	i = skipSpace(arr, i+1)
+	i = SkipSpace(arr, i+1)
 	for i < len(arr) && arr[i] != ']' {
-		end := skipValue(arr, i)
+		end := SkipValue(arr, i)
 		if end == i {
 			return dst
 		}
 		dst = append(dst, arr[i:end])
-		i = skipSpace(arr, end)
+		i = SkipSpace(arr, end)
 		if i >= len(arr) || arr[i] != ',' {
 			return dst
 		}
-		i = skipSpace(arr, i+1)
+		i = SkipSpace(arr, i+1)
 	}
 	return dst
 }
 
-// jsonStringValue returns the value of a valid JSON string literal (quotes
+// StringValue returns the value of a valid JSON string literal (quotes
 // included in s), as encoding/json decodes it (invalid UTF-8 becomes U+FFFD).
 // Without escapes it is a sub-slice of s.
-func jsonStringValue(s []byte) []byte {
+func StringValue(s []byte) []byte {
 	if len(s) < 2 {
 		return nil
 	}
@@ -126,7 +129,7 @@ func jsonStringValue(s []byte) []byte {
 	return []byte(v)
 }
 
-func skipSpace(d []byte, i int) int {
+func SkipSpace(d []byte, i int) int {
 	for i < len(d) {
 		switch d[i] {
 		case ' ', '\t', '\n', '\r':
@@ -138,8 +141,8 @@ func skipSpace(d []byte, i int) int {
 	return i
 }
 
-// skipString returns the index just past the string literal starting at d[i].
-func skipString(d []byte, i int) int {
+// SkipString returns the index just past the string literal starting at d[i].
+func SkipString(d []byte, i int) int {
 	for i++; i < len(d); i++ {
 		switch d[i] {
 		case '\\':
@@ -151,20 +154,20 @@ func skipString(d []byte, i int) int {
 	return len(d)
 }
 
-// skipValue returns the index just past the value starting at d[i].
-func skipValue(d []byte, i int) int {
+// SkipValue returns the index just past the value starting at d[i].
+func SkipValue(d []byte, i int) int {
 	if i >= len(d) {
 		return i
 	}
 	switch d[i] {
 	case '"':
-		return skipString(d, i)
+		return SkipString(d, i)
 	case '{', '[':
 		depth := 0
 		for ; i < len(d); i++ {
 			switch d[i] {
 			case '"':
-				i = skipString(d, i) - 1
+				i = SkipString(d, i) - 1
 			case '{', '[':
 				depth++
 			case '}', ']':
@@ -184,14 +187,14 @@ func skipValue(d []byte, i int) int {
 	return i
 }
 
-// appendCompact appends valid JSON to dst without insignificant white space,
+// AppendCompact appends valid JSON to dst without insignificant white space,
 // as json.Compact writes it, and returns the extended slice.
-func appendCompact(dst, v []byte) []byte {
+func AppendCompact(dst, v []byte) []byte {
 	for i := 0; i < len(v); i++ {
 		switch c := v[i]; c {
 		case ' ', '\t', '\n', '\r':
 		case '"':
-			end := skipString(v, i)
+			end := SkipString(v, i)
 			dst = append(dst, v[i:end]...)
 			i = end - 1
 		default:
@@ -199,4 +202,22 @@ func appendCompact(dst, v []byte) []byte {
 		}
 	}
 	return dst
+}
+
+// ShortLen is how many bytes of an input value an error message quotes.
+const ShortLen = 32
+
+// QuoteShort returns b quoted for an error message: whole when it is at most
+// ShortLen bytes, else its first ShortLen bytes (cut at a rune boundary)
+// followed by how long it was. No error of pkg/events echoes more of any
+// input value, so an answer or log line built from one stays short.
+func QuoteShort[T ~string | ~[]byte](b T) string {
+	if len(b) <= ShortLen {
+		return strconv.Quote(string(b))
+	}
+	cut := ShortLen
+	for cut > 0 && !utf8.RuneStart(b[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s… (%d bytes)", strconv.Quote(string(b[:cut])), len(b))
 }
