@@ -33,7 +33,7 @@ func TestNormalizeID(t *testing.T) {
 			}
 		})
 	}
-	// The quirk of FACTS.md: URL and resourceData forms of one id agree.
+	// Graph's quirk: the URL and resourceData forms of one id agree.
 	if NormalizeID("0FE0623FD62842EDB4BD8AC290072CC5") != NormalizeID("0fe0623f-d628-42ed-b4bd-8ac290072cc5") {
 		t.Error("the two id formats of one operation differ after normalisation")
 	}

@@ -1,10 +1,17 @@
-// Package events is the shared library of commsops: the Microsoft Graph
-// comms types as they arrive on the wire (parsed tolerantly), the action-response
-// envelope a bot posts, the resolved operation the resolver emits, the subject
-// and key scheme of the JetStream streams, the CloudEvents binary-mode codec over
-// NATS headers, a Publisher a bot can use to store action responses straight into
-// JetStream, and a Subscriber for downstream consumers of resolved events.
+// Package events is the library of commsops for two readers.
 //
-// Everything here is part of the public contract (CONTRACT.md): names, subjects
-// and event types only ever change additively.
+// A calling bot stores the responses of the actions it sends to Graph as
+// evidence (NewPublisher and Publisher.PublishResponse, or CaptureResponses
+// around its Graph client's transport) and learns its operations' results
+// from any process, before or after they arrive (NewOperations, then
+// Operations.Await, Get, Lookup or Watch).
+//
+// A downstream subscriber consumes the resolved operation events of
+// COMMS_RESOLVED (NewSubscriber, Subscriber.Run with a Handler receiving
+// Resolved events whose data is a ResolvedOperation).
+//
+// The Graph wire types, the CloudEvents binary-mode codec over NATS headers
+// and the subject scheme are here too, because the events these readers see
+// are made of them. Names, subjects and event types only ever change
+// additively.
 package events

@@ -254,7 +254,7 @@ type Notifications struct {
 }
 
 // ParseNotifications parses a Graph commsNotifications callback body. It
-// accepts every quirk in FACTS.md (changeType casing, resource vs resourceUrl,
+// accepts every quirk Graph is known to send (testdata/README.md: changeType casing, resource vs resourceUrl,
 // resourceData as object or array, unknown fields) and returns an error wrapping
 // ErrInvalidJSON, ErrInvalidPayload (no "value" array, a non-object item),
 // ErrTooDeep or ErrTooManyItems otherwise. The result's raw parts (Raw,

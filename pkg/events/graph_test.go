@@ -145,7 +145,7 @@ func compactJSON(t *testing.T, b []byte) string {
 }
 
 // TestParseNotificationsTestdata parses every callback of testdata/notifications,
-// one quirk of FACTS.md each, and checks what every resource yields.
+// one quirk of Graph's each (testdata/README.md), and checks what every resource yields.
 func TestParseNotificationsTestdata(t *testing.T) {
 	checkCovered(t, "notifications", notificationCases)
 	for file, want := range notificationCases {

@@ -28,8 +28,3 @@ func StoreTimeout(d time.Duration) PublisherOption {
 		return nil
 	}
 }
-
-// WithStoreTimeout is StoreTimeout.
-//
-// Deprecated: use StoreTimeout, named as the other options of this package.
-func WithStoreTimeout(d time.Duration) PublisherOption { return StoreTimeout(d) }

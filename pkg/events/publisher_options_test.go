@@ -26,7 +26,6 @@ func TestNewPublisherRejects(t *testing.T) {
 		{"nil option", js, []events.PublisherOption{nil}},
 		{"zero StoreTimeout", js, []events.PublisherOption{events.StoreTimeout(0)}},
 		{"negative StoreTimeout", js, []events.PublisherOption{events.StoreTimeout(-time.Second)}},
-		{"zero WithStoreTimeout", js, []events.PublisherOption{events.WithStoreTimeout(0)}},
 		{"valid then nil", js, []events.PublisherOption{events.StoreTimeout(time.Second), nil}},
 	}
 	for _, c := range cases {
@@ -40,7 +39,7 @@ func TestNewPublisherRejects(t *testing.T) {
 }
 
 // TestStoreTimeoutBoundsStore: with no deadline on the context, Store gives
-// up after the StoreTimeout (or WithStoreTimeout) when no ack comes, and
+// up after the StoreTimeout when no ack comes, and
 // says the batch was not stored.
 func TestStoreTimeoutBoundsStore(t *testing.T) {
 	for _, opt := range []struct {
@@ -48,7 +47,6 @@ func TestStoreTimeoutBoundsStore(t *testing.T) {
 		opt  events.PublisherOption
 	}{
 		{"StoreTimeout", events.StoreTimeout(50 * time.Millisecond)},
-		{"WithStoreTimeout", events.WithStoreTimeout(50 * time.Millisecond)},
 	} {
 		t.Run(opt.name, func(t *testing.T) {
 			js, stream := jetStream(t)

@@ -7,7 +7,7 @@ import (
 
 // Status is an operation status. The Graph values are notStarted, running,
 // completed and failed; commsops adds stalled for operations that stopped
-// getting news (see CONTRACT.md).
+// getting news (RESOLVER_STALL_AFTER).
 type Status string
 
 // The statuses, spelled as Graph spells them.

@@ -84,8 +84,9 @@ func NewSubscriber(js jetstream.JetStream, opts ...SubscriberOption) (*Subscribe
 }
 
 // FilterSubjects returns the COMMS_RESOLVED subject filters of the options:
-// one per (clientContext, status) pair, as resolvedFilter builds them; none when
-// no filter option was given (every event).
+// comms.resolved.<key>.<status> for each (clientContext, status) pair, with *
+// for the side no option filters; none when no filter option was given
+// (every event).
 func (s *Subscriber) FilterSubjects() []string {
 	keys, statuses := s.cfg.keys, s.cfg.statuses
 	if len(keys) == 0 && len(statuses) == 0 {
