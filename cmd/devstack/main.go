@@ -30,6 +30,7 @@ import (
 	"github.com/commsops/commsops/internal/demo"
 	"github.com/commsops/commsops/internal/ingest"
 	"github.com/commsops/commsops/internal/natsconn"
+	"github.com/commsops/commsops/internal/opsapi"
 	"github.com/commsops/commsops/internal/resolver"
 	"github.com/commsops/commsops/internal/service"
 	"github.com/commsops/commsops/internal/streams"
@@ -40,6 +41,7 @@ import (
 type Config struct {
 	service.Common
 	IngestAddr string        `envconfig:"INGEST_ADDR" default:"127.0.0.1:8080" desc:"ingest HTTP listen address"`
+	APIAddr    string        `envconfig:"INGEST_API_ADDR" default:"127.0.0.1:8082" desc:"operations API listen address (off disables it)"`
 	StallAfter time.Duration `envconfig:"RESOLVER_STALL_AFTER" default:"10m" desc:"stall report delay"`
 }
 
@@ -139,10 +141,25 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		_ = service.Shutdown(sctx, srv)
 	}()
 	base := "http://" + addr.String()
-	log.Warn("dev stack up: ingest without authentication", "ingest", base, "nats", conn.URL, "store_dir", cfg.DevDir)
-	fmt.Fprintf(out, "commsops dev stack: ingest %s, NATS %s. Ctrl-C stops it.\n", base, conn.URL)
 
-	// Step 5: the demo.
+	// Step 5: the operations API, for bots that do not speak NATS.
+	apiSrv, apiAddr, apiErrc, err := opsapi.Start(conn.JS, cfg.APIAddr, opsapi.Options{Responses: h, Log: log})
+	if err != nil {
+		return err
+	}
+	api := "off"
+	if apiSrv != nil {
+		api = "http://" + apiAddr.String()
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+			defer cancel()
+			_ = service.Shutdown(sctx, apiSrv)
+		}()
+	}
+	log.Warn("dev stack up: ingest without authentication", "ingest", base, "operations_api", api, "nats", conn.URL, "store_dir", cfg.DevDir)
+	fmt.Fprintf(out, "commsops dev stack: ingest %s, operations API %s, NATS %s. Ctrl-C stops it.\n", base, api, conn.URL)
+
+	// Step 6: the demo.
 	if feedDemo {
 		fmt.Fprintln(out, "feeding the sample capture (one call; the race, a retry, a cancelled recording, an invite with a null id):")
 		err := demo.Feed(ctx, http.DefaultClient, base, "", func(i int, e demo.Entry, status int) {
@@ -158,6 +175,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	select {
 	case err := <-errc:
 		return err
+	case err := <-apiErrc:
+		return fmt.Errorf("operations API: %w", err)
 	case <-ctx.Done():
 		return nil
 	}

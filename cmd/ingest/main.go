@@ -149,10 +149,19 @@ func run(ctx context.Context, args []string) error {
 	log.Info("listening", "addr", addr.String(), "auth", auth, "max_body_bytes", maxBody, "max_conns", cfg.MaxConns)
 
 	// Step 4: the operations API on the internal listener.
-	apiSrv, apiErrc, err := startAPI(cfg.APIAddr, conn, respAuth, h, reg, log)
+	var apiAuth func(*http.Request) error
+	if respAuth != nil {
+		apiAuth = respAuth.Authenticate
+	}
+	apiSrv, apiAddr, apiErrc, err := opsapi.Start(conn.JS, cfg.APIAddr, opsapi.Options{Auth: apiAuth, Responses: h, Registry: reg, Log: log})
 	if err != nil {
 		_ = srv.Close()
 		return err
+	}
+	if apiSrv != nil {
+		log.Info("operations API listening", "addr", apiAddr.String())
+	} else {
+		log.Info("operations API off")
 	}
 
 	// Wait, then shut down within the deadline: finish in-flight requests
@@ -172,39 +181,4 @@ func run(ctx context.Context, args []string) error {
 		apiErr = service.Shutdown(sctx, apiSrv)
 	}
 	return errors.Join(service.Shutdown(sctx, srv), apiErr)
-}
-
-// startAPI serves the operations API on addr ("off": not at all, nil server
-// and a channel that never receives), guarded like /v1/responses, and with
-// POST /v1/responses served by h. Its blocking queries and event streams end
-// when the server shuts down.
-func startAPI(addr string, conn *natsconn.Conn, auth ingest.Authenticator, h http.Handler, reg *prometheus.Registry, log *slog.Logger) (*http.Server, <-chan error, error) {
-	if strings.EqualFold(strings.TrimSpace(addr), "off") {
-		log.Info("operations API off")
-		return nil, make(chan error), nil
-	}
-	ops, err := events.NewOperations(conn.JS, events.OperationsErrorHandler(func(err error) {
-		log.Warn("operations feed", "err", err)
-	}))
-	if err != nil {
-		return nil, nil, fmt.Errorf("operations API: %w", err)
-	}
-	var authFn func(*http.Request) error
-	if auth != nil {
-		authFn = auth.Authenticate
-	}
-	api, err := opsapi.NewHandler(opsapi.Options{Ops: ops, Auth: authFn, Responses: h, Registry: reg, Log: log})
-	if err != nil {
-		_ = ops.Close()
-		return nil, nil, err
-	}
-	srv := service.NewHTTPServer(addr, api, log)
-	srv.RegisterOnShutdown(func() { _ = ops.Close() })
-	bound, errc, err := service.Serve(srv)
-	if err != nil {
-		_ = ops.Close()
-		return nil, nil, fmt.Errorf("operations API: %w", err)
-	}
-	log.Info("operations API listening", "addr", bound.String())
-	return srv, errc, nil
 }
