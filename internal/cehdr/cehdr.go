@@ -1,6 +1,8 @@
-// Package cehdr encodes CloudEvents header values as the NATS protocol
-// binding requires (percent-encoding) and decodes them back. pkg/events's
-// EncodeMsg and DecodeMsg call it for every ce- header.
+// Package cehdr owns the CloudEvents binary content mode over NATS headers:
+// EncodeMsg and DecodeMsg (pkg/events publishes them), the resolver's fast
+// paths that write and read the same headers without an SDK event
+// (codec_fast.go, pinned to the general codec by tests), and the
+// percent-encoding of header values the binding requires.
 package cehdr
 
 import (

@@ -11,6 +11,7 @@ var (
 	ErrInvalidPayload       = errors.New("events: invalid payload")
 	ErrDuplicateMember      = errors.New("events: duplicate member")
 	ErrBadHeaderEncoding    = errors.New("events: malformed percent-encoding in header")
+	ErrNotCloudEvent        = errors.New("events: not a CloudEvents binary-mode message")
 	ErrClientContextTooLong = errors.New("events: clientContext too long")
 	ErrClientContextInvalid = errors.New("events: clientContext has control characters or invalid UTF-8")
 )

@@ -7,6 +7,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/commsops/commsops/internal/cehdr"
 	"github.com/commsops/commsops/internal/stallcheck"
 	"github.com/commsops/commsops/internal/subjects"
 	"github.com/commsops/commsops/pkg/events"
@@ -42,24 +43,24 @@ func EmissionMsg(em Emission) (*nats.Msg, error) {
 	if callID == "" {
 		callID = "unknown"
 	}
-	return events.EncodeJSONMsg(em.Subject, em.Data,
+	return cehdr.EncodeJSONMsg(em.Subject, em.Data,
 		events.HeaderID, em.ID,
 		events.HeaderSource, subjects.ResolvedSource(callID),
 		events.HeaderType, subjects.ResolvedType(string(em.Status)),
 		events.HeaderSubject, em.ClientCtx,
-		events.HeaderTime, events.TimeAttr(em.ResolvedAt),
+		events.HeaderTime, cehdr.TimeAttr(em.ResolvedAt),
 		extHeader(events.ExtTraceParent), em.TraceParent,
 	)
 }
 
 // stallCheckMsg returns the stall check message of a schedule emission.
 func stallCheckMsg(em Emission) (*nats.Msg, error) {
-	return events.EncodeJSONMsg(em.Subject, []byte("{}"),
+	return cehdr.EncodeJSONMsg(em.Subject, []byte("{}"),
 		events.HeaderID, em.ID,
 		events.HeaderSource, "/commsops/resolver",
 		events.HeaderType, stallcheck.Type,
 		events.HeaderSubject, em.ClientCtx,
-		events.HeaderTime, events.TimeAttr(em.At),
+		events.HeaderTime, cehdr.TimeAttr(em.At),
 		extHeader(stallcheck.ExtSlot), em.Slot,
 		extHeader(stallcheck.ExtNewsSeq), strconv.FormatUint(em.NewsSeq, 10),
 	)

@@ -9,6 +9,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/nats-io/nats.go"
 
+	"github.com/commsops/commsops/internal/cehdr"
 	"github.com/commsops/commsops/internal/stallcheck"
 	"github.com/commsops/commsops/pkg/events"
 )
@@ -57,11 +58,11 @@ func DecodeEvidence(h nats.Header, data []byte, seq uint64) (*Evidence, error) {
 }
 
 // attributes are the CloudEvents attributes the resolver reads.
-type attributes = events.HeaderAttributes
+type attributes = cehdr.Attributes
 
 // plainAttributes reads the attributes from headers the codec wrote (see
-// events.ReadAttributes; ok false: decode fully).
-func plainAttributes(h nats.Header) (attributes, bool) { return events.ReadAttributes(h) }
+// cehdr.ReadAttributes; ok false: decode fully).
+func plainAttributes(h nats.Header) (attributes, bool) { return cehdr.ReadAttributes(h) }
 
 // EvidenceFromEvent is DecodeEvidence for an already decoded CloudEvent.
 func EvidenceFromEvent(e event.Event, seq uint64) (*Evidence, error) {

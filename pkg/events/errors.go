@@ -25,7 +25,7 @@ var (
 	ErrClientContextInvalid = evterr.ErrClientContextInvalid
 	// ErrNotCloudEvent: a NATS message that lacks the CloudEvents binary-mode
 	// headers (ce-specversion, ce-id, ce-source, ce-type) or holds invalid ones.
-	ErrNotCloudEvent = errors.New("events: not a CloudEvents binary-mode message")
+	ErrNotCloudEvent = evterr.ErrNotCloudEvent
 	// ErrBadHeaderEncoding: a ce- header value with a malformed percent-encoding.
 	ErrBadHeaderEncoding = evterr.ErrBadHeaderEncoding
 	// ErrTooDeep: JSON nested deeper than MaxJSONDepth.

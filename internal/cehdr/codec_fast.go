@@ -1,4 +1,4 @@
-package events
+package cehdr
 
 import (
 	"fmt"
@@ -8,8 +8,15 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/commsops/commsops/internal/cehdr"
+	"github.com/commsops/commsops/internal/evterr"
 	"github.com/commsops/commsops/internal/stallcheck"
+)
+
+// contentTypeJSON and extTraceParent are pkg/events's ContentTypeJSON and
+// ExtTraceParent (its tests check they agree).
+const (
+	contentTypeJSON = "application/json"
+	extTraceParent  = "traceparent"
 )
 
 // Fast paths of the codec for the resolver's hot path: they write and read the
@@ -21,7 +28,7 @@ import (
 // ce-source, ...; ce-specversion and content-type are added). The headers are
 // those EncodeMsg writes for the same event: empty values are left out, id,
 // type and subject are trimmed as the SDK's setters trim them, values are
-// percent-encoded. It returns ErrNotCloudEvent when id, source or type is
+// percent-encoded. It returns evterr.ErrNotCloudEvent when id, source or type is
 // missing or a value is not UTF-8; nothing else is validated, so the
 // attributes must be ones EncodeMsg accepts (URI references, RFC 3339 times).
 func EncodeJSONMsg(subject string, data []byte, attrs ...string) (*nats.Msg, error) {
@@ -39,16 +46,16 @@ func EncodeJSONMsg(subject string, data []byte, attrs ...string) (*nats.Msg, err
 		}
 		if v == "" {
 			if k == HeaderID || k == HeaderSource || k == HeaderType {
-				return nil, fmt.Errorf("%w: event without %s", ErrNotCloudEvent, k)
+				return nil, fmt.Errorf("%w: event without %s", evterr.ErrNotCloudEvent, k)
 			}
 			continue
 		}
 		if !utf8.ValidString(v) {
-			return nil, fmt.Errorf("%w: %s is not UTF-8", ErrNotCloudEvent, k)
+			return nil, fmt.Errorf("%w: %s is not UTF-8", evterr.ErrNotCloudEvent, k)
 		}
-		add(k, cehdr.Encode(v))
+		add(k, Encode(v))
 	}
-	add(HeaderContentType, ContentTypeJSON)
+	add(HeaderContentType, contentTypeJSON)
 	return &nats.Msg{Subject: subject, Header: h, Data: data}, nil
 }
 
@@ -61,8 +68,8 @@ func TimeAttr(t time.Time) string {
 	return t.UTC().Format(time.RFC3339Nano)
 }
 
-// HeaderAttributes are the attributes ReadAttributes reads.
-type HeaderAttributes struct {
+// Attributes are the attributes ReadAttributes reads.
+type Attributes struct {
 	ID, Type string
 	Time     time.Time // UTC; zero when absent
 	// Extensions: ExtTraceParent and the stall check's opslot and newsseq ("" when absent).
@@ -75,7 +82,7 @@ type HeaderAttributes struct {
 // is false for any other shape: DecodeMsg then decides (it accepts or
 // refuses such headers), and for headers ReadAttributes reads it returns the
 // same attributes.
-func ReadAttributes(h nats.Header) (a HeaderAttributes, ok bool) {
+func ReadAttributes(h nats.Header) (a Attributes, ok bool) {
 	get := func(k string) (string, bool) {
 		v := h[k]
 		if len(v) != 1 || strings.IndexByte(v[0], '%') >= 0 {
@@ -88,13 +95,13 @@ func ReadAttributes(h nats.Header) (a HeaderAttributes, ok bool) {
 	id, ok3 := get(HeaderID)
 	typ, ok4 := get(HeaderType)
 	tm, ok5 := get(HeaderTime)
-	tp, ok6 := get(headerPrefix + ExtTraceParent)
+	tp, ok6 := get(headerPrefix + extTraceParent)
 	slot, ok7 := get(headerPrefix + stallcheck.ExtSlot)
 	news, ok8 := get(headerPrefix + stallcheck.ExtNewsSeq)
 	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6 && ok7 && ok8) || sv != "1.0" || src == "" || id == "" || typ == "" || !utf8.ValidString(src+id+typ) {
 		return a, false
 	}
-	a = HeaderAttributes{ID: id, Type: typ, TraceParent: tp, Slot: slot, NewsSeq: news}
+	a = Attributes{ID: id, Type: typ, TraceParent: tp, Slot: slot, NewsSeq: news}
 	if tm != "" {
 		t, err := time.Parse(time.RFC3339Nano, tm)
 		if err != nil {

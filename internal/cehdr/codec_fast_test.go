@@ -1,4 +1,4 @@
-package events
+package cehdr_test
 
 import (
 	"math/rand/v2"
@@ -11,13 +11,15 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/nats-io/nats.go"
 
+	"github.com/commsops/commsops/internal/cehdr"
 	"github.com/commsops/commsops/internal/randfill"
 	"github.com/commsops/commsops/internal/stallcheck"
 	"github.com/commsops/commsops/internal/subjects"
+	"github.com/commsops/commsops/pkg/events"
 )
 
-// fastEvent is one event in both forms: the attribute pairs EncodeJSONMsg
-// takes and the SDK event EncodeMsg takes.
+// fastEvent is one event in both forms: the attribute pairs cehdr.EncodeJSONMsg
+// takes and the SDK event cehdr.EncodeMsg takes.
 type fastEvent struct {
 	attrs []string
 	sdk   event.Event
@@ -42,16 +44,16 @@ func randomFastEvent(r *rand.Rand) fastEvent {
 	e.SetTime(at)
 	var attrs []string
 	if r.IntN(2) == 0 {
-		status := []Status{StatusRunning, StatusCompleted, StatusFailed, StatusStalled}[r.IntN(4)]
+		status := []events.Status{events.StatusRunning, events.StatusCompleted, events.StatusFailed, events.StatusStalled}[r.IntN(4)]
 		source := subjects.ResolvedSource("call " + randfill.String(r))
 		traceParent := randfill.String(r)
 		e.SetType(subjects.ResolvedType(string(status)))
 		e.SetSource(source)
 		if traceParent != "" {
-			e.SetExtension(ExtTraceParent, traceParent)
+			e.SetExtension(events.ExtTraceParent, traceParent)
 		}
-		attrs = []string{HeaderID, id, HeaderSource, source, HeaderType, subjects.ResolvedType(string(status)),
-			HeaderSubject, subject, HeaderTime, TimeAttr(at), headerPrefix + ExtTraceParent, traceParent}
+		attrs = []string{cehdr.HeaderID, id, cehdr.HeaderSource, source, cehdr.HeaderType, subjects.ResolvedType(string(status)),
+			cehdr.HeaderSubject, subject, cehdr.HeaderTime, cehdr.TimeAttr(at), "ce-" + events.ExtTraceParent, traceParent}
 	} else {
 		slot := "id:" + randfill.String(r)
 		news := strconv.FormatUint(r.Uint64(), 10)
@@ -59,25 +61,25 @@ func randomFastEvent(r *rand.Rand) fastEvent {
 		e.SetSource("/commsops/resolver")
 		e.SetExtension(stallcheck.ExtSlot, slot)
 		e.SetExtension(stallcheck.ExtNewsSeq, news)
-		attrs = []string{HeaderID, id, HeaderSource, "/commsops/resolver", HeaderType, stallcheck.Type,
-			HeaderSubject, subject, HeaderTime, TimeAttr(at), headerPrefix + stallcheck.ExtSlot, slot, headerPrefix + stallcheck.ExtNewsSeq, news}
+		attrs = []string{cehdr.HeaderID, id, cehdr.HeaderSource, "/commsops/resolver", cehdr.HeaderType, stallcheck.Type,
+			cehdr.HeaderSubject, subject, cehdr.HeaderTime, cehdr.TimeAttr(at), "ce-" + stallcheck.ExtSlot, slot, "ce-" + stallcheck.ExtNewsSeq, news}
 	}
-	if err := e.SetData(ContentTypeJSON, []byte(`{"x":1}`)); err != nil {
+	if err := e.SetData(events.ContentTypeJSON, []byte(`{"x":1}`)); err != nil {
 		panic(err)
 	}
 	return fastEvent{attrs: attrs, sdk: e}
 }
 
 // TestEncodeJSONMsgMatchesEncodeMsg: the fast encoder writes the headers
-// EncodeMsg writes for the same event, and refuses what it refuses.
+// cehdr.EncodeMsg writes for the same event, and refuses what it refuses.
 func TestEncodeJSONMsgMatchesEncodeMsg(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
 	for i := range 4000 {
 		fe := randomFastEvent(r)
-		got, err := EncodeJSONMsg("subj", fe.sdk.Data(), fe.attrs...)
-		want, wantErr := EncodeMsg("subj", fe.sdk)
+		got, err := cehdr.EncodeJSONMsg("subj", fe.sdk.Data(), fe.attrs...)
+		want, wantErr := cehdr.EncodeMsg("subj", fe.sdk)
 		if (err == nil) != (wantErr == nil) {
-			t.Fatalf("event %d %v: err %v, EncodeMsg %v", i, fe.attrs, err, wantErr)
+			t.Fatalf("event %d %v: err %v, cehdr.EncodeMsg %v", i, fe.attrs, err, wantErr)
 		}
 		if err != nil {
 			continue
@@ -86,36 +88,36 @@ func TestEncodeJSONMsgMatchesEncodeMsg(t *testing.T) {
 			t.Fatalf("event %d:\n got %v %q\nwant %v %q", i, got.Header, got.Data, want.Header, want.Data)
 		}
 	}
-	for _, missing := range []string{HeaderID, HeaderSource, HeaderType} {
-		attrs := []string{HeaderID, "i", HeaderSource, "/s", HeaderType, "t"}
+	for _, missing := range []string{cehdr.HeaderID, cehdr.HeaderSource, cehdr.HeaderType} {
+		attrs := []string{cehdr.HeaderID, "i", cehdr.HeaderSource, "/s", cehdr.HeaderType, "t"}
 		for j := 0; j < len(attrs); j += 2 {
 			if attrs[j] == missing {
 				attrs[j+1] = ""
 			}
 		}
-		if _, err := EncodeJSONMsg("subj", nil, attrs...); err == nil {
+		if _, err := cehdr.EncodeJSONMsg("subj", nil, attrs...); err == nil {
 			t.Errorf("an event without %s was encoded", missing)
 		}
 	}
 }
 
-// TestReadAttributesMatchesDecodeMsg: on what EncodeMsg writes, the fast
+// TestReadAttributesMatchesDecodeMsg: on what cehdr.EncodeMsg writes, the fast
 // reader takes every message without percent-encoded values, and reads what
-// DecodeMsg reads.
+// cehdr.DecodeMsg reads.
 func TestReadAttributesMatchesDecodeMsg(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
 	taken := 0
 	for i := range 4000 {
 		fe := randomFastEvent(r)
-		msg, err := EncodeMsg("subj", fe.sdk)
+		msg, err := cehdr.EncodeMsg("subj", fe.sdk)
 		if err != nil {
 			continue // not UTF-8: never stored
 		}
-		e, err := DecodeMsg(msg.Header, msg.Data)
+		e, err := cehdr.DecodeMsg(msg.Header, msg.Data)
 		if err != nil {
-			t.Fatalf("event %d: DecodeMsg refuses what EncodeMsg wrote: %v", i, err)
+			t.Fatalf("event %d: cehdr.DecodeMsg refuses what cehdr.EncodeMsg wrote: %v", i, err)
 		}
-		a, ok := ReadAttributes(msg.Header)
+		a, ok := cehdr.ReadAttributes(msg.Header)
 		if !ok {
 			if !percentEncoded(msg.Header) {
 				t.Fatalf("event %d: plain headers %v not read", i, msg.Header)
@@ -124,8 +126,8 @@ func TestReadAttributesMatchesDecodeMsg(t *testing.T) {
 		}
 		taken++
 		ext := e.Extensions()
-		want := HeaderAttributes{ID: e.ID(), Type: e.Type(), Time: e.Time().UTC()}
-		want.TraceParent, _ = ext[ExtTraceParent].(string)
+		want := cehdr.Attributes{ID: e.ID(), Type: e.Type(), Time: e.Time().UTC()}
+		want.TraceParent, _ = ext[events.ExtTraceParent].(string)
 		want.Slot, _ = ext[stallcheck.ExtSlot].(string)
 		want.NewsSeq, _ = ext[stallcheck.ExtNewsSeq].(string)
 		if !reflect.DeepEqual(a, want) {
