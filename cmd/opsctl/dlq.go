@@ -13,7 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/commsops/commsops/internal/resolver"
+	"github.com/commsops/commsops/internal/deadletter"
 	"github.com/commsops/commsops/internal/subjects"
 	"github.com/commsops/commsops/pkg/events"
 )
@@ -57,9 +57,9 @@ type deadLetter struct {
 
 func newDeadLetter(seq uint64, t time.Time, subject string, h nats.Header, data []byte) deadLetter {
 	d := deadLetter{Seq: seq, Time: t.UTC(), Subject: subject, Size: len(data), header: h, data: data,
-		Reason: h.Get(resolver.HeaderDLQReason), Stream: h.Get(resolver.HeaderDLQStream), Stored: h.Get(resolver.HeaderDLQSubject),
-		StreamSeq: h.Get(resolver.HeaderDLQSeq), Deliveries: h.Get(resolver.HeaderDLQDeliveries), Worker: h.Get(resolver.HeaderDLQWorker),
-		MsgID: h.Get(resolver.HeaderDLQMsgID)}
+		Reason: h.Get(deadletter.HeaderReason), Stream: h.Get(deadletter.HeaderStream), Stored: h.Get(deadletter.HeaderSubject),
+		StreamSeq: h.Get(deadletter.HeaderSeq), Deliveries: h.Get(deadletter.HeaderDeliveries), Worker: h.Get(deadletter.HeaderWorker),
+		MsgID: h.Get(deadletter.HeaderMsgID)}
 	for k, v := range originalHeaders(h) {
 		if d.Headers == nil {
 			d.Headers = map[string][]string{}
@@ -92,11 +92,11 @@ func (d deadLetter) target() (string, error) {
 	}
 	if d.Stored == "" {
 		return "", fmt.Errorf("dead letter #%d has no %s header, so its origin is unknown: not written by a resolver; read it with `nats stream get %s %d` and republish it by hand",
-			d.Seq, resolver.HeaderDLQSubject, events.StreamDeadLetter, d.Seq)
+			d.Seq, deadletter.HeaderSubject, events.StreamDeadLetter, d.Seq)
 	}
 	s, err := subjects.ParseStoredIn(d.Stored)
 	if err != nil {
-		return "", fmt.Errorf("dead letter #%d: %s %q is not a stored %s subject (comms.in.<partition>.<kind>.<key>)", d.Seq, resolver.HeaderDLQSubject, d.Stored, events.StreamIn)
+		return "", fmt.Errorf("dead letter #%d: %s %q is not a stored %s subject (comms.in.<partition>.<kind>.<key>)", d.Seq, deadletter.HeaderSubject, d.Stored, events.StreamIn)
 	}
 	return events.InSubject(events.Kind(s.Kind), s.Key), nil
 }

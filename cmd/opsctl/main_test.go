@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/commsops/commsops/internal/deadletter"
 	"github.com/commsops/commsops/internal/demo"
 	"github.com/commsops/commsops/internal/ingest"
 	"github.com/commsops/commsops/internal/natstest"
@@ -485,13 +486,13 @@ func TestDLQ(t *testing.T) {
 				h[k] = v
 			}
 		}
-		h.Set(resolver.HeaderDLQMsgID, "orig-1")
-		h.Set(resolver.HeaderDLQReason, "invalid data: unexpected end of JSON input")
-		h.Set(resolver.HeaderDLQStream, stream)
-		h.Set(resolver.HeaderDLQSubject, storedSubject)
-		h.Set(resolver.HeaderDLQSeq, strconv.FormatUint(origAck.Sequence, 10))
-		h.Set(resolver.HeaderDLQDeliveries, "10")
-		h.Set(resolver.HeaderDLQWorker, "w-1")
+		h.Set(deadletter.HeaderMsgID, "orig-1")
+		h.Set(deadletter.HeaderReason, "invalid data: unexpected end of JSON input")
+		h.Set(deadletter.HeaderStream, stream)
+		h.Set(deadletter.HeaderSubject, storedSubject)
+		h.Set(deadletter.HeaderSeq, strconv.FormatUint(origAck.Sequence, 10))
+		h.Set(deadletter.HeaderDeliveries, "10")
+		h.Set(deadletter.HeaderWorker, "w-1")
 		if _, err := js.PublishMsg(ctx, &nats.Msg{Subject: subjects.DeadLetter(events.StreamIn, key), Header: h, Data: stored.Data}); err != nil {
 			t.Fatal(err)
 		}
@@ -511,7 +512,7 @@ func TestDLQ(t *testing.T) {
 	out, _ = mustOpsctl(t, "dlq", "list", "-json")
 	var first deadLetter
 	if err := json.Unmarshal([]byte(strings.Split(out, "\n")[0]), &first); err != nil || first.Seq != 1 || first.Stored != stored.Subject ||
-		first.Deliveries != "10" || first.Headers["X-Original"][0] != "kept" || first.Headers[resolver.HeaderDLQReason] != nil {
+		first.Deliveries != "10" || first.Headers["X-Original"][0] != "kept" || first.Headers[deadletter.HeaderReason] != nil {
 		t.Fatalf("dlq list -json: %v\n%s", err, out)
 	}
 

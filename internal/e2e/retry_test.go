@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/commsops/commsops/internal/deadletter"
 	"github.com/commsops/commsops/internal/resolver"
 	"github.com/commsops/commsops/pkg/events"
 )
@@ -55,10 +56,10 @@ func TestFailingWritesRetriedThenDeadLettered(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if got := m.Header.Get(resolver.HeaderDLQDeliveries); got != "3" {
+	if got := m.Header.Get(deadletter.HeaderDeliveries); got != "3" {
 		t.Errorf("dead-lettered after %s deliveries, want 3", got)
 	}
-	if reason := m.Header.Get(resolver.HeaderDLQReason); !strings.Contains(reason, "gave up after 3 deliveries") {
+	if reason := m.Header.Get(deadletter.HeaderReason); !strings.Contains(reason, "gave up after 3 deliveries") {
 		t.Errorf("reason %q", reason)
 	}
 	// Events are published before the state write (which failed each time):

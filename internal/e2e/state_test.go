@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/commsops/commsops/internal/deadletter"
 	"github.com/commsops/commsops/internal/resolver"
 	"github.com/commsops/commsops/pkg/events"
 )
@@ -108,14 +109,14 @@ func TestPoisonMessageDeadLettered(t *testing.T) {
 				t.Fatalf("dead letter %d: %v", i+1, err)
 			}
 			h := m.Header
-			if h.Get(resolver.HeaderDLQReason) == "" || h.Get("X-Original") != "kept" ||
-				h.Get(resolver.HeaderDLQSeq) != strconv.FormatUint(seqs[i], 10) || h.Get(resolver.HeaderDLQStream) != events.StreamIn {
+			if h.Get(deadletter.HeaderReason) == "" || h.Get("X-Original") != "kept" ||
+				h.Get(deadletter.HeaderSeq) != strconv.FormatUint(seqs[i], 10) || h.Get(deadletter.HeaderStream) != events.StreamIn {
 				t.Fatalf("dead letter headers %v", h)
 			}
 			if string(m.Data) != string(tc.msg.Data) {
 				t.Fatalf("dead letter body %q", m.Data)
 			}
-			t.Logf("reason: %s", h.Get(resolver.HeaderDLQReason))
+			t.Logf("reason: %s", h.Get(deadletter.HeaderReason))
 		})
 	}
 	// Terminated: nothing pending or redelivered.
