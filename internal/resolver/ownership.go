@@ -31,10 +31,10 @@ type ownership struct {
 	// pull starts pulling partition p's consumer.
 	pull func(p int) (jetstream.ConsumeContext, error)
 
-	cons     []jetstream.Consumer // per partition; set by Start, read-only after
-	lastSeen []atomic.Int64       // per partition: unix nanos of the last delivery
+	lastSeen []atomic.Int64 // per partition: unix nanos of the last delivery
 
 	mu       sync.Mutex
+	cons     []jetstream.Consumer       // per partition; set by Start
 	ccs      []jetstream.ConsumeContext // per partition; nil while not pulling
 	cooldown []time.Time                // per partition: no pulling before
 	pins     []string                   // per partition: pin id of the last delivery
@@ -50,8 +50,19 @@ func newOwnership(n int, cfg Config, in jetstream.Stream, log *slog.Logger) *own
 	}
 }
 
-// consumer returns partition p's durable consumer.
-func (o *ownership) consumer(p int) jetstream.Consumer { return o.cons[p] }
+// consumer returns partition p's durable consumer (nil before Start set it).
+func (o *ownership) consumer(p int) jetstream.Consumer {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.cons[p]
+}
+
+// setConsumer records partition p's durable consumer.
+func (o *ownership) setConsumer(p int, c jetstream.Consumer) {
+	o.mu.Lock()
+	o.cons[p] = c
+	o.mu.Unlock()
+}
 
 // resume starts pulling partition p.
 func (o *ownership) resume(p int) error {

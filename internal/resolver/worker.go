@@ -111,26 +111,19 @@ func (w *Worker) ConsumerConfig(p int) jetstream.ConsumerConfig {
 
 // Start creates or updates the partition consumers, waiting out transient
 // JetStream failures until ctx ends, and returns once it pulls them all (and,
-// with cfg.Members, balances). Processing goes on until Stop.
+// with cfg.Members, balances). Each partition is set up on its own, all at
+// once, and pulled as soon as its consumer exists: startup takes one
+// round-trip, not one per partition. Processing goes on until Stop.
 func (w *Worker) Start(ctx context.Context) error {
-	for p := 0; p < w.partitions; p++ {
-		var cons jetstream.Consumer
-		err := jsutil.Startup{Name: "consumer " + ConsumerName(p), Log: w.log}.Run(ctx, func(ctx context.Context) error {
-			var err error
-			cons, err = w.js.CreateOrUpdateConsumer(ctx, events.StreamIn, w.ConsumerConfig(p))
-			return err
-		})
-		if err != nil {
-			w.parts.stopAll()
-			return fmt.Errorf("resolver: consumer %s: %w", ConsumerName(p), err)
-		}
-		w.parts.cons[p] = cons
+	errs := make([]error, w.partitions)
+	var wg sync.WaitGroup
+	for p := range w.partitions {
+		wg.Go(func() { errs[p] = w.startPartition(ctx, p) })
 	}
-	for p := 0; p < w.partitions; p++ {
-		if err := w.parts.resume(p); err != nil {
-			w.parts.stopAll()
-			return err
-		}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		w.parts.stopAll()
+		return err
 	}
 	if w.cfg.Members != nil {
 		w.bg.Go(func() { w.parts.balance(w.stopBegun) })
@@ -140,6 +133,22 @@ func (w *Worker) Start(ctx context.Context) error {
 	}
 	w.log.Info("resolver started", "partitions", w.partitions, "ack_wait", w.cfg.AckWait, "balancing", w.cfg.Members != nil)
 	return nil
+}
+
+// startPartition creates or updates partition p's consumer, waiting out
+// transient failures until ctx ends, and starts pulling it.
+func (w *Worker) startPartition(ctx context.Context, p int) error {
+	var cons jetstream.Consumer
+	err := jsutil.Startup{Name: "consumer " + ConsumerName(p), Log: w.log}.Run(ctx, func(ctx context.Context) error {
+		var err error
+		cons, err = w.js.CreateOrUpdateConsumer(ctx, events.StreamIn, w.ConsumerConfig(p))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("resolver: consumer %s: %w", ConsumerName(p), err)
+	}
+	w.parts.setConsumer(p, cons)
+	return w.parts.resume(p)
 }
 
 // pull starts pulling partition p's consumer into dispatch.
