@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/commsops/commsops/internal/jsutil"
@@ -40,6 +41,13 @@ type Worker struct {
 	batches *batches            // applied, uncommitted messages per key
 	pub     *eventPublisher     // resolved events and stall checks
 	parts   *ownership          // partitions: pulling, pins, balance
+	pins    *pinner             // pin renewals and liveness pings
+
+	// The pin renewals run from Start until the drain is over (stopKeeping),
+	// not only until Stop begins: messages still held keep their partition.
+	stopKeeping context.CancelFunc
+	keeping     sync.WaitGroup
+	answering   *nats.Subscription // liveness pings; nil without cfg.Members
 
 	// stopBegun is cancelled when Stop begins: the background loops end and
 	// failing work is abandoned instead of waited out. stopCtx (its parent)
@@ -89,6 +97,10 @@ func NewWorker(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValu
 	w.pub = &eventPublisher{js: js, resolved: resolved, m: w.m, log: log}
 	w.parts = newOwnership(partitions, cfg, in, log)
 	w.parts.pull = w.pull
+	w.pins = newPinner(js, cfg.PinnedTTL)
+	if cfg.Members != nil {
+		w.parts.alive = func(ctx context.Context, id string) bool { return w.pins.alive(ctx, id, cfg.Heartbeat/2) }
+	}
 	return w, nil
 }
 
@@ -115,6 +127,17 @@ func (w *Worker) ConsumerConfig(p int) jetstream.ConsumerConfig {
 // once, and pulled as soon as its consumer exists: startup takes one
 // round-trip, not one per partition. Processing goes on until Stop.
 func (w *Worker) Start(ctx context.Context) error {
+	var keepCtx context.Context
+	keepCtx, w.stopKeeping = context.WithCancel(w.stopCtx)
+	w.keeping.Go(func() { w.pins.keep(keepCtx, w.parts.heldPins, w.parts.renewed) })
+	if w.cfg.Members != nil {
+		sub, err := w.pins.answer(w.cfg.WorkerID)
+		if err != nil {
+			w.stopKeeping()
+			return fmt.Errorf("resolver: answer liveness pings: %w", err)
+		}
+		w.answering = sub
+	}
 	errs := make([]error, w.partitions)
 	var wg sync.WaitGroup
 	for p := range w.partitions {
@@ -123,6 +146,11 @@ func (w *Worker) Start(ctx context.Context) error {
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		w.parts.stopAll()
+		w.stopKeeping()
+		w.keeping.Wait()
+		if w.answering != nil {
+			_ = w.answering.Unsubscribe()
+		}
 		return err
 	}
 	if w.cfg.Members != nil {
@@ -178,6 +206,9 @@ func (w *Worker) Stop(ctx context.Context) error {
 	go func() {
 		w.bg.Wait()
 		w.parts.leave(ctx)
+		if w.answering != nil {
+			_ = w.answering.Unsubscribe()
+		}
 		w.parts.stopAll()
 		close(drained)
 	}()
@@ -191,12 +222,17 @@ func (w *Worker) Stop(ctx context.Context) error {
 	go func() { w.sched.wait(); close(done) }()
 	select {
 	case <-done:
+		if w.stopKeeping != nil {
+			w.stopKeeping()
+		}
+		w.keeping.Wait()
 		w.parts.unpin(ctx)
 		w.log.Info("resolver drained")
 		return nil
 	case <-ctx.Done():
 		w.stopFn()
 		<-done
+		w.keeping.Wait()
 		return fmt.Errorf("resolver: drain: %w", ctx.Err())
 	}
 }
