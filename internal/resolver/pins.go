@@ -87,24 +87,41 @@ func (r *pinner) renew(ctx context.Context, p int, pin string) (held, answered b
 // keep renews, every PinnedTTL/4 until ctx ends, the pin of each partition
 // pins reports held (partition to pin id), so that the server keeps a live
 // worker pinned however busy or idle it is; report receives each answer.
+// A round does not wait for the last one's answers (the server restarts
+// the TTL on receipt): a partition whose renewal is still unanswered is
+// skipped.
 func (r *pinner) keep(ctx context.Context, pins func() map[int]string, report func(p int, pin string, held bool)) {
 	t := time.NewTicker(r.every)
 	defer t.Stop()
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		inFlight = map[int]bool{}
+	)
+	defer wg.Wait()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		var wg sync.WaitGroup
 		for p, pin := range pins() {
+			mu.Lock()
+			busy := inFlight[p]
+			inFlight[p] = true
+			mu.Unlock()
+			if busy {
+				continue
+			}
 			wg.Go(func() {
 				if held, answered := r.renew(ctx, p, pin); answered {
 					report(p, pin, held)
 				}
+				mu.Lock()
+				delete(inFlight, p)
+				mu.Unlock()
 			})
 		}
-		wg.Wait()
 	}
 }
 
