@@ -93,12 +93,18 @@
 // worker renews its pins itself, every PinnedTTL/4, busy or idle, with a
 // pull request that cannot take a message (max_bytes 1: answered 404, 408 or
 // 409, or 423 once the pin is gone). A live worker thus keeps its pins
-// unless four renewals in a row are lost, and PinnedTTL can be short
-// (default 750ms): a killed worker's partitions move within it, with no
-// membership round in the way. The alternative, live workers noticing a
-// missing heartbeat and unpinning the dead worker's partitions, needs a
-// heartbeat as frequent as the failover time and a map of who holds which
-// pin, and would unpin a live worker's partitions on any mistake in it.
+// unless four renewals in a row are lost, and PinnedTTL can be short: a
+// killed worker's partitions move within it, with no membership round in
+// the way. The default, 2s, is not shorter because a worker starved of CPU
+// (a burst of deliveries at the start on a backlog, on a loaded 2-core
+// machine) was measured to miss 750ms: its pins moved back to it, each new
+// pin costing a catch-up and a cold cache, and the extra work starved it
+// further (CPU per message up to 5 times). 750ms fails over in under a
+// second where workers have CPU to spare. The alternative, live workers
+// noticing a missing heartbeat and unpinning the dead worker's partitions,
+// needs a heartbeat as frequent as the failover time and a map of who holds
+// which pin, and would unpin a live worker's partitions on any mistake in
+// it.
 //
 // A killed worker's heartbeat stays in the bucket for a few heartbeats, so
 // balancing would yield its partitions back to it. Each worker answers

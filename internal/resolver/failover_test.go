@@ -146,7 +146,8 @@ func TestPinKeptWhileIdle(t *testing.T) {
 // TestKilledOwnerIsNotYielded: the worker that owns partition 0 (by
 // rendezvous) and holds its pin is killed while its heartbeat is still in
 // the workers bucket, as it is for a few heartbeats after a kill -9. The
-// other worker gets the pin once the dead one's renewals stop (PinnedTTL),
+// other worker gets the pin once the dead one's renewals stop (PinnedTTL,
+// the default),
 // resolves the new evidence, and keeps the partition through its balancing
 // rounds: the dead owner does not answer a liveness ping, so it is not
 // yielded to, though its heartbeat says it is live.
@@ -164,7 +165,7 @@ func TestKilledOwnerIsNotYielded(t *testing.T) {
 	for i := 0; PartitionOwner(0, []string{victimID, "survivor"}) != victimID; i++ {
 		victimID = "victim-" + strconv.Itoa(i)
 	}
-	cfg := Config{PinnedTTL: 750 * time.Millisecond, Heartbeat: 100 * time.Millisecond}
+	cfg := Config{Heartbeat: 100 * time.Millisecond} // PinnedTTL: the default
 	cfg.WorkerID = victimID
 	victim, victimConn := startOn(t, url, layout, members, cfg)
 	r := rand.New(rand.NewPCG(2, 2))
@@ -189,7 +190,7 @@ func TestKilledOwnerIsNotYielded(t *testing.T) {
 	killed := time.Now()
 	victimConn.Close()
 	resolveOne(t, nc, js, r)
-	t.Logf("first event after the kill: %v (PinnedTTL %v)", time.Since(killed).Round(time.Millisecond), cfg.PinnedTTL)
+	t.Logf("first event after the kill: %v (PinnedTTL %v)", time.Since(killed).Round(time.Millisecond), survivor.cfg.PinnedTTL)
 	pin := pinOf(t, js)
 	rounds := survivor.parts.rounds.Load()
 	await(t, 30*time.Second, "three balancing rounds of the survivor", func() bool { return survivor.parts.rounds.Load() >= rounds+3 })
