@@ -68,7 +68,7 @@ func startOn(t *testing.T, url string, layout *streams.Layout, members jetstream
 func resolveOne(t *testing.T, nc *nats.Conn, js jetstream.JetStream, r *rand.Rand) {
 	t.Helper()
 	ops, seq := traffic.Generate(r, 1, traffic.Shares{})
-	sub, err := nc.SubscribeSync(events.ResolvedFilter(ops[0].CC, ""))
+	sub, err := nc.SubscribeSync(events.SubjectResolvedPrefix + events.Key(ops[0].CC) + ".*")
 	if err != nil {
 		t.Fatal(err)
 	}
