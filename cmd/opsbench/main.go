@@ -18,6 +18,14 @@
 // medians with min and max; the output is a table and a final JSON line.
 //
 //	go run ./cmd/opsbench [-runs 3] [-ops 20000] [-clients 32] [-duration 5s] [-rate 1000] [-open-ops 20000]
+//
+// -layout processes measures the shipped layout instead (layout.go): it
+// builds nats-server and the ingest and resolver binaries, and runs each as a
+// process of its own, the ceilings too, with Go's default GC unless -gc says
+// otherwise; its phases are relay, resolver (with its cold start on a waiting
+// backlog), ingest, latency and failover (kill -9 of a partition's owner).
+//
+//	go run ./cmd/opsbench -layout processes [-runs 3] [-gc 'GOGC=off GOMEMLIMIT=1GiB']
 package main
 
 import (
