@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -85,10 +86,18 @@ func TestLayoutProcessesVerifiesItself(t *testing.T) {
 	o := defaultOptions()
 	o.Layout, o.GC = "processes", "GOGC=200"
 	o.Ops, o.Clients, o.Duration, o.Warmup, o.Rate, o.Runs = 150, 4, time.Second, 200*time.Millisecond, 100, 1
+	dirsBefore, _ := filepath.Glob(filepath.Join(os.TempDir(), "opsbench-layout-*"))
 	var out bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	if err := runLayout(ctx, o, &out); err != nil {
+	err := runLayout(ctx, o, &out)
+	if kids := children(t); len(kids) > 0 {
+		t.Errorf("processes still running after the benchmark: %v", kids)
+	}
+	if dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "opsbench-layout-*")); len(dirs) != len(dirsBefore) {
+		t.Errorf("temporary directories %v, before the benchmark %v", dirs, dirsBefore)
+	}
+	if err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
 	text := out.String()
@@ -116,4 +125,28 @@ func TestLayoutProcessesVerifiesItself(t *testing.T) {
 			t.Errorf("figure %s = %v, want > 0", d.key, v)
 		}
 	}
+}
+
+// children returns the command lines of this process's live child processes
+// (from /proc; the test runs on Linux, where the layout mode reads /proc too).
+func children(t *testing.T) []string {
+	t.Helper()
+	stats, err := filepath.Glob("/proc/[0-9]*/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, path := range stats {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			continue // exited meanwhile
+		}
+		i := bytes.LastIndexByte(b, ')')
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 2 || f[0] == "Z" || f[1] != strconv.Itoa(os.Getpid()) {
+			continue
+		}
+		out = append(out, string(b[:i+1]))
+	}
+	return out
 }
