@@ -123,12 +123,13 @@ func runLayout(ctx context.Context, o Options, out io.Writer) error {
 			}
 			verdicts = append(verdicts, r.verdict)
 			f["proc_resolver_msgs_s"], f["proc_resolver_cold_start_ms"] = r.rate, ms(r.cold)
+			f["proc_resolver_restart_ms"] = ms(r.restart)
 			f["proc_resolver_cpu_us_per_msg"], f["proc_resolver_nats_cpu_us_per_msg"] = us(r.cpu), us(r.natsCPU)
-			s := fmt.Sprintf("%.0f msgs/s, first event %.0f ms after start", r.rate, ms(r.cold))
+			s := fmt.Sprintf("%.0f msgs/s, first event %.0f ms after start (restart %.0f ms)", r.rate, ms(r.cold), ms(r.restart))
 			if relay, ok := f["proc_relay_msgs_s"]; ok {
 				f["proc_resolver_to_relay"] = r.rate / relay
 				f["proc_resolver_to_relay_cpu"] = f["proc_relay_cpu_us_per_msg"] / f["proc_resolver_cpu_us_per_msg"]
-				s = fmt.Sprintf("%.0f msgs/s (%.2f of relay), first event %.0f ms after start", r.rate, f["proc_resolver_to_relay"], ms(r.cold))
+				s = fmt.Sprintf("%.0f msgs/s (%.2f of relay), first event %.0f ms after start (restart %.0f ms)", r.rate, f["proc_resolver_to_relay"], ms(r.cold), ms(r.restart))
 			}
 			return s + "; " + r.verdict.String(), nil
 		})
@@ -287,6 +288,7 @@ var layoutFigDefs = []figDef{
 	{key: "proc_relay_msgs_s", label: "ceiling: bare relay process, first→last", unit: "msgs/s"},
 	{key: "proc_relay_cpu_us_per_msg", label: "  CPU per message, relay process", unit: "µs", prec: 1},
 	{key: "proc_relay_nats_cpu_us_per_msg", label: "  CPU per message, nats-server", unit: "µs", prec: 1},
+	{key: "proc_resolver_restart_ms", label: "  same, restart over its consumers", unit: "ms", prec: 0},
 	{key: "proc_relay_cold_start_ms", label: "  process start → first relayed", unit: "ms", prec: 0},
 	{key: "proc_resolver_msgs_s", label: "resolver process, first→last event", unit: "msgs/s"},
 	{key: "proc_resolver_cpu_us_per_msg", label: "  CPU per input message, resolver", unit: "µs", prec: 1},

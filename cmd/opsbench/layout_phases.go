@@ -19,6 +19,7 @@ type drainResult struct {
 	cold    time.Duration // process start → first output
 	cpu     time.Duration // the process's CPU per input message, start to stop
 	natsCPU time.Duration // nats-server's CPU per input message meanwhile
+	restart time.Duration // resolver only: a second process's start → first event, on existing consumers
 	verdict verdict
 }
 
@@ -136,8 +137,47 @@ func (l *layout) resolverPhase(ctx context.Context, ops []*traffic.Operation, se
 	r.rate = float64(n) / a.span().Seconds()
 	r.cold = a.firstAt().Sub(p.started)
 	r.cpu = p.cpu() / time.Duration(n)
-	r.verdict, err = verify(ctx, b, ops, want)
+	if r.verdict, err = verify(ctx, b, ops, want); err != nil {
+		return r, err
+	}
+	r.restart, err = l.restartResolver(ctx)
 	return r, err
+}
+
+// restartResolver stores a new backlog (other operations) into COMMS_IN,
+// which the stopped resolver left with its consumers, unpinned, and returns
+// the time from a new resolver process's start to its first resolved event:
+// the cold start of a rolling restart, where resolverPhase's is a first
+// deployment's.
+func (l *layout) restartResolver(ctx context.Context) (time.Duration, error) {
+	o := l.o
+	o.Ops = min(o.Ops, 1000)
+	_, seq := generateTraffic(o, o.Seed+1)
+	in, err := traffic.Inbounds(seq)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := l.b.preload(ctx, l.b.ajs, in); err != nil {
+		return 0, err
+	}
+	a, stopSub, err := l.subscribe(events.SubjectResolvedPrefix + ">")
+	if err != nil {
+		return 0, err
+	}
+	defer stopSub()
+	env, _, err := l.resolverEnv()
+	if err != nil {
+		return 0, err
+	}
+	p, err := l.ps.start("resolver-restarted", l.ps.bin("resolver"), nil, env)
+	if err != nil {
+		return 0, err
+	}
+	defer p.stop()
+	if err := a.wait(ctx, 1, p, time.Minute); err != nil {
+		return 0, err
+	}
+	return a.firstAt().Sub(p.started), nil
 }
 
 // handlerResult is one HTTP handler process under the load generator.
