@@ -103,22 +103,57 @@ func benchRelay(ctx context.Context, b *bench, seq []traffic.Evidence) (rate flo
 		return 0, 0, err
 	}
 
+	done := make(chan error, 1)
+	var acked atomic.Int64
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	b.profile.start("relay")
+	defer b.profile.stop("relay")
+	t := startTimer()
+	var wall, cpu time.Duration // written before cancel, read after done
+	go func() {
+		done <- relay(rctx, js, cons, func() {
+			if acked.Add(1) == int64(n) {
+				wall, cpu = t.stop()
+				cancel()
+			}
+		})
+	}()
+	select {
+	case err = <-done:
+		if err == nil && acked.Load() < int64(n) {
+			err = ctx.Err()
+		}
+	case <-time.After(timeLimit(n)):
+		cancel()
+		<-done
+		err = fmt.Errorf("the relay moved %d of %d messages in %v", acked.Load(), n, timeLimit(n))
+	}
+	if err != nil {
+		return 0, 0, err
+	}
+	return float64(n) / wall.Seconds(), cpu / time.Duration(n), nil
+}
+
+// relay consumes cons and republishes each message, without its publish
+// assertions, to bench.relay.<subject> with an async publish, and acks it
+// once that publish is acked (publish acks arrive in order: one goroutine
+// waits for them in order), calling onAck after each ack. No parsing, no
+// state. It runs until ctx ends (nil) or a publish or ack fails.
+func relay(ctx context.Context, js jetstream.JetStream, cons jetstream.Consumer, onAck func()) error {
 	type inFlight struct {
 		m jetstream.Msg
 		f jetstream.PubAckFuture
 	}
 	queue := make(chan inFlight, 32768)
-	done := make(chan error, 1)
-	finish := func(err error) {
+	failed := make(chan error, 1)
+	fail := func(err error) {
 		select {
-		case done <- err:
+		case failed <- err:
 		default:
 		}
 	}
-	var acked atomic.Int64
-	// Publish acks arrive in order: one goroutine waits for them in order and
-	// acks each input message after its copy is stored.
-	stopAcker := make(chan struct{})
+	stop := make(chan struct{})
 	ackerDone := make(chan struct{})
 	go func() {
 		defer close(ackerDone)
@@ -126,29 +161,24 @@ func benchRelay(ctx context.Context, b *bench, seq []traffic.Evidence) (rate flo
 			var p inFlight
 			select {
 			case p = <-queue:
-			case <-stopAcker:
+			case <-stop:
 				return
 			}
 			select {
 			case <-p.f.Ok():
 				if err := p.m.Ack(); err != nil {
-					finish(fmt.Errorf("relay ack: %w", err))
+					fail(fmt.Errorf("relay ack: %w", err))
 					return
 				}
-				if acked.Add(1) == int64(n) {
-					finish(nil)
-				}
+				onAck()
 			case err := <-p.f.Err():
-				finish(fmt.Errorf("relay publish: %w", err))
+				fail(fmt.Errorf("relay publish: %w", err))
 				return
-			case <-stopAcker:
+			case <-stop:
 				return
 			}
 		}
 	}()
-	b.profile.start("relay")
-	defer b.profile.stop("relay")
-	t := startTimer()
 	cc, err := cons.Consume(func(m jetstream.Msg) {
 		h := make(nats.Header, len(m.Headers()))
 		for k, v := range m.Headers() {
@@ -159,34 +189,27 @@ func benchRelay(ctx context.Context, b *bench, seq []traffic.Evidence) (rate flo
 		f, err := js.PublishMsgAsync(&nats.Msg{Subject: "bench.relay." + m.Subject(), Header: h, Data: m.Data()},
 			jetstream.WithStallWait(time.Minute))
 		if err != nil {
-			finish(fmt.Errorf("relay publish: %w", err))
+			fail(fmt.Errorf("relay publish: %w", err))
 			return
 		}
 		select {
 		case queue <- inFlight{m, f}:
-		case <-stopAcker:
+		case <-stop:
 		}
 	}, jetstream.PullMaxMessages(512))
 	if err != nil {
-		close(stopAcker)
-		return 0, 0, err
+		close(stop)
+		<-ackerDone
+		return err
 	}
-	var wall, cpu time.Duration
 	select {
-	case err = <-done:
-		wall, cpu = t.stop()
-	case <-time.After(timeLimit(n)):
-		err = fmt.Errorf("the relay moved %d of %d messages in %v", acked.Load(), n, timeLimit(n))
 	case <-ctx.Done():
-		err = ctx.Err()
+	case err = <-failed:
 	}
 	cc.Stop()
-	close(stopAcker)
+	close(stop)
 	<-ackerDone
-	if err != nil {
-		return 0, 0, err
-	}
-	return float64(n) / wall.Seconds(), cpu / time.Duration(n), nil
+	return err
 }
 
 // timeLimit bounds a phase that moves n messages: generous, it only turns a

@@ -63,18 +63,7 @@ func benchIngest(ctx context.Context, b *bench, run int, log *slog.Logger) (real
 		return real, bare, shaped, err
 	}
 	defer bnc.Close()
-	bareHandler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		if _, err := bjs.Publish(r.Context(), "bench.bare.in", body); err != nil {
-			http.Error(w, err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-		w.WriteHeader(http.StatusAccepted)
-	})
+	bareHandler := newBareHandler(bjs)
 	shapedHandler, err := newShapedHandler(bjs)
 	if err != nil {
 		return real, bare, shaped, err
@@ -106,6 +95,24 @@ func benchIngest(ctx context.Context, b *bench, run int, log *slog.Logger) (real
 		}
 	}
 	return real, bare, shaped, nil
+}
+
+// newBareHandler returns the bare handler of benchIngest: it reads the body
+// and stores it with one synchronous publish on bench.bare.in, 202 once
+// stored.
+func newBareHandler(js jetstream.JetStream) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		if _, err := js.Publish(r.Context(), "bench.bare.in", body); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusAccepted)
+	})
 }
 
 // newShapedHandler returns the shaped handler of benchIngest: it reads the
@@ -146,6 +153,7 @@ func newShapedHandler(js jetstream.JetStream) (http.Handler, error) {
 // loadResult is what a load generator run measured.
 type loadResult struct {
 	rate      float64       // 202s per second within the measured window
+	reqs      int64         // 202s in all, warm-up included
 	cpuPerReq time.Duration // process CPU (server, handler, clients) per 202, warm-up included
 }
 
@@ -209,5 +217,5 @@ func load(ctx context.Context, url string, clients int, warmup, dur time.Duratio
 	if f := failed.Load(); f > 0 && f*100 > ok.Load() {
 		return loadResult{}, fmt.Errorf("%d requests failed, %d succeeded; first failure: %v", f, ok.Load(), firstErr.Load())
 	}
-	return loadResult{rate: float64(ok.Load()) / dur.Seconds(), cpuPerReq: cpu / time.Duration(max(1, all.Load()))}, nil
+	return loadResult{rate: float64(ok.Load()) / dur.Seconds(), reqs: all.Load(), cpuPerReq: cpu / time.Duration(max(1, all.Load()))}, nil
 }

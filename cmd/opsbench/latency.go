@@ -99,7 +99,14 @@ func benchLatency(ctx context.Context, b *bench, run int, log *slog.Logger) (lat
 		return res, err
 	}
 	defer stopHTTP()
+	return driveLatency(ctx, b, run, base)
+}
 
+// driveLatency offers b.o.Rate operations per second to the ingest at base
+// (after a warm-up) and measures each resolved event's arrival at a
+// subscriber of its own, as benchLatency describes; the resolver must run.
+func driveLatency(ctx context.Context, b *bench, run int, base string) (latencyResult, error) {
+	var res latencyResult
 	rate := max(1, b.o.Rate)
 	warmOps := int(float64(rate) * b.o.warmup().Seconds())
 	total := warmOps + max(1, int(float64(rate)*b.o.Duration.Seconds()))

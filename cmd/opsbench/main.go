@@ -18,6 +18,14 @@
 // medians with min and max; the output is a table and a final JSON line.
 //
 //	go run ./cmd/opsbench [-runs 3] [-ops 20000] [-clients 32] [-duration 5s] [-rate 1000] [-open-ops 20000]
+//
+// -layout processes measures the shipped layout instead (layout.go): it
+// builds nats-server and the ingest and resolver binaries, and runs each as a
+// process of its own, the ceilings too, with Go's default GC unless -gc says
+// otherwise; its phases are relay, resolver (with its cold start on a waiting
+// backlog), ingest, latency and failover (kill -9 of a partition's owner).
+//
+//	go run ./cmd/opsbench -layout processes [-runs 3] [-gc 'GOGC=off GOMEMLIMIT=1GiB']
 package main
 
 import (
@@ -70,6 +78,12 @@ type Options struct {
 	ProfilePhase string // which phase the CPU and allocation profiles cover
 	MemProfile   string
 	Verbose      bool
+	// Layout: "" or "in-process" (one process, an embedded server), or
+	// "processes": the shipped layout, every component a process (layout.go).
+	Layout string
+	// GC is the GOGC=... GOMEMLIMIT=... settings of every process of the
+	// layout mode; "": Go's defaults.
+	GC string
 	// WaitQuiet: before each phase, wait up to this long until other
 	// processes leave the machine idle (under noisyCores for a second).
 	WaitQuiet time.Duration
@@ -92,6 +106,9 @@ func defaultOptions() Options {
 }
 
 func main() {
+	if mode := os.Getenv(serveEnv); mode != "" {
+		os.Exit(serveMain(mode))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	o := defaultOptions()
@@ -119,12 +136,18 @@ func main() {
 	flag.StringVar(&o.MemProfile, "memprofile", "", "write a heap profile to `file` while the worker holds the open operations (first run)")
 	flag.BoolVar(&o.Verbose, "v", false, "log the components' warnings and errors to stderr")
 	flag.Var((*seconds)(&o.WaitQuiet), "wait-quiet", "before each phase wait up to this long for other processes to leave the CPUs idle (0: do not wait)")
+	flag.StringVar(&o.Layout, "layout", "in-process", "in-process: every component in this process on an embedded server; processes: nats-server, ingest, resolver and the ceilings as separate processes (phases relay, resolver, ingest, latency, failover)")
+	flag.StringVar(&o.GC, "gc", "", "with -layout processes: GC settings for every process, e.g. 'GOGC=off GOMEMLIMIT=1GiB' (default: Go's)")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "opsbench: unexpected arguments %q\n", flag.Args())
 		os.Exit(2)
 	}
-	if err := run(ctx, o, os.Stdout, os.Stderr); err != nil {
+	runFn := run
+	if o.Layout == "processes" {
+		runFn = func(ctx context.Context, o Options, out, _ io.Writer) error { return runLayout(ctx, o, out) }
+	}
+	if err := runFn(ctx, o, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "opsbench: FAILED:", err)
 		os.Exit(1)
 	}
@@ -156,9 +179,19 @@ func (o Options) validate() error {
 	}
 	for _, p := range strings.Split(o.Phases, ",") {
 		switch strings.TrimSpace(p) {
-		case "", "all", "publish", "relay", "resolver", "ingest", "latency", "memory", "await", "api":
+		case "", "all", "publish", "relay", "resolver", "ingest", "latency", "memory", "await", "api", "failover":
 		default:
 			return fmt.Errorf("-phases: %q is not a phase", p)
+		}
+	}
+	switch o.Layout {
+	case "", "in-process", "processes":
+	default:
+		return fmt.Errorf("-layout %q: in-process or processes", o.Layout)
+	}
+	for _, kv := range strings.Fields(o.GC) {
+		if k, _, _ := strings.Cut(kv, "="); k != "GOGC" && k != "GOMEMLIMIT" && k != "GODEBUG" {
+			return fmt.Errorf("-gc %q: only GOGC=, GOMEMLIMIT= and GODEBUG= settings", kv)
 		}
 	}
 	switch o.ProfilePhase {
@@ -352,7 +385,7 @@ func run(ctx context.Context, o Options, out, logw io.Writer) error {
 		}
 		runs = append(runs, f)
 	}
-	report(out, o, runs, verdicts, noisy, nMsgs, nEvents)
+	report(out, o, figDefs, runs, verdicts, noisy, nMsgs, nEvents)
 	return nil
 }
 

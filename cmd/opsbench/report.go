@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -111,6 +112,12 @@ func summarize(runs []figures) (med, lo, hi figures) {
 // phasesOf returns the phases a figure was measured in.
 func phasesOf(key string) []string {
 	switch {
+	case strings.HasPrefix(key, "proc_resolver_to_relay"):
+		return []string{"relay", "resolver"}
+	case strings.HasPrefix(key, "proc_"):
+		return phasesOf(strings.TrimPrefix(key, "proc_"))
+	case strings.HasPrefix(key, "failover_"):
+		return []string{"failover"}
 	case strings.HasPrefix(key, "resolver_to_relay"):
 		return []string{"relay", "resolver"}
 	case strings.HasPrefix(key, "publish_"):
@@ -119,7 +126,7 @@ func phasesOf(key string) []string {
 		return []string{"relay"}
 	case strings.HasPrefix(key, "resolver_"):
 		return []string{"resolver"}
-	case strings.HasPrefix(key, "ingest_"), strings.HasPrefix(key, "bare_"):
+	case strings.HasPrefix(key, "ingest_"), strings.HasPrefix(key, "bare_"), strings.HasPrefix(key, "shaped_"):
 		return []string{"ingest"}
 	case strings.HasPrefix(key, "e2e_"):
 		return []string{"latency"}
@@ -208,7 +215,7 @@ func revision() string {
 
 // report prints the table, the verification, a warning about noisy phases
 // and, last, the JSON line.
-func report(out io.Writer, o Options, runs []figures, verdicts []verdict, noisy []string, msgs, nEvents int) {
+func report(out io.Writer, o Options, defs []figDef, runs []figures, verdicts []verdict, noisy []string, msgs, nEvents int) {
 	med, lo, hi := summarize(runs)
 	quietRuns := quiet(runs)
 	qmed, _, _ := summarize(quietRuns)
@@ -218,7 +225,7 @@ func report(out io.Writer, o Options, runs []figures, verdicts []verdict, noisy 
 	fmt.Fprintf(out, "%-42s %10s %10s %10s %10s %2s  %-7s %-8s %s\n", "figure", "median", "min", "max", "quiet", "n", "unit", "target", "")
 	fmt.Fprintln(out, strings.Repeat("-", 118))
 	targets := map[string]any{}
-	for _, d := range figDefs {
+	for _, d := range defs {
 		m, ok := med[d.key]
 		if !ok {
 			continue
@@ -265,7 +272,7 @@ func report(out io.Writer, o Options, runs []figures, verdicts []verdict, noisy 
 		"config": map[string]any{"ops": o.Ops, "race_share": o.RaceShare, "dup_share": o.DupShare, "shared_cc_share": o.SharedCC,
 			"seed": o.Seed, "partitions": o.Partitions, "clients": o.Clients, "duration_s": o.Duration.Seconds(),
 			"warmup_s": o.warmup().Seconds(), "rate_ops_s": o.Rate, "open_ops": o.OpenOps, "runs": o.Runs,
-			"messages": msgs, "expected_events": nEvents},
+			"messages": msgs, "expected_events": nEvents, "layout": cmp.Or(o.Layout, "in-process"), "process_gc": cmp.Or(o.GC, "default")},
 		"median":       round(med),
 		"quiet_median": round(qmed),
 		"quiet_runs":   qn,
