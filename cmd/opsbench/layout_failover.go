@@ -16,7 +16,9 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
+	"github.com/commsops/commsops/internal/cehdr"
 	"github.com/commsops/commsops/internal/resolver"
+	"github.com/commsops/commsops/internal/subjects"
 	"github.com/commsops/commsops/pkg/events"
 )
 
@@ -49,7 +51,7 @@ func (l *layout) failoverPhase(ctx context.Context, run int) (failoverResult, er
 	if _, err := b.ensure(ctx); err != nil {
 		return r, err
 	}
-	tr, err := server.NewSubjectTransform(events.InTransform(l.o.Partitions))
+	tr, err := server.NewSubjectTransform(subjects.InTransform(l.o.Partitions))
 	if err != nil {
 		return r, err
 	}
@@ -105,7 +107,7 @@ func (l *layout) failoverPhase(ctx context.Context, run int) (failoverResult, er
 	defer snc.Close()
 	sub, err := snc.Subscribe(events.SubjectResolvedPrefix+">", func(m *nats.Msg) {
 		now := time.Now()
-		cc, err := events.PercentDecode(m.Header.Get(events.HeaderSubject))
+		cc, err := cehdr.Decode(m.Header.Get(events.HeaderSubject))
 		if err != nil {
 			return
 		}
