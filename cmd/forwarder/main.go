@@ -13,9 +13,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -47,14 +44,7 @@ type Config struct {
 // still electing its leaders times requests out for a while.
 const startupWithin = 2 * time.Minute
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:]); err != nil && !errors.Is(err, service.ErrHelp) {
-		fmt.Fprintln(service.Stderr, "forwarder:", err)
-		os.Exit(1)
-	}
-}
+func main() { service.Main("forwarder", run) }
 
 func run(ctx context.Context, args []string) error {
 	// Step 0: configuration, logger, tracing.

@@ -12,9 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/commsops/commsops/internal/graphsim"
@@ -40,14 +38,7 @@ type Config struct {
 	LogLevel        string        `envconfig:"COMMSOPS_LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
 }
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:]); err != nil && !errors.Is(err, service.ErrHelp) {
-		fmt.Fprintln(service.Stderr, "graphsim:", err)
-		os.Exit(1)
-	}
-}
+func main() { service.Main("graphsim", run) }
 
 func run(ctx context.Context, args []string) error {
 	// Step 0: configuration and logger.

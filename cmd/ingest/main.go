@@ -10,10 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -45,14 +42,7 @@ type Config struct {
 	APIAddr         string        `envconfig:"INGEST_API_ADDR" default:":8082" desc:"internal listener of the operations API and POST /v1/responses (never expose it); off disables it"`
 }
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:]); err != nil && !errors.Is(err, service.ErrHelp) {
-		fmt.Fprintln(service.Stderr, "ingest:", err)
-		os.Exit(1)
-	}
-}
+func main() { service.Main("ingest", run) }
 
 // bodyLimit returns the largest body the ingest accepts: INGEST_MAX_BODY_BYTES,
 // lowered (and logged) to the server's max_payload minus the room of an

@@ -11,9 +11,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -46,14 +43,7 @@ type Config struct {
 	CommitDelay   time.Duration `envconfig:"RESOLVER_COMMIT_DELAY" default:"100ms" desc:"how long a key's applied messages wait for more of the same key before one state write acks them all (resolved events never wait)"`
 }
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:]); err != nil && !errors.Is(err, service.ErrHelp) {
-		fmt.Fprintln(service.Stderr, "resolver:", err)
-		os.Exit(1)
-	}
-}
+func main() { service.Main("resolver", run) }
 
 func run(ctx context.Context, args []string) error {
 	// Step 0: configuration, logger, tracing.
