@@ -26,6 +26,7 @@ import (
 	"github.com/commsops/commsops/internal/natstest"
 	"github.com/commsops/commsops/internal/resolver"
 	"github.com/commsops/commsops/internal/service/servicetest"
+	"github.com/commsops/commsops/internal/stacktest"
 	"github.com/commsops/commsops/internal/streams"
 	"github.com/commsops/commsops/internal/subjects"
 	"github.com/commsops/commsops/pkg/events"
@@ -78,7 +79,7 @@ type background struct {
 func startOpsctl(t *testing.T, args ...string) *background {
 	t.Helper()
 	_, js := natstest.Connect(t, os.Getenv("NATS_URL"))
-	before := resolvedConsumers(t, js)
+	before := stacktest.ResolvedConsumers(t, js)
 	b := &background{out: &servicetest.Buffer{}, errOut: &servicetest.Buffer{}, done: make(chan error, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	b.cancel = cancel
@@ -86,7 +87,7 @@ func startOpsctl(t *testing.T, args ...string) *background {
 	t.Cleanup(func() { _ = b.stop(t) })
 	waitFor(t, "the command to start", func() bool { return strings.Contains(b.errOut.String(), "Ctrl-C stops") })
 	waitFor(t, "its consumer", func() bool {
-		for n := range resolvedConsumers(t, js) {
+		for n := range stacktest.ResolvedConsumers(t, js) {
 			if !before[n] {
 				return true
 			}
@@ -94,25 +95,6 @@ func startOpsctl(t *testing.T, args ...string) *background {
 		return false
 	})
 	return b
-}
-
-// resolvedConsumers returns the names of COMMS_RESOLVED's consumers.
-func resolvedConsumers(t *testing.T, js jetstream.JetStream) map[string]bool {
-	t.Helper()
-	ctx := context.Background()
-	stream, err := js.Stream(ctx, events.StreamResolved)
-	if err != nil {
-		t.Fatal(err)
-	}
-	names := map[string]bool{}
-	lister := stream.ConsumerNames(ctx)
-	for n := range lister.Name() {
-		names[n] = true
-	}
-	if err := lister.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return names
 }
 
 func (b *background) stop(t *testing.T) error {

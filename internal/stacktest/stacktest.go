@@ -89,3 +89,23 @@ func Streams(t testing.TB) (*natstest.Server, jetstream.JetStream) {
 	}
 	return srv, js
 }
+
+// ResolvedConsumers returns the names of COMMS_RESOLVED's consumers: tests
+// wait for a subscriber's consumer to exist before they publish.
+func ResolvedConsumers(t testing.TB, js jetstream.JetStream) map[string]bool {
+	t.Helper()
+	ctx := context.Background()
+	stream, err := js.Stream(ctx, events.StreamResolved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	lister := stream.ConsumerNames(ctx)
+	for n := range lister.Name() {
+		names[n] = true
+	}
+	if err := lister.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return names
+}

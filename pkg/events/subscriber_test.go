@@ -148,25 +148,6 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// consumerNames returns the names of COMMS_RESOLVED's consumers.
-func consumerNames(t *testing.T, js jetstream.JetStream) map[string]bool {
-	t.Helper()
-	ctx := context.Background()
-	stream, err := js.Stream(ctx, events.StreamResolved)
-	if err != nil {
-		t.Fatal(err)
-	}
-	names := map[string]bool{}
-	lister := stream.ConsumerNames(ctx)
-	for n := range lister.Name() {
-		names[n] = true
-	}
-	if err := lister.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return names
-}
-
 // waitNewConsumer waits until COMMS_RESOLVED has a consumer not in before: a
 // subscriber delivering new events only gets those published after it.
 func waitNewConsumer(t *testing.T, js jetstream.JetStream, before map[string]bool) {
@@ -177,7 +158,7 @@ func waitNewConsumer(t *testing.T, js jetstream.JetStream, before map[string]boo
 // newConsumer reports whether COMMS_RESOLVED has a consumer not in before
 // (and, when pulling, with a pull request waiting).
 func newConsumer(t *testing.T, js jetstream.JetStream, before map[string]bool, pulling bool) bool {
-	for n := range consumerNames(t, js) {
+	for n := range stacktest.ResolvedConsumers(t, js) {
 		if before[n] {
 			continue
 		}
@@ -422,7 +403,7 @@ func TestSubscriberStartPositions(t *testing.T) {
 		})
 	}
 	t.Run("new only, by default", func(t *testing.T) {
-		before := consumerNames(t, js)
+		before := stacktest.ResolvedConsumers(t, js)
 		r := start(t, js, nil)
 		waitNewConsumer(t, js, before)
 		fresh, _ := emit(t, js, "cc-fresh", events.StatusRunning)
@@ -830,7 +811,7 @@ func TestRunLifecycle(t *testing.T) {
 		own, _ := jetstream.New(nc)
 		s, _ := events.NewSubscriber(own)
 		done := make(chan error, 1)
-		before := consumerNames(t, js)
+		before := stacktest.ResolvedConsumers(t, js)
 		go func() { done <- s.Run(ctx, func(context.Context, *events.Resolved) error { return nil }) }()
 		waitUntil(t, "the subscriber pulling", func() bool { return newConsumer(t, js, before, true) })
 		nc.Close()
