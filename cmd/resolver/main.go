@@ -38,7 +38,6 @@ type Config struct {
 	MaxAckPending int           `envconfig:"RESOLVER_MAX_ACK_PENDING" default:"1024" desc:"messages in flight per partition"`
 	WorkerID      string        `envconfig:"RESOLVER_WORKER_ID" desc:"worker name in logs (default: hostname-pid)"`
 	Heartbeat     time.Duration `envconfig:"RESOLVER_HEARTBEAT" default:"2s" desc:"how often a worker announces itself and rebalances partitions"`
-	PinnedTTL     time.Duration `envconfig:"RESOLVER_PINNED_TTL" default:"2s" desc:"how long a killed worker's partitions wait before another worker takes them (live workers renew their pins every quarter of it; under 1s on workers never starved of CPU)"`
 	Retention     time.Duration `envconfig:"RESOLVER_RETENTION" default:"24h" desc:"how long a key's state is kept once all its operations are terminal"`
 	CommitDelay   time.Duration `envconfig:"RESOLVER_COMMIT_DELAY" default:"100ms" desc:"how long a key's applied messages wait for more of the same key before one state write acks them all (resolved events never wait)"`
 }
@@ -80,7 +79,7 @@ func run(ctx context.Context, args []string) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	w, err := resolver.NewWorker(startCtx, conn.JS, layout.State, layout.Partitions, resolver.Config{
 		WorkerID: cfg.WorkerID, AckWait: cfg.AckWait, MaxDeliver: cfg.MaxDeliver,
-		MaxAckPending: cfg.MaxAckPending, StallAfter: cfg.StallAfter, Retention: cfg.Retention, CommitDelay: cfg.CommitDelay, Members: layout.Workers, Heartbeat: cfg.Heartbeat, PinnedTTL: cfg.PinnedTTL, Registerer: reg,
+		MaxAckPending: cfg.MaxAckPending, StallAfter: cfg.StallAfter, Retention: cfg.Retention, CommitDelay: cfg.CommitDelay, Members: layout.Workers, Heartbeat: cfg.Heartbeat, Registerer: reg,
 	}, log)
 	if err != nil {
 		return err

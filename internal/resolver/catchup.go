@@ -27,9 +27,8 @@ func (w *Worker) catchUp(p int, below uint64, trigger jetstream.Msg) (done bool)
 	// A failure is waited out, the delivery that started the catch-up kept
 	// alive: until the walk is done nothing new of p is dispatched, since
 	// this runs in p's consume callback. Not for longer than half the pin's
-	// TTL, though: the partition is then given up (its pin no longer
-	// renewed), and the walk is tried again on a later delivery, here or by
-	// the worker the pin moves to.
+	// TTL, though: a callback blocked longer loses the pin, and the walk is
+	// tried again on a later delivery.
 	giveUpAt := time.Now().Add(w.cfg.PinnedTTL / 2)
 	err := w.waitOut("", trigger, log, func(attempt int) error {
 		if attempt > 1 && time.Now().After(giveUpAt) {

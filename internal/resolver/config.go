@@ -29,9 +29,7 @@ type Config struct {
 	// MaxAckPending bounds messages in flight per partition (default 1024).
 	MaxAckPending int
 	// PinnedTTL is how long a partition stays pinned to a worker that stopped
-	// renewing its pin (a live worker renews every PinnedTTL/4, busy or
-	// idle) before another worker takes it over: how long a killed worker's
-	// partitions wait (default 2s; see doc.go, "Failover").
+	// pulling before another worker takes it over (default 5s).
 	PinnedTTL time.Duration
 	// CacheSize bounds the keys whose state is kept in memory (default 100000).
 	CacheSize int
@@ -79,7 +77,7 @@ func (c *Config) setDefaults() error {
 		}
 	}
 	def(&c.AckWait, 30*time.Second)
-	def(&c.PinnedTTL, 2*time.Second)
+	def(&c.PinnedTTL, 5*time.Second)
 	def(&c.StallAfter, 10*time.Minute)
 	def(&c.Retention, 24*time.Hour)
 	def(&c.Heartbeat, 2*time.Second)

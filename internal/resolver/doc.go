@@ -78,38 +78,9 @@
 // # Partitions
 //
 // Every worker pulls every partition, so when the worker a partition is
-// pinned to dies, the server pins it to another. With a workers bucket,
-// each partition has an owner among the live workers by rendezvous hashing;
-// a worker consuming a partition another live worker owns yields it (stops
-// pulling for a cooldown and unpins it). Catch-up keeps each key's order
-// through the move; the compare-and-swap fences the state. Start sets the
-// partitions up concurrently, each pulled as soon as its consumer exists.
-//
-// # Failover
-//
-// The server unpins a partition when no pull request under its pin came for
-// PinnedTTL. A worker's own pulls do not come at a steady pace (one lasts
-// 30s when idle; none is sent while MaxAckPending is reached), so each
-// worker renews its pins itself, every PinnedTTL/4, busy or idle, with a
-// pull request that cannot take a message (max_bytes 1: answered 404, 408 or
-// 409, or 423 once the pin is gone). A live worker thus keeps its pins
-// unless four renewals in a row are lost, and PinnedTTL can be short: a
-// killed worker's partitions move within it, with no membership round in
-// the way. The default, 2s, is not shorter because a worker starved of CPU
-// (a burst of deliveries at the start on a backlog, on a loaded 2-core
-// machine) was measured to miss 750ms: its pins moved back to it, each new
-// pin costing a catch-up and a cold cache, and the extra work starved it
-// further (CPU per message up to 5 times). 750ms fails over in under a
-// second where workers have CPU to spare. The alternative, live workers
-// noticing a missing heartbeat and unpinning the dead worker's partitions,
-// needs a heartbeat as frequent as the failover time and a map of who holds
-// which pin, and would unpin a live worker's partitions on any mistake in
-// it.
-//
-// A killed worker's heartbeat stays in the bucket for a few heartbeats, so
-// balancing would yield its partitions back to it. Each worker answers
-// pings on its own subject (a core subscription, gone with its connection),
-// and a member that does not answer one is not yielded to. PinnedTTL is
-// also how long a drained worker's pins would linger, had Stop not unpinned
-// them.
+// pinned to dies, the server pins it to another at once. With a workers
+// bucket, each partition has an owner among the live workers by rendezvous
+// hashing; a worker consuming a partition another live worker owns yields
+// it (stops pulling for a cooldown and unpins it). Catch-up keeps each key's
+// order through the move; the compare-and-swap fences the state.
 package resolver

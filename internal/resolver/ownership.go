@@ -30,17 +30,11 @@ type ownership struct {
 	log       *slog.Logger
 	// pull starts pulling partition p's consumer.
 	pull func(p int) (jetstream.ConsumeContext, error)
-	// alive reports whether a member answers a liveness ping (nil: every
-	// member in the bucket is taken as live).
-	alive func(ctx context.Context, id string) bool
 
-	renewals atomic.Int64 // pin renewals the server confirmed
-	rounds   atomic.Int64 // balancing rounds done
-
-	lastSeen []atomic.Int64 // per partition: unix nanos of the last delivery
+	cons     []jetstream.Consumer // per partition; set by Start, read-only after
+	lastSeen []atomic.Int64       // per partition: unix nanos of the last delivery
 
 	mu       sync.Mutex
-	cons     []jetstream.Consumer       // per partition; set by Start
 	ccs      []jetstream.ConsumeContext // per partition; nil while not pulling
 	cooldown []time.Time                // per partition: no pulling before
 	pins     []string                   // per partition: pin id of the last delivery
@@ -56,19 +50,8 @@ func newOwnership(n int, cfg Config, in jetstream.Stream, log *slog.Logger) *own
 	}
 }
 
-// consumer returns partition p's durable consumer (nil before Start set it).
-func (o *ownership) consumer(p int) jetstream.Consumer {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.cons[p]
-}
-
-// setConsumer records partition p's durable consumer.
-func (o *ownership) setConsumer(p int, c jetstream.Consumer) {
-	o.mu.Lock()
-	o.cons[p] = c
-	o.mu.Unlock()
-}
+// consumer returns partition p's durable consumer.
+func (o *ownership) consumer(p int) jetstream.Consumer { return o.cons[p] }
 
 // resume starts pulling partition p.
 func (o *ownership) resume(p int) error {
@@ -104,40 +87,8 @@ func (o *ownership) lost(p int) {
 	o.mu.Unlock()
 }
 
-// heldPins returns the pin id of each partition this worker holds, as far
-// as it knows: the pins to renew.
-func (o *ownership) heldPins() map[int]string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	held := make(map[int]string)
-	for p, pin := range o.pins {
-		if o.pinsSeen[p] && pin != "" {
-			held[p] = pin
-		}
-	}
-	return held
-}
-
-// renewed records the server's answer to a renewal of pin on p: still held
-// (p stays active), or not (p is lost, and no longer active). An answer
-// about a pin p no longer has is ignored.
-func (o *ownership) renewed(p int, pin string, held bool) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if !o.pinsSeen[p] || o.pins[p] != pin {
-		return
-	}
-	if held {
-		o.lastSeen[p].Store(time.Now().UnixNano())
-		o.renewals.Add(1)
-		return
-	}
-	o.pinsSeen[p] = false
-	o.lastSeen[p].Store(0)
-}
-
-// active reports whether this worker received a message of p, or had its
-// pin on p renewed, recently: p is pinned to it.
+// active reports whether this worker received a message of p recently, that
+// is, p is probably pinned to it.
 func (o *ownership) active(p int) bool {
 	return time.Now().UnixNano()-o.lastSeen[p].Load() < int64(2*o.pinnedTTL)
 }
@@ -213,9 +164,7 @@ func (o *ownership) balanceOnce(ctx context.Context) {
 		o.log.Warn("membership unavailable; keeping partitions as they are", "err", err)
 		return
 	}
-	defer o.rounds.Add(1)
 	now := time.Now()
-	checked := map[string]bool{}
 	for p := range o.cons {
 		o.mu.Lock()
 		cc, cooling := o.ccs[p], now.Before(o.cooldown[p])
@@ -225,39 +174,9 @@ func (o *ownership) balanceOnce(ctx context.Context) {
 			if err := o.resume(p); err != nil {
 				o.log.Warn("resume partition failed", "partition", p, "err", err)
 			}
-		case cc != nil && o.active(p):
-			var to string
-			to, members = o.liveOwner(ctx, p, members, checked)
-			if to != o.workerID {
-				o.yield(ctx, p, to)
-			}
+		case cc != nil && o.active(p) && owner(p, members) != o.workerID:
+			o.yield(ctx, p, owner(p, members))
 		}
-	}
-}
-
-// liveOwner returns p's owner among members, each other member it falls on
-// first confirmed alive by a ping (checked memoizes the answers): a member
-// that does not answer is dropped from the returned members. So a killed
-// worker, whose heartbeat lingers in the bucket for a few heartbeats, is
-// never yielded a partition: the worker its pin moved to keeps it.
-func (o *ownership) liveOwner(ctx context.Context, p int, members []string, checked map[string]bool) (string, []string) {
-	for {
-		m := owner(p, members)
-		if m == o.workerID || o.alive == nil {
-			return m, members
-		}
-		ok, seen := checked[m]
-		if !seen {
-			ok = o.alive(ctx, m)
-			checked[m] = ok
-			if !ok {
-				o.log.Info("member does not answer; not yielding to it", "member", m)
-			}
-		}
-		if ok {
-			return m, members
-		}
-		members = slices.DeleteFunc(slices.Clone(members), func(x string) bool { return x == m })
 	}
 }
 

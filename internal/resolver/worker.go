@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/commsops/commsops/internal/jsutil"
@@ -42,13 +41,6 @@ type Worker struct {
 	batches *batches            // applied, uncommitted messages per key
 	pub     *eventPublisher     // resolved events and stall checks
 	parts   *ownership          // partitions: pulling, pins, balance
-	pins    *pinner             // pin renewals and liveness pings
-
-	// The pin renewals run from Start until the drain is over (stopKeeping),
-	// not only until Stop begins: messages still held keep their partition.
-	stopKeeping context.CancelFunc
-	keeping     sync.WaitGroup
-	answering   *nats.Subscription // liveness pings; nil without cfg.Members
 
 	// stopBegun is cancelled when Stop begins: the background loops end and
 	// failing work is abandoned instead of waited out. stopCtx (its parent)
@@ -98,10 +90,6 @@ func NewWorker(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValu
 	w.pub = &eventPublisher{js: js, resolved: resolved, m: w.m, log: log}
 	w.parts = newOwnership(partitions, cfg, in, log)
 	w.parts.pull = w.pull
-	w.pins = newPinner(js, cfg.PinnedTTL)
-	if cfg.Members != nil {
-		w.parts.alive = func(ctx context.Context, id string) bool { return w.pins.alive(ctx, id, cfg.Heartbeat/2) }
-	}
 	return w, nil
 }
 
@@ -124,35 +112,26 @@ func (w *Worker) ConsumerConfig(p int) jetstream.ConsumerConfig {
 
 // Start creates or updates the partition consumers, waiting out transient
 // JetStream failures until ctx ends, and returns once it pulls them all (and,
-// with cfg.Members, balances). Each partition is set up on its own, all at
-// once, and pulled as soon as its consumer exists: startup takes one
-// round-trip, not one per partition. Processing goes on until Stop.
+// with cfg.Members, balances). Processing goes on until Stop.
 func (w *Worker) Start(ctx context.Context) error {
-	var keepCtx context.Context
-	keepCtx, w.stopKeeping = context.WithCancel(w.stopCtx)
-	w.keeping.Go(func() { w.pins.keep(keepCtx, w.parts.heldPins, w.parts.renewed) })
-	if w.cfg.Members != nil {
-		sub, err := w.pins.answer(w.cfg.WorkerID)
+	for p := 0; p < w.partitions; p++ {
+		var cons jetstream.Consumer
+		err := jsutil.Startup{Name: "consumer " + ConsumerName(p), Log: w.log}.Run(ctx, func(ctx context.Context) error {
+			var err error
+			cons, err = w.js.CreateOrUpdateConsumer(ctx, events.StreamIn, w.ConsumerConfig(p))
+			return err
+		})
 		if err != nil {
-			w.stopKeeping()
-			return fmt.Errorf("resolver: answer liveness pings: %w", err)
+			w.parts.stopAll()
+			return fmt.Errorf("resolver: consumer %s: %w", ConsumerName(p), err)
 		}
-		w.answering = sub
+		w.parts.cons[p] = cons
 	}
-	errs := make([]error, w.partitions)
-	var wg sync.WaitGroup
-	for p := range w.partitions {
-		wg.Go(func() { errs[p] = w.startPartition(ctx, p) })
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		w.parts.stopAll()
-		w.stopKeeping()
-		w.keeping.Wait()
-		if w.answering != nil {
-			_ = w.answering.Unsubscribe()
+	for p := 0; p < w.partitions; p++ {
+		if err := w.parts.resume(p); err != nil {
+			w.parts.stopAll()
+			return err
 		}
-		return err
 	}
 	if w.cfg.Members != nil {
 		w.bg.Go(func() { w.parts.balance(w.stopBegun) })
@@ -162,22 +141,6 @@ func (w *Worker) Start(ctx context.Context) error {
 	}
 	w.log.Info("resolver started", "partitions", w.partitions, "ack_wait", w.cfg.AckWait, "balancing", w.cfg.Members != nil)
 	return nil
-}
-
-// startPartition creates or updates partition p's consumer, waiting out
-// transient failures until ctx ends, and starts pulling it.
-func (w *Worker) startPartition(ctx context.Context, p int) error {
-	var cons jetstream.Consumer
-	err := jsutil.Startup{Name: "consumer " + ConsumerName(p), Log: w.log}.Run(ctx, func(ctx context.Context) error {
-		var err error
-		cons, err = w.js.CreateOrUpdateConsumer(ctx, events.StreamIn, w.ConsumerConfig(p))
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("resolver: consumer %s: %w", ConsumerName(p), err)
-	}
-	w.parts.setConsumer(p, cons)
-	return w.parts.resume(p)
 }
 
 // pull starts pulling partition p's consumer into dispatch.
@@ -207,9 +170,6 @@ func (w *Worker) Stop(ctx context.Context) error {
 	go func() {
 		w.bg.Wait()
 		w.parts.leave(ctx)
-		if w.answering != nil {
-			_ = w.answering.Unsubscribe()
-		}
 		w.parts.stopAll()
 		close(drained)
 	}()
@@ -223,17 +183,12 @@ func (w *Worker) Stop(ctx context.Context) error {
 	go func() { w.sched.wait(); close(done) }()
 	select {
 	case <-done:
-		if w.stopKeeping != nil {
-			w.stopKeeping()
-		}
-		w.keeping.Wait()
 		w.parts.unpin(ctx)
 		w.log.Info("resolver drained")
 		return nil
 	case <-ctx.Done():
 		w.stopFn()
 		<-done
-		w.keeping.Wait()
 		return fmt.Errorf("resolver: drain: %w", ctx.Err())
 	}
 }
