@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/commsops/commsops/internal/jsutil"
 	"github.com/commsops/commsops/internal/natstest"
 	"github.com/commsops/commsops/internal/streams"
 	"github.com/commsops/commsops/pkg/events"
@@ -94,12 +95,14 @@ func TestStartWaitsOutANodeKilled(t *testing.T) {
 		defer cancel()
 		_ = w.Stop(stopCtx)
 	})
-	in, err := js.Stream(sctx, events.StreamIn)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The cluster may still be electing the stream's leader: a request sent
+	// meanwhile is never answered, so the check retries as Start does.
 	for p := range layout.Partitions {
-		if _, err := in.Consumer(sctx, ConsumerName(p)); err != nil {
+		err := jsutil.Startup{Name: "check " + ConsumerName(p), Attempt: 2 * time.Second}.Run(sctx, func(ctx context.Context) error {
+			_, err := js.Consumer(ctx, events.StreamIn, ConsumerName(p))
+			return err
+		})
+		if err != nil {
 			t.Errorf("consumer %s after Start: %v", ConsumerName(p), err)
 		}
 	}
