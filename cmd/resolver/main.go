@@ -9,13 +9,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/commsops/commsops/internal/natsconn"
 	"github.com/commsops/commsops/internal/resolver"
@@ -90,18 +87,7 @@ func run(ctx context.Context, args []string) error {
 	startDone()
 
 	// Step 3: health and metrics.
-	ready := streams.Writable(conn.JS)
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		if err := ready(r.Context()); err != nil {
-			http.Error(w, err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-		_, _ = io.WriteString(w, "ok\n")
-	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	srv := service.NewHTTPServer(cfg.Addr, mux, log)
+	srv := service.NewHTTPServer(cfg.Addr, service.HealthMux(streams.Writable(conn.JS), reg), log)
 	addr, errc, err := service.Serve(srv)
 	if err != nil {
 		_ = w.Stop(shutdown.Context())
