@@ -10,13 +10,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/commsops/commsops/internal/forwarder"
+	"github.com/commsops/commsops/internal/jsutil"
 	"github.com/commsops/commsops/internal/natsconn"
 	"github.com/commsops/commsops/internal/service"
 	"github.com/commsops/commsops/internal/streams"
@@ -36,10 +36,6 @@ type Config struct {
 	SinkToken   string        `envconfig:"FORWARDER_SINK_TOKEN" desc:"bearer token sent to the sink" secret:"true"`
 	Addr        string        `envconfig:"FORWARDER_ADDR" default:":8083" desc:"HTTP listen address for /healthz, /readyz, /metrics"`
 }
-
-// startupWithin bounds the startup steps that talk to JetStream: a cluster
-// still electing its leaders times requests out for a while.
-const startupWithin = 2 * time.Minute
 
 func main() { service.Main("forwarder", run) }
 
@@ -63,14 +59,17 @@ func run(ctx context.Context, args []string) error {
 	defer shutdown.Cancel() // deferred first: runs last
 	defer func() { stopTracing(shutdown.Context()) }()
 
-	// Step 1: NATS and the streams.
-	conn, err := natsconn.Connect(ctx, cfg.Config, "commsops-forwarder", log)
+	// Step 1: NATS and the streams. One deadline bounds every startup step
+	// that talks to NATS (connect, streams, the consumer): each waits out a
+	// cluster electing a leader within it.
+	startCtx, startDone := service.StartupContext(ctx)
+	defer startDone()
+	conn, err := natsconn.Connect(startCtx, cfg.Config, "commsops-forwarder", log)
 	if err != nil {
 		return fmt.Errorf("nats: %w", err)
 	}
 	defer func() { conn.Close(shutdown.Context()) }()
-	startup := time.Now().Add(startupWithin)
-	if _, err := streams.EnsureWithin(ctx, conn.JS, streams.Config{Replicas: cfg.Replicas, Partitions: cfg.Partitions}, startupWithin, log); err != nil {
+	if _, err := streams.EnsureRetrying(startCtx, conn.JS, streams.Config{Replicas: cfg.Replicas, Partitions: cfg.Partitions}, log); err != nil {
 		return fmt.Errorf("streams: %w", err)
 	}
 
@@ -82,20 +81,19 @@ func run(ctx context.Context, args []string) error {
 		Timeout: cfg.Timeout, MaxDeliver: cfg.MaxDeliver, Concurrency: cfg.Concurrency, Registerer: reg,
 	}
 	var f *forwarder.Forwarder
-	err = untilDeadline(ctx, startup, log, "consumer", func() error {
-		var err error
-		f, err = forwarder.New(ctx, conn.JS, fcfg, log)
-		if errors.Is(err, forwarder.ErrConfig) {
-			return permanent{err}
-		}
-		return err
-	})
+	err = jsutil.Startup{Name: "consumer", Log: log, ShouldRetry: func(err error) bool { return !errors.Is(err, forwarder.ErrConfig) }}.
+		Run(startCtx, func(ctx context.Context) error {
+			var err error
+			f, err = forwarder.New(ctx, conn.JS, fcfg, log)
+			return err
+		})
 	if err != nil {
 		return fmt.Errorf("forwarder: %w", err)
 	}
-	if err := f.Start(ctx); err != nil {
+	if err := f.Start(startCtx); err != nil {
 		return err
 	}
+	startDone()
 
 	// Step 3: health and metrics.
 	srv := service.NewHTTPServer(cfg.Addr, service.HealthMux(streams.Writable(conn.JS), reg), log)
@@ -118,32 +116,4 @@ func run(ctx context.Context, args []string) error {
 	sctx := shutdown.Context()
 	ferr := f.Stop(sctx)
 	return errors.Join(ferr, service.Shutdown(sctx, srv))
-}
-
-// permanent marks a startup failure that retrying cannot mend.
-type permanent struct{ error }
-
-func (p permanent) Unwrap() error { return p.error }
-
-// untilDeadline runs step until it succeeds, fails for good (permanent),
-// ctx ends or deadline passes, with backoff from 250ms to 5s.
-func untilDeadline(ctx context.Context, deadline time.Time, log *slog.Logger, what string, step func() error) error {
-	wait := 250 * time.Millisecond
-	for {
-		err := step()
-		var p permanent
-		if err == nil || errors.As(err, &p) || time.Now().After(deadline) || ctx.Err() != nil {
-			if errors.As(err, &p) {
-				return p.error
-			}
-			return err
-		}
-		log.Warn("JetStream not ready yet; retrying", "step", what, "err", err, "retry_in", wait)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, 5*time.Second)
-	}
 }

@@ -95,16 +95,21 @@ func run(ctx context.Context, args []string) error {
 	}
 	defer closeAuth()
 
-	// Step 2: NATS and the streams.
-	conn, err := natsconn.Connect(ctx, cfg.Config, "commsops-ingest", log)
+	// Step 2: NATS and the streams. One deadline bounds every startup step
+	// that talks to NATS (connect, streams): each waits out a cluster
+	// electing a leader within it.
+	startCtx, startDone := service.StartupContext(ctx)
+	defer startDone()
+	conn, err := natsconn.Connect(startCtx, cfg.Config, "commsops-ingest", log)
 	if err != nil {
 		return err
 	}
 	defer func() { conn.Close(shutdown.Context()) }()
-	layout, err := streams.EnsureWithin(ctx, conn.JS, streams.Config{Replicas: cfg.Replicas, Partitions: cfg.Partitions}, 2*time.Minute, log)
+	layout, err := streams.EnsureRetrying(startCtx, conn.JS, streams.Config{Replicas: cfg.Replicas, Partitions: cfg.Partitions}, log)
 	if err != nil {
 		return err
 	}
+	startDone()
 	log.Info("streams ready", "partitions", layout.Partitions, "replicas", cfg.Replicas)
 	maxBody, err := bodyLimit(cfg.MaxBodyBytes, conn.NC.MaxPayload(), log)
 	if err != nil {

@@ -22,9 +22,6 @@ import (
 
 var version = "dev"
 
-// startupTimeout bounds the startup steps that talk to JetStream, together.
-const startupTimeout = 2 * time.Minute
-
 // Config is the resolver's whole configuration.
 type Config struct {
 	service.Common
@@ -57,16 +54,16 @@ func run(ctx context.Context, args []string) error {
 	defer func() { stopTracing(shutdown.Context()) }()
 
 	// Step 1: NATS and the streams. One deadline bounds every startup step
-	// that talks to JetStream (streams, stream lookups, consumers): each waits
-	// out a cluster electing a leader within it.
-	conn, err := natsconn.Connect(ctx, cfg.Config, "commsops-resolver", log)
+	// that talks to NATS (connect, streams, stream lookups, consumers): each
+	// waits out a cluster electing a leader within it.
+	startCtx, startDone := service.StartupContext(ctx)
+	defer startDone()
+	conn, err := natsconn.Connect(startCtx, cfg.Config, "commsops-resolver", log)
 	if err != nil {
 		return err
 	}
 	defer func() { conn.Close(shutdown.Context()) }()
-	startCtx, startDone := context.WithTimeout(ctx, startupTimeout)
-	defer startDone()
-	layout, err := streams.EnsureWithin(startCtx, conn.JS, streams.Config{Replicas: cfg.Replicas, Partitions: cfg.Partitions}, startupTimeout, log)
+	layout, err := streams.EnsureRetrying(startCtx, conn.JS, streams.Config{Replicas: cfg.Replicas, Partitions: cfg.Partitions}, log)
 	if err != nil {
 		return err
 	}

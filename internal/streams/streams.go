@@ -206,14 +206,12 @@ func ResetResolver(ctx context.Context, js jetstream.JetStream) (int, error) {
 	return deleted, nil
 }
 
-// EnsureWithin is Ensure retried with backoff until it succeeds or within
-// passes (or ctx ends): a JetStream cluster that is still electing its meta
-// leader (a fresh deploy, a rolling restart, a node killed) leaves requests
-// unanswered for a while. Every failure is retried, each attempt bounded on
-// its own; the wait is logged once.
-func EnsureWithin(ctx context.Context, js jetstream.JetStream, cfg Config, within time.Duration, log *slog.Logger) (*Layout, error) {
-	ctx, cancel := context.WithTimeout(ctx, within)
-	defer cancel()
+// EnsureRetrying is Ensure retried with backoff until it succeeds or ctx
+// ends (the process's startup deadline): a JetStream cluster that is still
+// electing its meta leader (a fresh deploy, a rolling restart, a node killed)
+// leaves requests unanswered for a while. Every failure is retried, each
+// attempt bounded on its own; the wait is logged once.
+func EnsureRetrying(ctx context.Context, js jetstream.JetStream, cfg Config, log *slog.Logger) (*Layout, error) {
 	var l *Layout
 	err := jsutil.Startup{Name: "streams", Log: log, Attempt: 15 * time.Second, ShouldRetry: func(error) bool { return true }}.
 		Run(ctx, func(ctx context.Context) error {
