@@ -19,12 +19,7 @@ func TestOperationsAPIListener(t *testing.T) {
 	const timeout = 4 * time.Second
 	srv := natstest.Run(t)
 	addr, apiAddr := servicetest.FreeAddr(t), servicetest.FreeAddr(t)
-	t.Setenv("NATS_URL", srv.URL())
-	t.Setenv("INGEST_ADDR", addr)
-	t.Setenv("INGEST_API_ADDR", apiAddr)
-	t.Setenv("INGEST_AUTH", "none")
-	t.Setenv("COMMSOPS_SHUTDOWN_TIMEOUT", timeout.String())
-	t.Setenv("COMMSOPS_LOG_LEVEL", "error")
+	setEnv(t, srv.URL(), addr, "INGEST_API_ADDR", apiAddr, "COMMSOPS_SHUTDOWN_TIMEOUT", timeout.String())
 	p := servicetest.Start(t, runBinary)
 	api := "http://" + apiAddr
 	servicetest.WaitFor(t, "operations API up", servicetest.HTTP(http.MethodGet, api+"/v1/operations/nobody", "", http.StatusNotFound))

@@ -26,11 +26,7 @@ func TestBodyLimitFitsMaxPayload(t *testing.T) {
 	const maxPayload = 64 << 10
 	srv := natstest.Run(t, func(o *server.Options) { o.MaxPayload = maxPayload })
 	addr := servicetest.FreeAddr(t)
-	t.Setenv("NATS_URL", srv.URL())
-	t.Setenv("INGEST_ADDR", addr)
-	t.Setenv("INGEST_API_ADDR", servicetest.FreeAddr(t))
-	t.Setenv("INGEST_AUTH", "none")
-	t.Setenv("COMMSOPS_LOG_LEVEL", "error")
+	setEnv(t, srv.URL(), addr)
 	p := servicetest.Start(t, runBinary)
 	defer p.Stop(t, 10*time.Second)
 	url := "http://" + addr + "/v1/notifications"
@@ -83,12 +79,7 @@ func TestBodyLimit(t *testing.T) {
 func TestMaxConnsCapsConnections(t *testing.T) {
 	srv := natstest.Run(t)
 	addr := servicetest.FreeAddr(t)
-	t.Setenv("NATS_URL", srv.URL())
-	t.Setenv("INGEST_ADDR", addr)
-	t.Setenv("INGEST_API_ADDR", servicetest.FreeAddr(t))
-	t.Setenv("INGEST_AUTH", "none")
-	t.Setenv("INGEST_MAX_CONNS", "2")
-	t.Setenv("COMMSOPS_LOG_LEVEL", "error")
+	setEnv(t, srv.URL(), addr, "INGEST_MAX_CONNS", "2")
 	p := servicetest.Start(t, runBinary)
 	defer p.Stop(t, 10*time.Second)
 	servicetest.WaitFor(t, "never healthy", servicetest.HTTP(http.MethodGet, "http://"+addr+"/healthz", "", http.StatusOK))
@@ -154,13 +145,7 @@ func TestTokenEntriesWithWhiteSpace(t *testing.T) {
 	} {
 		t.Run(tc.want, func(t *testing.T) {
 			srv := natstest.Run(t)
-			t.Setenv("NATS_URL", srv.URL())
-			t.Setenv("INGEST_ADDR", servicetest.FreeAddr(t))
-			t.Setenv("INGEST_API_ADDR", servicetest.FreeAddr(t))
-			t.Setenv("INGEST_AUTH", "graph")
-			t.Setenv("INGEST_JWT_AUDIENCE", "bot-app")
-			t.Setenv("COMMSOPS_LOG_LEVEL", "error")
-			t.Setenv("INGEST_RESPONSE_TOKENS", tc.tokens)
+			setEnv(t, srv.URL(), "", "INGEST_AUTH", "graph", "INGEST_JWT_AUDIENCE", "bot-app", "INGEST_RESPONSE_TOKENS", tc.tokens)
 			err := run(context.Background(), nil)
 			if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), tok[:8]) || strings.Contains(err.Error(), "fedcba98") {
 				t.Fatalf("err = %v, want %q and no token", err, tc.want)

@@ -22,12 +22,7 @@ func runBinary(ctx context.Context) error { return run(ctx, nil) }
 func TestRunStoresAndShutsDown(t *testing.T) {
 	srv := natstest.Run(t)
 	addr := servicetest.FreeAddr(t)
-	t.Setenv("NATS_URL", srv.URL())
-	t.Setenv("INGEST_ADDR", addr)
-	t.Setenv("INGEST_API_ADDR", servicetest.FreeAddr(t))
-	t.Setenv("INGEST_AUTH", "none")
-	t.Setenv("COMMSOPS_SHUTDOWN_TIMEOUT", "5s")
-	t.Setenv("COMMSOPS_LOG_LEVEL", "error")
+	setEnv(t, srv.URL(), addr, "COMMSOPS_SHUTDOWN_TIMEOUT", "5s")
 	p := servicetest.Start(t, runBinary)
 	servicetest.WaitFor(t, "never stored", servicetest.HTTP(http.MethodPost, "http://"+addr+"/v1/notifications", callback, http.StatusAccepted))
 	if _, err := p.Stop(t, 7*time.Second); err != nil {
@@ -39,12 +34,7 @@ func TestRunStoresAndShutsDown(t *testing.T) {
 // INGEST_JWT_AUDIENCE, with a message that says what to set.
 func TestGraphAuthNeedsAudience(t *testing.T) {
 	srv := natstest.Run(t)
-	t.Setenv("NATS_URL", srv.URL())
-	t.Setenv("INGEST_ADDR", servicetest.FreeAddr(t))
-	t.Setenv("INGEST_API_ADDR", servicetest.FreeAddr(t))
-	t.Setenv("INGEST_AUTH", "")
-	t.Setenv("INGEST_JWT_AUDIENCE", "")
-	t.Setenv("COMMSOPS_LOG_LEVEL", "error")
+	setEnv(t, srv.URL(), "", "INGEST_AUTH", "", "INGEST_JWT_AUDIENCE", "")
 	err := run(context.Background(), nil)
 	if err == nil || !strings.Contains(err.Error(), "INGEST_") {
 		t.Fatalf("err = %v", err)
@@ -55,13 +45,7 @@ func TestGraphAuthNeedsAudience(t *testing.T) {
 // tokens or with an unreachable OpenID configuration, saying what to fix.
 func TestGraphAuthStartupChecks(t *testing.T) {
 	srv := natstest.Run(t)
-	t.Setenv("NATS_URL", srv.URL())
-	t.Setenv("INGEST_ADDR", servicetest.FreeAddr(t))
-	t.Setenv("INGEST_API_ADDR", servicetest.FreeAddr(t))
-	t.Setenv("INGEST_AUTH", "graph")
-	t.Setenv("INGEST_JWT_AUDIENCE", "bot-app")
-	t.Setenv("COMMSOPS_LOG_LEVEL", "error")
-	t.Setenv("INGEST_RESPONSE_TOKENS", "")
+	setEnv(t, srv.URL(), "", "INGEST_AUTH", "graph", "INGEST_JWT_AUDIENCE", "bot-app", "INGEST_RESPONSE_TOKENS", "")
 	if err := run(context.Background(), nil); err == nil || !strings.Contains(err.Error(), "INGEST_RESPONSE_TOKENS") {
 		t.Fatalf("without response tokens: %v", err)
 	}
@@ -81,13 +65,7 @@ func TestShutdownSharesOneDeadline(t *testing.T) {
 	srv := natstest.Run(t)
 	proxy := natstest.NewProxy(t, srv.URL())
 	addr := servicetest.FreeAddr(t)
-	t.Setenv("NATS_URL", proxy.URL())
-	t.Setenv("INGEST_ADDR", addr)
-	t.Setenv("INGEST_API_ADDR", servicetest.FreeAddr(t))
-	t.Setenv("INGEST_AUTH", "none")
-	t.Setenv("INGEST_STORE_TIMEOUT", "3500ms")
-	t.Setenv("COMMSOPS_SHUTDOWN_TIMEOUT", timeout.String())
-	t.Setenv("COMMSOPS_LOG_LEVEL", "error")
+	setEnv(t, proxy.URL(), addr, "INGEST_STORE_TIMEOUT", "3500ms", "COMMSOPS_SHUTDOWN_TIMEOUT", timeout.String())
 	p := servicetest.Start(t, runBinary)
 	post := servicetest.HTTP(http.MethodPost, "http://"+addr+"/v1/notifications", callback, http.StatusAccepted)
 	servicetest.WaitFor(t, "never stored", post)
