@@ -95,25 +95,9 @@ func run(ctx context.Context, args []string) error {
 	}
 	startDone()
 
-	// Step 3: health and metrics.
+	// Step 3: health and metrics until SIGTERM. Then, within the one
+	// shutdown deadline: finish or release the deliveries in flight, stop
+	// HTTP, then drain NATS (deferred above).
 	srv := service.NewHTTPServer(cfg.Addr, service.HealthMux(streams.Writable(conn.JS), reg), log)
-	addr, errc, err := service.Serve(srv)
-	if err != nil {
-		_ = f.Stop(shutdown.Context())
-		return fmt.Errorf("http: %w", err)
-	}
-	log.Info("listening", "addr", addr.String())
-
-	select {
-	case err := <-errc:
-		_ = f.Stop(shutdown.Context())
-		return fmt.Errorf("http: %w", err)
-	case <-ctx.Done():
-	}
-	// Shutdown: finish or release the deliveries in flight, stop HTTP, then
-	// drain NATS (deferred above), all within the one deadline.
-	log.Info("shutting down", "deadline", cfg.ShutdownTimeout)
-	sctx := shutdown.Context()
-	ferr := f.Stop(sctx)
-	return errors.Join(ferr, service.Shutdown(sctx, srv))
+	return service.RunUntilDone(ctx, srv, f.Stop, shutdown, log)
 }

@@ -7,8 +7,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -83,25 +81,9 @@ func run(ctx context.Context, args []string) error {
 	}
 	startDone()
 
-	// Step 3: health and metrics.
+	// Step 3: health and metrics until SIGTERM. Then, within the one
+	// shutdown deadline: drain the worker (finish and ack what it holds),
+	// stop HTTP, then drain NATS (deferred above).
 	srv := service.NewHTTPServer(cfg.Addr, service.HealthMux(streams.Writable(conn.JS), reg), log)
-	addr, errc, err := service.Serve(srv)
-	if err != nil {
-		_ = w.Stop(shutdown.Context())
-		return err
-	}
-	log.Info("listening", "addr", addr.String())
-
-	select {
-	case err := <-errc:
-		_ = w.Stop(shutdown.Context())
-		return fmt.Errorf("http: %w", err)
-	case <-ctx.Done():
-	}
-	// Shutdown: drain the worker (finish and ack what it holds), stop HTTP,
-	// then drain NATS (deferred above), all within the one deadline.
-	log.Info("shutting down", "deadline", cfg.ShutdownTimeout)
-	sctx := shutdown.Context()
-	werr := w.Stop(sctx)
-	return errors.Join(werr, service.Shutdown(sctx, srv))
+	return service.RunUntilDone(ctx, srv, w.Stop, shutdown, log)
 }

@@ -2,7 +2,10 @@ package service
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,4 +27,27 @@ func HealthMux(ready func(context.Context) error, reg *prometheus.Registry) *htt
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	return mux
+}
+
+// RunUntilDone serves srv until ctx ends (SIGTERM) or srv fails, then stops
+// the process's worker with stop and shuts srv down, both within the one
+// shutdown deadline. It returns srv's failure or stop's and the shutdown's
+// errors joined.
+func RunUntilDone(ctx context.Context, srv *http.Server, stop func(context.Context) error, shutdown *ShutdownDeadline, log *slog.Logger) error {
+	addr, errc, err := Serve(srv)
+	if err != nil {
+		_ = stop(shutdown.Context())
+		return fmt.Errorf("http: %w", err)
+	}
+	log.Info("listening", "addr", addr.String())
+	select {
+	case err := <-errc:
+		_ = stop(shutdown.Context())
+		return fmt.Errorf("http: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "deadline", shutdown.timeout)
+	sctx := shutdown.Context()
+	serr := stop(sctx)
+	return errors.Join(serr, Shutdown(sctx, srv))
 }
