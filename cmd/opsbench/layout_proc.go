@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,8 +21,9 @@ import (
 // the environment every child gets, and every process it started, so that
 // all of them are stopped at the end whatever happened.
 type procs struct {
-	dir string   // temporary directory: binaries, JetStream store, logs
-	gc  []string // GOGC=..., GOMEMLIMIT=... for every child (-gc); none: Go's defaults
+	dir   string   // temporary directory: binaries, JetStream store, logs
+	gc    []string // GOGC=..., GOMEMLIMIT=... for the children of gcFor (-gc); none: Go's defaults
+	gcFor []string // name prefixes of the children that get gc (-gc-for); none: every child
 
 	mu   sync.Mutex
 	list []*proc
@@ -40,13 +42,15 @@ type proc struct {
 	exited  bool
 }
 
-// newProcs makes the temporary directory of one layout invocation.
-func newProcs(gc string) (*procs, error) {
+// newProcs makes the temporary directory of one layout invocation; gc goes
+// to the children whose names start with one of gcFor's comma-separated
+// prefixes ("": every child).
+func newProcs(gc, gcFor string) (*procs, error) {
 	dir, err := os.MkdirTemp("", "opsbench-layout-*")
 	if err != nil {
 		return nil, err
 	}
-	return &procs{dir: dir, gc: strings.Fields(gc)}, nil
+	return &procs{dir: dir, gc: strings.Fields(gc), gcFor: strings.FieldsFunc(gcFor, func(r rune) bool { return r == ',' })}, nil
 }
 
 // build builds nats-server (from the module in go.mod, as deploy/local/run.sh
@@ -70,8 +74,9 @@ func (ps *procs) build(ctx context.Context) error {
 func (ps *procs) bin(name string) string { return filepath.Join(ps.dir, "bin", name) }
 
 // childEnv is this process's environment without anything that configures
-// commsops, NATS or Go's garbage collector, then -gc's settings, then env.
-func (ps *procs) childEnv(env []string) []string {
+// commsops, NATS or Go's garbage collector, then -gc's settings when they
+// are for the child called name, then env.
+func (ps *procs) childEnv(name string, env []string) []string {
 	var out []string
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
@@ -82,7 +87,9 @@ func (ps *procs) childEnv(env []string) []string {
 		}
 		out = append(out, kv)
 	}
-	out = append(out, ps.gc...)
+	if len(ps.gcFor) == 0 || slices.ContainsFunc(ps.gcFor, func(prefix string) bool { return strings.HasPrefix(name, prefix) }) {
+		out = append(out, ps.gc...)
+	}
 	return append(out, env...)
 }
 
@@ -95,7 +102,7 @@ func (ps *procs) start(name, path string, args, env []string) (*proc, error) {
 	}
 	defer f.Close() // the child holds its own descriptor
 	cmd := exec.Command(path, args...)
-	cmd.Env = ps.childEnv(env)
+	cmd.Env = ps.childEnv(name, env)
 	cmd.Stdout, cmd.Stderr = f, f
 	p := &proc{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
 	p.started = time.Now()
@@ -262,4 +269,15 @@ func waitReady(ctx context.Context, p *proc, url string, limit time.Duration) er
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
+}
+
+// gcName says which GC settings the layout's processes run with.
+func gcName(o Options) string {
+	switch {
+	case o.GC == "":
+		return "Go's default GC"
+	case o.GCFor == "":
+		return o.GC
+	}
+	return o.GC + " for " + o.GCFor + ", Go's default GC for the others"
 }

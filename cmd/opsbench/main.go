@@ -81,9 +81,12 @@ type Options struct {
 	// Layout: "" or "in-process" (one process, an embedded server), or
 	// "processes": the shipped layout, every component a process (layout.go).
 	Layout string
-	// GC is the GOGC=... GOMEMLIMIT=... settings of every process of the
-	// layout mode; "": Go's defaults.
+	// GC is the GOGC=... GOMEMLIMIT=... settings of the processes of the
+	// layout mode that GCFor names; "": Go's defaults.
 	GC string
+	// GCFor is a comma-separated list of process name prefixes (nats-server,
+	// ingest, resolver, relay, bare, shaped) that get GC; "": all of them.
+	GCFor string
 	// WaitQuiet: before each phase, wait up to this long until other
 	// processes leave the machine idle (under noisyCores for a second).
 	WaitQuiet time.Duration
@@ -138,6 +141,7 @@ func main() {
 	flag.Var((*seconds)(&o.WaitQuiet), "wait-quiet", "before each phase wait up to this long for other processes to leave the CPUs idle (0: do not wait)")
 	flag.StringVar(&o.Layout, "layout", "in-process", "in-process: every component in this process on an embedded server; processes: nats-server, ingest, resolver and the ceilings as separate processes (phases relay, resolver, ingest, latency, failover)")
 	flag.StringVar(&o.GC, "gc", "", "with -layout processes: GC settings for every process, e.g. 'GOGC=off GOMEMLIMIT=1GiB' (default: Go's)")
+	flag.StringVar(&o.GCFor, "gc-for", "", "with -gc: only the processes whose names start with one of these comma-separated prefixes: nats-server, ingest, resolver, relay, bare, shaped (default: all)")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "opsbench: unexpected arguments %q\n", flag.Args())

@@ -272,7 +272,7 @@ func report(out io.Writer, o Options, defs []figDef, runs []figures, verdicts []
 		"config": map[string]any{"ops": o.Ops, "race_share": o.RaceShare, "dup_share": o.DupShare, "shared_cc_share": o.SharedCC,
 			"seed": o.Seed, "partitions": o.Partitions, "clients": o.Clients, "duration_s": o.Duration.Seconds(),
 			"warmup_s": o.warmup().Seconds(), "rate_ops_s": o.Rate, "open_ops": o.OpenOps, "runs": o.Runs,
-			"messages": msgs, "expected_events": nEvents, "layout": cmp.Or(o.Layout, "in-process"), "process_gc": cmp.Or(o.GC, "default")},
+			"messages": msgs, "expected_events": nEvents, "layout": cmp.Or(o.Layout, "in-process"), "process_gc": cmp.Or(o.GC, "default"), "process_gc_for": cmp.Or(o.GCFor, "all")},
 		"median":       round(med),
 		"quiet_median": round(qmed),
 		"quiet_runs":   qn,
