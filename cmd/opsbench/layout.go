@@ -3,7 +3,6 @@ package main
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -62,52 +61,12 @@ func runLayout(ctx context.Context, o Options, out io.Writer) error {
 
 	var runs []figures
 	var verdicts []verdict
-	var noisy, failures []string
+	// A phase the machine's load made fail (timeouts) is reported and the
+	// runs go on; a wrong output or a stop ends the benchmark.
+	pr := &phaseRunner{ctx: ctx, o: o, out: out, labels: layoutLabels, children: ps.cpu, goOn: true}
 	for i := range o.Runs {
-		f := figures{}
-		fmt.Fprintf(out, "run %d/%d\n", i+1, o.Runs)
-		step := func(name string, fn func() (string, error)) {
-			if err != nil || !o.runs(name) {
-				return
-			}
-			fmt.Fprintf(out, "  %-34s", layoutLabels[name])
-			if o.WaitQuiet > 0 {
-				if waited, quiet := waitQuiet(ctx, o.WaitQuiet); !quiet {
-					fmt.Fprintf(out, " [still busy after %v]", waited.Round(time.Second))
-				}
-			}
-			s0, c0 := sampleCPU(), ps.cpu()
-			var summary string
-			summary, err = fn()
-			s1, c1 := sampleCPU(), ps.cpu()
-			el := s1.at.Sub(s0.at)
-			if err != nil {
-				fmt.Fprintf(out, " FAILED after %v: %v\n", el.Round(100*time.Millisecond), err)
-				// A phase the machine's load made fail (timeouts) is
-				// reported and the runs go on; a wrong output or a stop
-				// ends the benchmark.
-				if !errors.Is(err, errViolations) && ctx.Err() == nil {
-					failures = append(failures, fmt.Sprintf("run %d %s: %v", i+1, name, err))
-					err = nil
-				}
-				return
-			}
-			// Ours: this process and its children; others: the rest of the
-			// machine (noise).
-			ours := (s1.own - s0.own) + (c1 - c0)
-			load := fmt.Sprintf("%v, %.1f cores", el.Round(100*time.Millisecond), ours.Seconds()/el.Seconds())
-			if s0.haveAll && s1.haveAll && el > 0 {
-				other := max(0, ((s1.busy-s0.busy)-ours).Seconds()/el.Seconds())
-				f["cpu_other_cores_"+name] = other
-				load += fmt.Sprintf(", others %.1f", other)
-				if other > noisyCores {
-					noisy = append(noisy, fmt.Sprintf("run %d %s: %.1f cores", i+1, name, other))
-					load += " NOISY"
-				}
-			}
-			fmt.Fprintf(out, " %-58s (%s)\n", summary, load)
-		}
-		step("relay", func() (string, error) {
+		f := pr.begin(i)
+		pr.step("relay", func() (string, error) {
 			r, err := l.relayPhase(ctx, seq)
 			if err != nil {
 				return "", err
@@ -116,7 +75,7 @@ func runLayout(ctx context.Context, o Options, out io.Writer) error {
 			f["proc_relay_cpu_us_per_msg"], f["proc_relay_nats_cpu_us_per_msg"] = us(r.cpu), us(r.natsCPU)
 			return fmt.Sprintf("%.0f msgs/s, %.1f µs CPU/msg (+%.1f nats-server)", r.rate, us(r.cpu), us(r.natsCPU)), nil
 		})
-		step("resolver", func() (string, error) {
+		pr.step("resolver", func() (string, error) {
 			r, err := l.resolverPhase(ctx, ops, seq, want, nEvents)
 			if err != nil {
 				return "", err
@@ -133,7 +92,7 @@ func runLayout(ctx context.Context, o Options, out io.Writer) error {
 			}
 			return s + "; " + r.verdict.String(), nil
 		})
-		step("ingest", func() (string, error) {
+		pr.step("ingest", func() (string, error) {
 			rs, err := l.ingestPhase(ctx, i)
 			if err != nil {
 				return "", err
@@ -150,7 +109,7 @@ func runLayout(ctx context.Context, o Options, out io.Writer) error {
 			return fmt.Sprintf("%.0f vs %.0f req/s (%.2f; shaped %.0f); %.0f vs %.0f µs CPU/req", f["proc_ingest_req_s"], f["proc_bare_req_s"],
 				f["proc_ingest_to_bare"], f["proc_shaped_req_s"], f["proc_ingest_cpu_us_per_req"], f["proc_bare_cpu_us_per_req"]), nil
 		})
-		step("latency", func() (string, error) {
+		pr.step("latency", func() (string, error) {
 			r, err := l.latencyPhase(ctx, i)
 			if err != nil {
 				return "", err
@@ -165,7 +124,7 @@ func runLayout(ctx context.Context, o Options, out io.Writer) error {
 			return fmt.Sprintf("p50 %.2f p99 %.2f p99.9 %.2f ms at %.0f ops/s; POST→202 p50 %.2f p99 %.2f", f["proc_e2e_p50_ms"], f["proc_e2e_p99_ms"],
 				f["proc_e2e_p999_ms"], r.offered, f["proc_e2e_http_p50_ms"], f["proc_e2e_http_p99_ms"]), nil
 		})
-		step("failover", func() (string, error) {
+		pr.step("failover", func() (string, error) {
 			r, err := l.failoverPhase(ctx, i)
 			if err != nil {
 				return "", err
@@ -175,14 +134,14 @@ func runLayout(ctx context.Context, o Options, out io.Writer) error {
 			return fmt.Sprintf("partition %d: events again %.0f ms after kill -9 of its owner (pin moved after %.0f ms)",
 				r.partition, ms(r.gap), ms(r.pinMoved)), nil
 		})
-		if err != nil {
-			return err
+		if pr.err != nil {
+			return pr.err
 		}
 		runs = append(runs, f)
 	}
-	report(out, o, layoutFigDefs, runs, verdicts, noisy, len(seq), nEvents)
-	if len(failures) > 0 {
-		return fmt.Errorf("%d phase(s) failed: %s", len(failures), strings.Join(failures, "; "))
+	report(out, o, layoutFigDefs, runs, verdicts, pr.noisy, len(seq), nEvents)
+	if len(pr.failures) > 0 {
+		return fmt.Errorf("%d phase(s) failed: %s", len(pr.failures), strings.Join(pr.failures, "; "))
 	}
 	return nil
 }

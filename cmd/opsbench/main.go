@@ -237,57 +237,20 @@ func run(ctx context.Context, o Options, out, logw io.Writer) error {
 
 	var runs []figures
 	var verdicts []verdict
-	var noisy []string
+	pr := &phaseRunner{ctx: ctx, o: o, out: out, labels: phaseLabels, ownFigures: true, sayWaited: true}
 	for i := range o.Runs {
-		f := figures{}
-		fmt.Fprintf(out, "run %d/%d\n", i+1, o.Runs)
-		step := func(name string, fn func() (string, error)) {
-			if err != nil || !o.runs(name) {
-				return
-			}
-			fmt.Fprintf(out, "  %-34s", phaseLabels[name])
-			if o.WaitQuiet > 0 {
-				if waited, quiet := waitQuiet(ctx, o.WaitQuiet); !quiet {
-					fmt.Fprintf(out, " [still busy after %v]", waited.Round(time.Second))
-				} else if waited > 2*time.Second {
-					fmt.Fprintf(out, " [waited %v for quiet]", waited.Round(time.Second))
-				}
-			}
-			s0 := sampleCPU()
-			var summary string
-			summary, err = fn()
-			s1 := sampleCPU()
-			took := s1.at.Sub(s0.at).Round(100 * time.Millisecond)
-			if err != nil {
-				fmt.Fprintf(out, " FAILED after %v\n", took)
-				return
-			}
-			// How busy this process kept the machine, and how much other
-			// processes took from it meanwhile (noise).
-			f["cpu_own_cores_"+name] = ownCores(s0, s1)
-			other := foreignCores(s0, s1)
-			load := fmt.Sprintf("%v, %.1f cores", took, ownCores(s0, s1))
-			if other >= 0 {
-				f["cpu_other_cores_"+name] = other
-				load += fmt.Sprintf(", others %.1f", other)
-				if other > noisyCores {
-					noisy = append(noisy, fmt.Sprintf("run %d %s: %.1f cores", i+1, name, other))
-					load += " NOISY"
-				}
-			}
-			fmt.Fprintf(out, " %-58s (%s)\n", summary, load)
-		}
-		step("publish", func() (string, error) {
+		f := pr.begin(i)
+		pr.step("publish", func() (string, error) {
 			v, cpu, err := benchPublish(ctx, b, seq)
 			f["publish_msgs_s"], f["publish_cpu_us_per_msg"] = v, us(cpu)
 			return fmt.Sprintf("%.0f msgs/s, %.1f µs CPU/msg", v, us(cpu)), err
 		})
-		step("relay", func() (string, error) {
+		pr.step("relay", func() (string, error) {
 			v, cpu, err := benchRelay(ctx, b, seq)
 			f["relay_msgs_s"], f["relay_cpu_us_per_msg"] = v, us(cpu)
 			return fmt.Sprintf("%.0f msgs/s, %.1f µs CPU/msg", v, us(cpu)), err
 		})
-		step("resolver", func() (string, error) {
+		pr.step("resolver", func() (string, error) {
 			r, err := benchResolver(ctx, b, ops, seq, log)
 			if err != nil {
 				return "", err
@@ -307,7 +270,7 @@ func run(ctx context.Context, o Options, out, logw io.Writer) error {
 			}
 			return fmt.Sprintf("%.0f msgs/s, %.1f µs CPU/msg; %s", r.msgsPerSec, us(r.cpuPerMsg), r.verdict), nil
 		})
-		step("ingest", func() (string, error) {
+		pr.step("ingest", func() (string, error) {
 			real, bare, shaped, err := benchIngest(ctx, b, i, log)
 			if err != nil {
 				return "", err
@@ -322,7 +285,7 @@ func run(ctx context.Context, o Options, out, logw io.Writer) error {
 			return fmt.Sprintf("%.0f vs %.0f req/s (%.2f; shaped %.0f); %.0f vs %.0f µs CPU/req", real.rate, bare.rate, f["ingest_to_bare"],
 				shaped.rate, us(real.cpuPerReq), us(bare.cpuPerReq)), nil
 		})
-		step("latency", func() (string, error) {
+		pr.step("latency", func() (string, error) {
 			r, err := benchLatency(ctx, b, i, log)
 			if err != nil {
 				return "", err
@@ -340,7 +303,7 @@ func run(ctx context.Context, o Options, out, logw io.Writer) error {
 			f["e2e_measured_ops"] = float64(r.ops)
 			return fmt.Sprintf("p50 %.2f p99 %.2f p99.9 %.2f ms at %.0f ops/s", f["e2e_p50_ms"], f["e2e_p99_ms"], f["e2e_p999_ms"], r.offered), nil
 		})
-		step("memory", func() (string, error) {
+		pr.step("memory", func() (string, error) {
 			mp := ""
 			if i == 0 {
 				mp = o.MemProfile
@@ -356,7 +319,7 @@ func run(ctx context.Context, o Options, out, logw io.Writer) error {
 			f["kv_bytes_per_open_op"] = r.kvBytes
 			return fmt.Sprintf("heap %.1f MiB, resolver's %.1f MiB, KV %.0f B/op", r.processMB, r.resolverMB, r.kvBytes), nil
 		})
-		step("await", func() (string, error) {
+		pr.step("await", func() (string, error) {
 			r, err := benchAwait(ctx, b, i)
 			if err != nil {
 				return "", err
@@ -371,7 +334,7 @@ func run(ctx context.Context, o Options, out, logw io.Writer) error {
 			return fmt.Sprintf("%d awaits: p50 %.2f p99 %.2f ms at %.0f/s; %.0f B heap + %.0f B stack each; %d consumer(s)",
 				r.n, f["await_p50_ms"], f["await_p99_ms"], r.offered, r.heapPerAwait, r.stackPerAwait, r.consumers), nil
 		})
-		step("api", func() (string, error) {
+		pr.step("api", func() (string, error) {
 			r, err := benchAPI(ctx, b, i)
 			if err != nil {
 				return "", err
@@ -384,12 +347,12 @@ func run(ctx context.Context, o Options, out, logw io.Writer) error {
 		if i == 0 {
 			b.profile.finish()
 		}
-		if err != nil {
-			return err
+		if pr.err != nil {
+			return pr.err
 		}
 		runs = append(runs, f)
 	}
-	report(out, o, figDefs, runs, verdicts, noisy, nMsgs, nEvents)
+	report(out, o, figDefs, runs, verdicts, pr.noisy, nMsgs, nEvents)
 	return nil
 }
 

@@ -24,6 +24,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/commsops/commsops/internal/natstest"
+	"github.com/commsops/commsops/internal/service/servicetest"
 	"github.com/commsops/commsops/internal/stacktest"
 	"github.com/commsops/commsops/internal/subjects"
 	"github.com/commsops/commsops/pkg/events"
@@ -121,7 +122,7 @@ type replica struct {
 	f    *Forwarder
 	nc   *nats.Conn
 	cut  *cutTransport
-	logs *syncBuffer
+	logs *servicetest.Buffer
 	stop sync.Once
 }
 
@@ -130,7 +131,7 @@ type replica struct {
 func (en *env) start(t *testing.T, cfg Config) *replica {
 	t.Helper()
 	nc, js := natstest.Connect(t, en.srv.URL())
-	r := &replica{nc: nc, cut: &cutTransport{next: http.DefaultTransport}, logs: &syncBuffer{}}
+	r := &replica{nc: nc, cut: &cutTransport{next: http.DefaultTransport}, logs: &servicetest.Buffer{}}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Transport: r.cut}
 	}
@@ -188,24 +189,6 @@ func (c *cutTransport) cut() {
 	c.mu.Lock()
 	c.dead = true
 	c.mu.Unlock()
-}
-
-// syncBuffer is a log destination safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // request is one request the sink received.

@@ -18,26 +18,26 @@ import (
 // delivered to an earlier owner and not acked, below below (0: no bound);
 // see doc.go, "Catch-up". It reports false when the walk did not finish
 // (stopping, or failing for half the pin's TTL): trigger is then left unacked.
-func (w *Worker) catchUp(p int, below uint64, trigger jetstream.Msg) (done bool) {
+func (pr *processor) catchUp(p int, below uint64, trigger jetstream.Msg) (done bool) {
 	filter := subjects.InFilter(p, string(events.KindOperation))
 	var last, next uint64 // the walk: next up to last, once the range is read
 	queued := 0
 	// The logger is built only when something is logged.
-	log := sync.OnceValue(func() *slog.Logger { return w.log.With("partition", p, "step", "catch-up") })
+	log := sync.OnceValue(func() *slog.Logger { return pr.log.With("partition", p, "step", "catch-up") })
 	// A failure is waited out, the delivery that started the catch-up kept
 	// alive: until the walk is done nothing new of p is dispatched, since
 	// this runs in p's consume callback. Not for longer than half the pin's
 	// TTL, though: a callback blocked longer loses the pin, and the walk is
 	// tried again on a later delivery.
-	giveUpAt := time.Now().Add(w.cfg.PinnedTTL / 2)
-	err := w.waitOut("", trigger, log, func(attempt int) error {
+	giveUpAt := time.Now().Add(pr.cfg.PinnedTTL / 2)
+	err := pr.waitOut("", trigger, log, func(attempt int) error {
 		if attempt > 1 && time.Now().After(giveUpAt) {
-			return fmt.Errorf("%w: catch-up failing for %v", errNoRetry, w.cfg.PinnedTTL/2)
+			return fmt.Errorf("%w: catch-up failing for %v", errNoRetry, pr.cfg.PinnedTTL/2)
 		}
-		ctx, cancel := context.WithTimeout(w.stopCtx, 10*time.Second)
+		ctx, cancel := context.WithTimeout(pr.stopCtx, 10*time.Second)
 		defer cancel()
 		if next == 0 {
-			info, err := w.parts.consumer(p).Info(ctx)
+			info, err := pr.parts.consumer(p).Info(ctx)
 			if err != nil {
 				return fmt.Errorf("resolver: consumer info: %w", err)
 			}
@@ -48,7 +48,7 @@ func (w *Worker) catchUp(p int, below uint64, trigger jetstream.Msg) (done bool)
 			next = info.AckFloor.Stream + 1
 		}
 		for next <= last {
-			m, err := w.in.GetMsg(ctx, next, jetstream.WithGetMsgSubject(filter))
+			m, err := pr.in.GetMsg(ctx, next, jetstream.WithGetMsgSubject(filter))
 			if errors.Is(err, jetstream.ErrMsgNotFound) {
 				break
 			}
@@ -67,7 +67,7 @@ func (w *Worker) catchUp(p int, below uint64, trigger jetstream.Msg) (done bool)
 			if err != nil {
 				continue
 			}
-			w.sched.enqueue(in.Key, item{ev: ev, subject: m.Subject})
+			pr.sched.enqueue(in.Key, item{ev: ev, subject: m.Subject})
 			queued++
 		}
 		return nil
@@ -85,22 +85,22 @@ func (w *Worker) catchUp(p int, below uint64, trigger jetstream.Msg) (done bool)
 // handleCatchUp applies one caught-up message into the key's batch (no ack:
 // its own delivery is acked when it comes); failures are classified as for
 // any message, one that cannot pass left to the message's own redelivery.
-func (w *Worker) handleCatchUp(key, subject string, ev *Evidence) {
+func (pr *processor) handleCatchUp(key, subject string, ev *Evidence) {
 	var o outcome
 	log := func() *slog.Logger { // only on failure
-		return w.log.With("key", key, "stream_seq", ev.Seq, "step", "catch-up of a message")
+		return pr.log.With("key", key, "stream_seq", ev.Seq, "step", "catch-up of a message")
 	}
-	err := w.waitOut(key, nil, log, func(int) error {
+	err := pr.waitOut(key, nil, log, func(int) error {
 		var err error
-		o, err = w.process(w.stopCtx, key, subject, ev, true)
+		o, err = pr.process(pr.stopCtx, key, subject, ev, true)
 		return err
 	})
 	switch {
 	case err == nil:
-		w.settle(key, pendingEntry{ev: ev, subject: subject}, o)
-	case w.classify(err) == failGiveUp:
+		pr.settle(key, pendingEntry{ev: ev, subject: subject}, o)
+	case pr.classify(err) == failGiveUp:
 		log().Warn("catch-up of a message failed; its redelivery will retry", "err", err)
 	default:
-		w.abandon(key) // stopping
+		pr.abandon(key) // stopping
 	}
 }

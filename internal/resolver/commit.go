@@ -4,172 +4,22 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
-	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
 )
 
-// maxBatch bounds the messages of one key in one commit; well under
-// maxApplied, so that a batch's messages are always recognised as applied.
-const maxBatch = 64
-
-// pendingEntry is one applied, uncommitted message of a key.
-type pendingEntry struct {
-	msg     jetstream.Msg // nil for a caught-up message: its own delivery is acked
-	ev      *Evidence
-	subject string
-}
-
-// batch is a key's applied and uncommitted work.
-type batch struct {
-	entries []pendingEntry
-	// stopTimer is set while a delayed commit is armed (or has fired and its
-	// commit is queued); it stops the delayed commit if it has not fired.
-	stopTimer func() bool
-}
-
-// batches holds every key's batch: the applied messages its next state write
-// (group commit, see doc.go) commits and acks. Safe for concurrent use; its
-// lock is held while it arms a delayed commit (keyScheduler.after).
-type batches struct {
-	delay time.Duration
-	// arm schedules key's commit after the delay; the returned function
-	// stops it unless it has fired, and reports whether it did.
-	arm func(key string, delay time.Duration) (stop func() bool)
-
-	mu      sync.Mutex
-	m       map[string]*batch
-	closing bool // stopping: commit at once, never delayed
-}
-
-func newBatches(delay time.Duration, arm func(string, time.Duration) func() bool) *batches {
-	return &batches{delay: delay, arm: arm, m: make(map[string]*batch)}
-}
-
-// add appends e to key's batch, creating it when applied is set. It reports
-// false, adding nothing, when e changed nothing and key has no batch: e is
-// finished at once.
-func (bs *batches) add(key string, e pendingEntry, applied bool) bool {
-	bs.mu.Lock()
-	defer bs.mu.Unlock()
-	b := bs.m[key]
-	if b == nil {
-		if !applied {
-			return false
-		}
-		b = &batch{}
-		bs.m[key] = b
-	}
-	b.entries = append(b.entries, e)
-	return true
-}
-
-// due reports whether key's batch must be committed before its goroutine
-// moves on or ends: it is full, or the queue is drained and commits are not
-// delayed (or the worker is stopping). When the queue is drained and commits
-// are delayed, it arms the delayed commit instead.
-func (bs *batches) due(key string, drained bool) bool {
-	bs.mu.Lock()
-	defer bs.mu.Unlock()
-	b := bs.m[key]
-	if b == nil || len(b.entries) == 0 {
-		return false
-	}
-	if len(b.entries) >= maxBatch {
-		return true
-	}
-	if !drained || b.stopTimer != nil {
-		return false
-	}
-	if bs.delay <= 0 || bs.closing {
-		return true
-	}
-	b.stopTimer = bs.arm(key, bs.delay)
-	return false
-}
-
-// begin returns key's batch entries for a commit and stops its delayed
-// commit. The batch stays (a rebuild of the state needs it) until finish.
-func (bs *batches) begin(key string) []pendingEntry {
-	bs.mu.Lock()
-	defer bs.mu.Unlock()
-	b := bs.m[key]
-	if b == nil {
-		return nil
-	}
-	if b.stopTimer != nil && b.stopTimer() {
-		b.stopTimer = nil
-	}
-	return b.entries
-}
-
-// finish removes key's batch once committed (or given up).
-func (bs *batches) finish(key string) {
-	bs.mu.Lock()
-	delete(bs.m, key)
-	bs.mu.Unlock()
-}
-
-// pending returns a copy of key's batch entries (nil: none).
-func (bs *batches) pending(key string) []pendingEntry {
-	bs.mu.Lock()
-	defer bs.mu.Unlock()
-	if b := bs.m[key]; b != nil {
-		return append([]pendingEntry(nil), b.entries...)
-	}
-	return nil
-}
-
-// has reports whether key has a batch.
-func (bs *batches) has(key string) bool {
-	bs.mu.Lock()
-	defer bs.mu.Unlock()
-	_, ok := bs.m[key]
-	return ok
-}
-
-// drop forgets key's batch without committing it (abandon).
-func (bs *batches) drop(key string) {
-	bs.mu.Lock()
-	defer bs.mu.Unlock()
-	if b := bs.m[key]; b != nil {
-		if b.stopTimer != nil {
-			b.stopTimer()
-		}
-		delete(bs.m, key)
-	}
-}
-
-// stop makes every later commit immediate and returns the keys whose
-// delayed commit it stopped: their commit must be queued now.
-func (bs *batches) stop() []string {
-	bs.mu.Lock()
-	defer bs.mu.Unlock()
-	bs.closing = true
-	var keys []string
-	for key, b := range bs.m {
-		if b.stopTimer != nil && b.stopTimer() {
-			b.stopTimer = nil
-			keys = append(keys, key)
-		}
-	}
-	return keys
-}
-
 // checkpoint is the scheduler's: it commits key's batch when due.
-func (w *Worker) checkpoint(key string, drained bool) bool {
-	if !w.batches.due(key, drained) {
+func (pr *processor) checkpoint(key string, drained bool) bool {
+	if !pr.batches.due(key, drained) {
 		return false
 	}
-	w.commit(key)
+	pr.commit(key)
 	return true
 }
 
 // commitAll queues the commit of every batch whose commit was delayed, and
 // makes every later commit immediate, as the worker stops.
-func (w *Worker) commitAll() {
-	for _, key := range w.batches.stop() {
-		w.sched.enqueue(key, item{commit: true})
+func (pr *processor) commitAll() {
+	for _, key := range pr.batches.stop() {
+		pr.sched.enqueue(key, item{commit: true})
 	}
 }
 
@@ -177,46 +27,46 @@ func (w *Worker) commitAll() {
 // messages; a fenced write is rebuilt on the winner's state and tried again.
 // A failure is classified (classify): waited out, given up (nacked or
 // dead-lettered), or, when stopping, the key abandoned unacked.
-func (w *Worker) commit(key string) {
-	entries := w.batches.begin(key)
+func (pr *processor) commit(key string) {
+	entries := pr.batches.begin(key)
 	if len(entries) == 0 {
 		return
 	}
 	// The logger is built only when something is logged.
-	log := sync.OnceValue(func() *slog.Logger { return w.log.With("key", key, "messages", len(entries), "step", "state write") })
-	err := w.waitOut(key, nil, log, func(int) error {
+	log := sync.OnceValue(func() *slog.Logger { return pr.log.With("key", key, "messages", len(entries), "step", "state write") })
+	err := pr.waitOut(key, nil, log, func(int) error {
 		for fence := 1; ; fence++ {
-			c, err := w.current(w.stopCtx, key)
+			c, err := pr.current(pr.stopCtx, key)
 			if err == nil {
 				var rev uint64
-				if rev, err = w.store.save(w.stopCtx, key, c.st, c.rev); err == nil {
+				if rev, err = pr.store.save(pr.stopCtx, key, c.st, c.rev); err == nil {
 					c.rev, c.published = rev, nil
 					return nil
 				}
 			}
-			w.store.forget(key)
-			if !errors.Is(err, ErrFenced) || fence >= w.cfg.MaxAttempts || w.stopping() {
-				w.m.commitFailures.Inc()
+			pr.store.forget(key)
+			if !errors.Is(err, ErrFenced) || fence >= pr.cfg.MaxAttempts || pr.stopping() {
+				pr.m.commitFailures.Inc()
 				return err
 			}
 			// Another worker wrote the key (this one took it over while the
 			// previous owner still committed what it had): rebuild on its
 			// state, where the batch's messages it applied are skipped and
 			// the rest follow them in order, and write again.
-			w.log.Debug("state changed under this worker; rebuilding", "key", key, "attempt", fence)
+			pr.log.Debug("state changed under this worker; rebuilding", "key", key, "attempt", fence)
 		}
 	})
 	switch {
 	case err == nil:
-		w.batches.finish(key)
-		w.m.commits.Inc()
-		w.m.batched.Observe(float64(len(entries)))
+		pr.batches.finish(key)
+		pr.m.commits.Inc()
+		pr.m.batched.Observe(float64(len(entries)))
 		for _, e := range entries {
-			w.ack(key, e)
+			pr.ack(key, e)
 		}
-	case w.classify(err) == failGiveUp:
-		w.batches.finish(key)
-		w.store.forget(key)
+	case pr.classify(err) == failGiveUp:
+		pr.batches.finish(key)
+		pr.store.forget(key)
 		log().Error("state cannot be written or read; leaving its messages for redelivery", "err", err)
 		for _, e := range entries {
 			if e.msg == nil {
@@ -226,20 +76,20 @@ func (w *Worker) commit(key string) {
 			if meta, merr := e.msg.Metadata(); merr == nil {
 				delivered = int(meta.NumDelivered)
 			}
-			w.giveUp(e.msg, key, delivered, err, log().With("stream_seq", e.ev.Seq))
+			pr.giveUp(e.msg, key, delivered, err, log().With("stream_seq", e.ev.Seq))
 		}
 	default:
 		log().Info("stopped before the state was written; its messages are left for redelivery", "err", err)
-		w.abandon(key)
+		pr.abandon(key)
 	}
 }
 
 // ack acknowledges a finished message (none for a caught-up one).
-func (w *Worker) ack(key string, e pendingEntry) {
+func (pr *processor) ack(key string, e pendingEntry) {
 	if e.msg == nil {
 		return
 	}
 	if err := e.msg.Ack(); err != nil {
-		w.log.Warn("ack failed; the message will be redelivered and skipped", "key", key, "stream_seq", e.ev.Seq, "err", err)
+		pr.log.Warn("ack failed; the message will be redelivered and skipped", "key", key, "stream_seq", e.ev.Seq, "err", err)
 	}
 }

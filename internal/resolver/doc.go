@@ -9,23 +9,34 @@
 //
 // # Parts
 //
-// A Worker holds no lock; it wires five parts, each with its own lock (if
-// any) and file:
+// A Worker holds no lock and handles no message: it builds six parts, wires
+// them to each other (the callbacks below), and starts and stops them. Each
+// part has its own lock (if any) and file(s):
 //
 //   - keyScheduler (scheduler.go): a queue and a goroutine per key with
 //     work, so one goroutine at a time touches a key, in stream order; abandon.
 //     No JetStream.
 //   - stateStore (store.go): load from the COMMS_OPS bucket, a bounded
 //     cache, the compare-and-swap save that fences (ErrFenced).
-//   - batches (commit.go): each key's applied, uncommitted messages and its
+//   - batches (batches.go): each key's applied, uncommitted messages and its
 //     delayed commit (group commit).
 //   - eventPublisher (publish.go): publishes decided events and stall checks.
 //   - ownership (ownership.go): partition pins, cooldowns, balancing, and
 //     the catch-up trigger (a new pin).
+//   - processor (process.go, handle.go, commit.go, catchup.go, failure.go,
+//     deadletter.go): the message path, driving the parts above: dispatch,
+//     apply and publish, commit and ack, catch-up, and what becomes of
+//     failures. No lock: a key's work runs on the key's goroutine alone.
+//
+// The wiring: the consume loops ownership starts (its pull) deliver to the
+// processor's dispatch; the scheduler runs the processor's run and
+// checkpoint; batches arms a delayed commit on the scheduler; the store asks
+// the scheduler and batches whether a key may be evicted.
 //
 // Locks are never held across a call to the server. Lock order: stateStore
 // before keyScheduler and batches (eviction asks whether a key is busy or
-// dirty); batches before keyScheduler (arming a delayed commit).
+// dirty); batches before keyScheduler (arming a delayed commit). The
+// processor has no lock, so it adds nothing to the order.
 //
 // # Processing and group commit
 //

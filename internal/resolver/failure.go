@@ -31,11 +31,11 @@ const (
 )
 
 // classify returns what becomes of work that failed with err.
-func (w *Worker) classify(err error) failure {
+func (pr *processor) classify(err error) failure {
 	switch {
 	case permanent(err):
 		return failGiveUp
-	case w.stopping():
+	case pr.stopping():
 		return failAbandon
 	default:
 		return failRetry
@@ -50,22 +50,22 @@ var retryPolicy = jsutil.Retry{Interval: 50 * time.Millisecond, MaxInterval: 5 *
 // says anything but failRetry, and returns try's last error. While it
 // waits, own (nil: none) and key's other unacked messages are kept from
 // redelivery. log is called only to log a retry.
-func (w *Worker) waitOut(key string, own jetstream.Msg, log func() *slog.Logger, try func(attempt int) error) error {
+func (pr *processor) waitOut(key string, own jetstream.Msg, log func() *slog.Logger, try func(attempt int) error) error {
 	var stopKeepAlive func()
 	r := retryPolicy
-	r.Stop = w.stopBegun.Done()
-	r.ShouldRetry = func(err error) bool { return w.classify(err) == failRetry }
+	r.Stop = pr.stopBegun.Done()
+	r.ShouldRetry = func(err error) bool { return pr.classify(err) == failRetry }
 	r.OnRetry = func(attempt int, err error) {
 		if stopKeepAlive == nil {
-			stopKeepAlive = jsutil.KeepAlive(0, max(w.cfg.AckWait/3, 10*time.Millisecond), func() []jetstream.Msg {
-				msgs := w.unacked(key)
+			stopKeepAlive = jsutil.KeepAlive(0, max(pr.cfg.AckWait/3, 10*time.Millisecond), func() []jetstream.Msg {
+				msgs := pr.unacked(key)
 				if own != nil {
 					msgs = append(msgs, own)
 				}
 				return msgs
 			})
 		}
-		if attempt < w.cfg.MaxAttempts {
+		if attempt < pr.cfg.MaxAttempts {
 			log().Warn("failed; retrying", "attempt", attempt, "err", err)
 		} else {
 			log().Error("still failing; the key waits and retries", "attempt", attempt, "err", err)
@@ -80,14 +80,14 @@ func (w *Worker) waitOut(key string, own jetstream.Msg, log func() *slog.Logger,
 
 // unacked returns key's delivered and unacked messages: those applied and
 // waiting for the batch's commit, and those waiting in its queue.
-func (w *Worker) unacked(key string) []jetstream.Msg {
+func (pr *processor) unacked(key string) []jetstream.Msg {
 	var out []jetstream.Msg
-	for _, e := range w.batches.pending(key) {
+	for _, e := range pr.batches.pending(key) {
 		if e.msg != nil {
 			out = append(out, e.msg)
 		}
 	}
-	for _, it := range w.sched.queued(key) {
+	for _, it := range pr.sched.queued(key) {
 		if it.msg != nil {
 			out = append(out, it.msg)
 		}
@@ -97,26 +97,26 @@ func (w *Worker) unacked(key string) []jetstream.Msg {
 
 // stopping reports whether Stop has begun: failing work is then abandoned
 // rather than retried.
-func (w *Worker) stopping() bool { return w.stopBegun.Err() != nil }
+func (pr *processor) stopping() bool { return pr.stopBegun.Err() != nil }
 
 // giveUp leaves a message that could not be finished for redelivery, or
 // dead-letters it when this was its last delivery (MaxDeliver).
-func (w *Worker) giveUp(msg jetstream.Msg, key string, delivered int, err error, log *slog.Logger) {
-	if delivered >= w.cfg.MaxDeliver {
-		w.deadLetter(msg, key, fmt.Errorf("gave up after %d deliveries: %w", delivered, err))
+func (pr *processor) giveUp(msg jetstream.Msg, key string, delivered int, err error, log *slog.Logger) {
+	if delivered >= pr.cfg.MaxDeliver {
+		pr.deadLetter(msg, key, fmt.Errorf("gave up after %d deliveries: %w", delivered, err))
 		return
 	}
-	w.m.messages.WithLabelValues("left").Inc()
+	pr.m.messages.WithLabelValues("left").Inc()
 	log.Error("processing failed; leaving the message for redelivery", "deliveries", delivered, "err", err)
 	_ = msg.NakWithDelay(retryPolicy.Delay(delivered + 3))
 }
 
 // abandon gives key up while stopping: its queue and batch are dropped
 // unacked, its state forgotten, and nothing queued for it later runs.
-func (w *Worker) abandon(key string) {
-	w.sched.abandon(key)
-	w.batches.drop(key)
-	w.store.forget(key)
+func (pr *processor) abandon(key string) {
+	pr.sched.abandon(key)
+	pr.batches.drop(key)
+	pr.store.forget(key)
 }
 
 // permanent reports whether an error can never pass by retrying: errNoRetry,

@@ -63,17 +63,18 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	return m
 }
 
-// watchLag refreshes the per-partition lag gauge until ctx ends.
-func (w *Worker) watchLag(ctx context.Context, every time.Duration) {
+// watchLag refreshes the per-partition lag gauge of partitions' consumers
+// every so often until ctx ends.
+func (m *metrics) watchLag(ctx context.Context, parts *ownership, partitions int, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		for p := range w.partitions {
+		for p := range partitions {
 			ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			info, err := w.parts.consumer(p).Info(ictx)
+			info, err := parts.consumer(p).Info(ictx)
 			cancel()
 			if err == nil {
-				w.m.pending.WithLabelValues(strconv.Itoa(p)).Set(float64(info.NumPending) + float64(info.NumAckPending))
+				m.pending.WithLabelValues(strconv.Itoa(p)).Set(float64(info.NumPending) + float64(info.NumAckPending))
 			}
 		}
 		select {

@@ -1,38 +1,19 @@
 package resolver
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/commsops/commsops/internal/jsutil"
 	"github.com/commsops/commsops/internal/natstest"
+	"github.com/commsops/commsops/internal/service/servicetest"
 	"github.com/commsops/commsops/internal/streams"
 	"github.com/commsops/commsops/pkg/events"
 )
-
-// syncBuffer is a log sink safe for the worker's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestStartWaitsOutANodeKilled: in a 3-node cluster with R3 streams, the
 // JetStream meta leader and a second node are killed as a resolver starts,
@@ -51,7 +32,7 @@ func TestStartWaitsOutANodeKilled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs servicetest.Buffer
 	w, err := NewWorker(ctx, js, layout.State, layout.Partitions, Config{WorkerID: "startup"}, slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)

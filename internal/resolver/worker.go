@@ -26,12 +26,11 @@ func ConsumerName(p int) string { return "resolver-" + strconv.Itoa(p) }
 // pinned to. Several workers may run against one stream: JetStream pins each
 // partition's consumer to one of them and moves it when that one stops
 // pulling; state writes are fenced by KV revision so a worker that lost a
-// partition cannot corrupt it. A Worker wires its parts (see doc.go) and
-// holds no lock of its own.
+// partition cannot corrupt it. A Worker only wires its parts (see doc.go)
+// and runs their lifecycle; it holds no lock of its own.
 type Worker struct {
 	cfg        Config
 	js         jetstream.JetStream
-	in         jetstream.Stream
 	partitions int
 	log        *slog.Logger
 	m          *metrics
@@ -41,6 +40,7 @@ type Worker struct {
 	batches *batches            // applied, uncommitted messages per key
 	pub     *eventPublisher     // resolved events and stall checks
 	parts   *ownership          // partitions: pulling, pins, balance
+	proc    *processor          // the message path, driving the parts above
 
 	// stopBegun is cancelled when Stop begins: the background loops end and
 	// failing work is abandoned instead of waited out. stopCtx (its parent)
@@ -77,10 +77,14 @@ func NewWorker(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValu
 			return nil, fmt.Errorf("resolver: stream %s: %w", s.name, err)
 		}
 	}
-	w := &Worker{cfg: cfg, js: js, in: in, partitions: partitions, log: log, m: newMetrics(cfg.Registerer)}
+	w := &Worker{cfg: cfg, js: js, partitions: partitions, log: log, m: newMetrics(cfg.Registerer)}
 	w.stopCtx, w.stopFn = context.WithCancel(context.Background())
 	w.stopBegun, w.begin = context.WithCancel(w.stopCtx)
-	w.sched = newKeyScheduler(w.run, w.checkpoint)
+	// The processor and the scheduler refer to each other: the processor is
+	// made first and handed its parts once they exist.
+	w.proc = &processor{cfg: cfg, js: js, in: in, partitions: partitions, log: log, m: w.m,
+		stopBegun: w.stopBegun, stopCtx: w.stopCtx}
+	w.sched = newKeyScheduler(w.proc.run, w.proc.checkpoint)
 	w.batches = newBatches(cfg.CommitDelay, func(key string, d time.Duration) func() bool {
 		return w.sched.after(key, d, item{commit: true})
 	})
@@ -90,6 +94,7 @@ func NewWorker(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValu
 	w.pub = &eventPublisher{js: js, resolved: resolved, m: w.m, log: log}
 	w.parts = newOwnership(partitions, cfg, in, log)
 	w.parts.pull = w.pull
+	w.proc.sched, w.proc.store, w.proc.batches, w.proc.pub, w.proc.parts = w.sched, w.store, w.batches, w.pub, w.parts
 	return w, nil
 }
 
@@ -137,15 +142,15 @@ func (w *Worker) Start(ctx context.Context) error {
 		w.bg.Go(func() { w.parts.balance(w.stopBegun) })
 	}
 	if w.cfg.Registerer != nil {
-		w.bg.Go(func() { w.watchLag(w.stopBegun, 5*time.Second) })
+		w.bg.Go(func() { w.m.watchLag(w.stopBegun, w.parts, w.partitions, 5*time.Second) })
 	}
 	w.log.Info("resolver started", "partitions", w.partitions, "ack_wait", w.cfg.AckWait, "balancing", w.cfg.Members != nil)
 	return nil
 }
 
-// pull starts pulling partition p's consumer into dispatch.
+// pull starts pulling partition p's consumer into the processor's dispatch.
 func (w *Worker) pull(p int) (jetstream.ConsumeContext, error) {
-	cc, err := w.parts.consumer(p).Consume(w.dispatch,
+	cc, err := w.parts.consumer(p).Consume(w.proc.dispatch,
 		jetstream.PullPriorityGroup(PriorityGroup),
 		jetstream.PullMaxMessages(min(256, w.cfg.MaxAckPending)),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
@@ -178,7 +183,7 @@ func (w *Worker) Stop(ctx context.Context) error {
 	case <-ctx.Done():
 		w.stopFn()
 	}
-	w.commitAll()
+	w.proc.commitAll()
 	done := make(chan struct{})
 	go func() { w.sched.wait(); close(done) }()
 	select {
@@ -191,39 +196,6 @@ func (w *Worker) Stop(ctx context.Context) error {
 		<-done
 		return fmt.Errorf("resolver: drain: %w", ctx.Err())
 	}
-}
-
-// dispatch queues a message behind the others of its key. Called by the
-// consume loops, in stream order per partition; a delivery that starts a new
-// ownership of its partition catches up first.
-func (w *Worker) dispatch(msg jetstream.Msg) {
-	in, err := subjects.ParseStoredIn(msg.Subject())
-	if err != nil || in.Partition < 0 || in.Partition >= w.partitions {
-		w.deadLetter(msg, "", fmt.Errorf("%w: subject %q is not a partition of this stream", ErrPoison, msg.Subject()))
-		return
-	}
-	if w.parts.delivered(in.Partition, msg.Headers().Get("Nats-Pin-Id")) {
-		// The partition was just pinned to this worker (a new pin id): it may
-		// have been another worker's, or this one's under an older pin, until
-		// now. Queue what was left unacked first. A fresh first delivery
-		// bounds that range: everything from it on comes to this worker anyway.
-		below := uint64(0)
-		if meta, err := msg.Metadata(); err == nil && meta.NumDelivered == 1 {
-			below = meta.Sequence.Stream
-		}
-		// Cached states may be stale now: another worker may have written
-		// keys of p meanwhile, and events are published before the state
-		// write that would find out. Every key is rebuilt from KV (and its
-		// own batch) on its next message.
-		w.store.forgetAll()
-		if !w.catchUp(in.Partition, below, msg) {
-			// Not caught up (stopping, or failing for long): leave this
-			// message unacked, and catch up again on the next delivery.
-			w.parts.lost(in.Partition)
-			return
-		}
-	}
-	w.sched.enqueue(in.Key, item{msg: msg})
 }
 
 // PartitionOwner returns which of the live members owns partition p: the
