@@ -452,9 +452,10 @@ func resourceType(resource []byte) string {
 	return t
 }
 
-// ResourceType is resourceType that returns ErrDuplicateMember when
-// two members name @odata.type, the one field of every resource the ingest
-// reads (it decides the event's type and key).
+// ResourceType returns the @odata.type of a valid JSON resourceData element
+// as resourceType reads it, and ErrDuplicateMember when two members name
+// @odata.type: the one field of every resource the ingest reads (it decides
+// the event's type and key).
 func ResourceType(resource []byte) (string, error) {
 	var (
 		buf   [16]jsonx.Member

@@ -13,7 +13,7 @@
 // Both read the contract's names: streams, subjects (Key, ResolvedSubject),
 // event types and extension attributes, and the CloudEvents binary-mode
 // codec over NATS headers (EncodeMsg, DecodeMsg). Parsing Graph's payloads
-// and making the ingested events is the pipeline's own work and not part of
+// and making the ingested events are the pipeline's own work, not part of
 // this package. Names, subjects and event types only ever change
 // additively.
 package events

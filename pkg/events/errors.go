@@ -48,7 +48,8 @@ var (
 	// input means, so it is refused rather than given one meaning here and
 	// another downstream.
 	ErrDuplicateMember = evterr.ErrDuplicateMember
-	// ErrClosed: the Publisher or Subscriber was closed.
+	// ErrClosed: the Operations was closed, or the Subscriber's NATS
+	// connection was.
 	ErrClosed = errors.New("events: closed")
 )
 
@@ -82,9 +83,9 @@ var (
 	ErrDeliveriesExhausted = errors.New("events: handler failed on the last allowed delivery")
 )
 
-// ErrNotStored is returned (wrapped) when JetStream did not acknowledge every
-// event of a batch: unavailable, slow, or refusing for a reason that may
-// pass; some may have been stored. Storing the same batch again is safe: ids
+// ErrNotStored is returned (wrapped) when JetStream did not acknowledge what
+// was to be stored: unavailable, slow, or refusing for a reason that may
+// pass; it may have been stored all the same. Storing it again is safe: ids
 // are content-derived and deduplicated by the stream.
 var ErrNotStored = evterr.ErrNotStored
 
