@@ -26,6 +26,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/commsops/commsops/internal/demo"
+	"github.com/commsops/commsops/internal/inbound"
 	"github.com/commsops/commsops/internal/ingest"
 	"github.com/commsops/commsops/internal/natsconn"
 	"github.com/commsops/commsops/internal/opsapi"
@@ -115,11 +116,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}()
 
 	// Step 4: the ingest, without authentication (dev mode).
-	pub, err := events.NewPublisher(conn.JS)
-	if err != nil {
-		return err
-	}
-	h, err := ingest.NewHandler(ingest.Options{Store: pub, Ready: streams.Writable(conn.JS), Log: log})
+	store := inbound.Storer{JS: conn.JS, Timeout: events.DefaultStoreTimeout}
+	h, err := ingest.NewHandler(ingest.Options{Store: store, Ready: streams.Writable(conn.JS), Log: log})
 	if err != nil {
 		return err
 	}

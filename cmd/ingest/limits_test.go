@@ -13,9 +13,9 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 
+	"github.com/commsops/commsops/internal/inbound"
 	"github.com/commsops/commsops/internal/natstest"
 	"github.com/commsops/commsops/internal/service/servicetest"
-	"github.com/commsops/commsops/pkg/events"
 )
 
 // TestBodyLimitFitsMaxPayload: against a server whose max_payload is 64 KiB
@@ -36,7 +36,7 @@ func TestBodyLimitFitsMaxPayload(t *testing.T) {
 		pad := `,"pad":"` + strings.Repeat("x", n-len(callback)-len(`,"pad":""`)) + `"`
 		return strings.Replace(callback, `"changeType"`, pad[1:]+`,"changeType"`, 1)
 	}
-	limit := maxPayload - events.MaxHeaderBytes
+	limit := maxPayload - inbound.MaxHeaderBytes
 	for _, tc := range []struct {
 		size, want int
 	}{
@@ -57,10 +57,10 @@ func TestBodyLimit(t *testing.T) {
 		configured, maxPayload, want int64
 		err                          bool
 	}{
-		{1 << 20, 1 << 20, 1<<20 - events.MaxHeaderBytes, false},
+		{1 << 20, 1 << 20, 1<<20 - inbound.MaxHeaderBytes, false},
 		{64 << 10, 1 << 20, 64 << 10, false},
 		{1 << 20, 8 << 20, 1 << 20, false},
-		{1 << 20, events.MaxHeaderBytes, 0, true},
+		{1 << 20, inbound.MaxHeaderBytes, 0, true},
 		{0, 1 << 20, 0, true},
 	} {
 		var logs strings.Builder

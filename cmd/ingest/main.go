@@ -16,12 +16,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/commsops/commsops/internal/inbound"
 	"github.com/commsops/commsops/internal/ingest"
 	"github.com/commsops/commsops/internal/natsconn"
 	"github.com/commsops/commsops/internal/opsapi"
 	"github.com/commsops/commsops/internal/service"
 	"github.com/commsops/commsops/internal/streams"
-	"github.com/commsops/commsops/pkg/events"
 )
 
 var version = "dev"
@@ -46,7 +46,7 @@ func main() { service.Main("ingest", run) }
 
 // bodyLimit returns the largest body the ingest accepts: INGEST_MAX_BODY_BYTES,
 // lowered (and logged) to the server's max_payload minus the room of an
-// event's headers (events.MaxHeaderBytes), so that every event a body makes
+// event's headers (inbound.MaxHeaderBytes), so that every event a body makes
 // fits in one message. A body over it is refused with 413; without the
 // cap it would be refused by the server after the ingest accepted it, and
 // answered 503, which Graph retries forever.
@@ -54,15 +54,15 @@ func bodyLimit(configured, maxPayload int64, log *slog.Logger) (int64, error) {
 	if configured <= 0 {
 		return 0, fmt.Errorf("INGEST_MAX_BODY_BYTES=%d: must be positive", configured)
 	}
-	limit := maxPayload - events.MaxHeaderBytes
+	limit := maxPayload - inbound.MaxHeaderBytes
 	if limit <= 0 {
-		return 0, fmt.Errorf("the NATS server's max_payload of %d bytes leaves no room for a body beside %d bytes of headers", maxPayload, events.MaxHeaderBytes)
+		return 0, fmt.Errorf("the NATS server's max_payload of %d bytes leaves no room for a body beside %d bytes of headers", maxPayload, inbound.MaxHeaderBytes)
 	}
 	if configured <= limit {
 		return configured, nil
 	}
 	log.Info("INGEST_MAX_BODY_BYTES lowered to fit the NATS server's max_payload",
-		"configured", configured, "max_body_bytes", limit, "max_payload", maxPayload, "header_room", events.MaxHeaderBytes)
+		"configured", configured, "max_body_bytes", limit, "max_payload", maxPayload, "header_room", inbound.MaxHeaderBytes)
 	return limit, nil
 }
 
@@ -72,6 +72,9 @@ func run(ctx context.Context, args []string) error {
 	log, stopTracing, err := service.Boot(ctx, "ingest", version, args, &cfg)
 	if err != nil {
 		return err
+	}
+	if cfg.StoreTimeout <= 0 {
+		return fmt.Errorf("INGEST_STORE_TIMEOUT %v must be positive", cfg.StoreTimeout)
 	}
 	// One deadline for the whole shutdown, COMMSOPS_SHUTDOWN_TIMEOUT from
 	// SIGTERM (or from a failure): every step below that runs after it
@@ -117,14 +120,11 @@ func run(ctx context.Context, args []string) error {
 	}
 
 	// Step 3: HTTP.
-	pub, err := events.NewPublisher(conn.JS, events.StoreTimeout(cfg.StoreTimeout))
-	if err != nil {
-		return err
-	}
+	store := inbound.Storer{JS: conn.JS, Timeout: cfg.StoreTimeout}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	h, err := ingest.NewHandler(ingest.Options{
-		Store:            pub,
+		Store:            store,
 		Ready:            streams.Writable(conn.JS),
 		NotificationAuth: notifAuth,
 		ResponseAuth:     respAuth,

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/commsops/commsops/internal/graphwire"
 	"github.com/commsops/commsops/internal/subjects"
 	"github.com/commsops/commsops/internal/traffic"
 	"github.com/commsops/commsops/pkg/events"
@@ -89,7 +90,7 @@ func benchRelay(ctx context.Context, b *bench, seq []traffic.Evidence) (rate flo
 		return 0, 0, err
 	}
 	cons, err := b.ajs.CreateConsumer(ctx, events.StreamIn, jetstream.ConsumerConfig{Durable: "bench-relay",
-		AckPolicy: jetstream.AckExplicitPolicy, FilterSubject: subjects.InFilter(-1, string(events.KindOperation)),
+		AckPolicy: jetstream.AckExplicitPolicy, FilterSubject: subjects.InFilter(-1, string(graphwire.KindOperation)),
 		MaxAckPending: 16384})
 	if err != nil {
 		return 0, 0, err

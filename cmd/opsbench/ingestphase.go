@@ -16,6 +16,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/commsops/commsops/internal/graphwire"
+	"github.com/commsops/commsops/internal/inbound"
 	"github.com/commsops/commsops/internal/ingest"
 	"github.com/commsops/commsops/internal/streams"
 	"github.com/commsops/commsops/pkg/events"
@@ -50,11 +52,8 @@ func benchIngest(ctx context.Context, b *bench, run int, log *slog.Logger) (real
 		return real, bare, shaped, err
 	}
 	defer nc.Close()
-	pub, err := events.NewPublisher(js)
-	if err != nil {
-		return real, bare, shaped, err
-	}
-	realHandler, err := ingest.NewHandler(ingest.Options{Store: pub, Ready: streams.Writable(js), Log: log})
+	store := inbound.Storer{JS: js, Timeout: events.DefaultStoreTimeout}
+	realHandler, err := ingest.NewHandler(ingest.Options{Store: store, Ready: streams.Writable(js), Log: log})
 	if err != nil {
 		return real, bare, shaped, err
 	}
@@ -120,11 +119,11 @@ func newBareHandler(js jetstream.JetStream) http.Handler {
 // but as the ingest's event would be stored (headers taken from a real
 // callback once, a fresh id and key per request).
 func newShapedHandler(js jetstream.JetStream) (http.Handler, error) {
-	sample, err := events.ParseNotifications(notificationBody(nil, opID(0, 0), "shaped", "running"))
+	sample, err := graphwire.ParseNotifications(notificationBody(nil, opID(0, 0), "shaped", "running"))
 	if err != nil {
 		return nil, err
 	}
-	ins, err := events.NotificationEvents(sample, events.InboundOptions{})
+	ins, err := inbound.NotificationEvents(sample, inbound.Options{})
 	if err != nil {
 		return nil, err
 	}
@@ -140,7 +139,7 @@ func newShapedHandler(js jetstream.JetStream) (http.Handler, error) {
 			return
 		}
 		id := "n-shaped-" + strconv.FormatInt(n.Add(1), 10)
-		msg := &nats.Msg{Subject: events.InSubject(events.KindOperation, id), Header: maps.Clone(tmpl.Header), Data: body}
+		msg := &nats.Msg{Subject: inbound.InSubject(graphwire.KindOperation, id), Header: maps.Clone(tmpl.Header), Data: body}
 		msg.Header.Set(events.HeaderID, id)
 		if _, err := js.PublishMsg(r.Context(), msg, jetstream.WithMsgID(id), jetstream.WithExpectStream(events.StreamIn)); err != nil {
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)

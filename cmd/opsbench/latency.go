@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/commsops/commsops/internal/cehdr"
+	"github.com/commsops/commsops/internal/inbound"
 	"github.com/commsops/commsops/internal/ingest"
 	"github.com/commsops/commsops/internal/resolver"
 	"github.com/commsops/commsops/internal/streams"
@@ -86,11 +87,8 @@ func benchLatency(ctx context.Context, b *bench, run int, log *slog.Logger) (lat
 		return res, err
 	}
 	defer inc.Close()
-	pub, err := events.NewPublisher(ijs)
-	if err != nil {
-		return res, err
-	}
-	h, err := ingest.NewHandler(ingest.Options{Store: pub, Ready: streams.Writable(ijs), Log: log})
+	store := inbound.Storer{JS: ijs, Timeout: events.DefaultStoreTimeout}
+	h, err := ingest.NewHandler(ingest.Options{Store: store, Ready: streams.Writable(ijs), Log: log})
 	if err != nil {
 		return res, err
 	}

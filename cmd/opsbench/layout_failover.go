@@ -17,6 +17,8 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/commsops/commsops/internal/cehdr"
+	"github.com/commsops/commsops/internal/graphwire"
+	"github.com/commsops/commsops/internal/inbound"
 	"github.com/commsops/commsops/internal/resolver"
 	"github.com/commsops/commsops/internal/subjects"
 	"github.com/commsops/commsops/pkg/events"
@@ -56,7 +58,7 @@ func (l *layout) failoverPhase(ctx context.Context, run int) (failoverResult, er
 		return r, err
 	}
 	partitionOf := func(cc string) int {
-		s := tr.TransformSubject(events.InSubject(events.KindOperation, events.Key(cc)))
+		s := tr.TransformSubject(inbound.InSubject(graphwire.KindOperation, events.Key(cc)))
 		p, err := strconv.Atoi(strings.Split(s, ".")[2])
 		if err != nil {
 			return -1

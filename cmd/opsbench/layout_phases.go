@@ -8,6 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/commsops/commsops/internal/graphwire"
 	"github.com/commsops/commsops/internal/subjects"
 	"github.com/commsops/commsops/internal/traffic"
 	"github.com/commsops/commsops/pkg/events"
@@ -44,7 +45,7 @@ func (l *layout) relayPhase(ctx context.Context, seq []traffic.Evidence) (drainR
 		return r, err
 	}
 	if _, err := b.ajs.CreateConsumer(ctx, events.StreamIn, jetstream.ConsumerConfig{Durable: "bench-relay",
-		AckPolicy: jetstream.AckExplicitPolicy, FilterSubject: subjects.InFilter(-1, string(events.KindOperation)),
+		AckPolicy: jetstream.AckExplicitPolicy, FilterSubject: subjects.InFilter(-1, string(graphwire.KindOperation)),
 		MaxAckPending: 16384}); err != nil {
 		return r, err
 	}

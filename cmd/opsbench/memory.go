@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/commsops/commsops/internal/graphwire"
+	"github.com/commsops/commsops/internal/inbound"
 	"github.com/commsops/commsops/internal/resolver"
 	"github.com/commsops/commsops/pkg/events"
 )
@@ -61,16 +63,16 @@ func benchMemory(ctx context.Context, b *bench, run int, memprofile string, log 
 	if err != nil {
 		return res, err
 	}
-	ins := make([]events.Inbound, n)
+	ins := make([]inbound.Inbound, n)
 	var buf []byte
 	for i := range ins {
 		id := opID(0x0be70000|uint32(run), i)
 		buf = responseBody(buf, id, "open-"+strconv.Itoa(run)+"-"+strconv.Itoa(i))
-		p, err := events.ParseActionResponse(buf)
+		p, err := graphwire.ParseActionResponse(buf)
 		if err != nil {
 			return res, err
 		}
-		if ins[i], err = events.ResponseEvent(p, append([]byte(nil), buf...), events.InboundOptions{}); err != nil {
+		if ins[i], err = inbound.ResponseEvent(p, append([]byte(nil), buf...), inbound.Options{}); err != nil {
 			return res, err
 		}
 	}

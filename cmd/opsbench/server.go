@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/commsops/commsops/internal/inbound"
 	"github.com/commsops/commsops/internal/resolver"
 	"github.com/commsops/commsops/internal/streams"
 	"github.com/commsops/commsops/internal/traffic"
@@ -130,15 +131,11 @@ func (b *bench) plainStream(ctx context.Context, name, subjects string) error {
 	return err
 }
 
-// preload stores in through an events.Publisher (the path a bot or the
-// ingest takes) and returns how many messages COMMS_IN holds afterwards.
-func (b *bench) preload(ctx context.Context, js jetstream.JetStream, in []events.Inbound) (int, error) {
-	pub, err := events.NewPublisher(js, events.StoreTimeout(time.Minute))
-	if err != nil {
-		return 0, err
-	}
+// preload stores in through inbound.Store (the path a bot's Publisher and
+// the ingest take) and returns how many messages COMMS_IN holds afterwards.
+func (b *bench) preload(ctx context.Context, js jetstream.JetStream, in []inbound.Inbound) (int, error) {
 	for start := 0; start < len(in); start += 256 {
-		if err := pub.Store(ctx, in[start:min(start+256, len(in))]); err != nil {
+		if err := inbound.Store(ctx, js, time.Minute, in[start:min(start+256, len(in))]); err != nil {
 			return 0, fmt.Errorf("preload: %w", err)
 		}
 	}

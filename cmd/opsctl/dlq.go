@@ -14,6 +14,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/commsops/commsops/internal/deadletter"
+	"github.com/commsops/commsops/internal/graphwire"
+	"github.com/commsops/commsops/internal/inbound"
 	"github.com/commsops/commsops/internal/subjects"
 	"github.com/commsops/commsops/pkg/events"
 )
@@ -98,7 +100,7 @@ func (d deadLetter) target() (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("dead letter #%d: %s %q is not a stored %s subject (comms.in.<partition>.<kind>.<key>)", d.Seq, deadletter.HeaderSubject, d.Stored, events.StreamIn)
 	}
-	return events.InSubject(events.Kind(s.Kind), s.Key), nil
+	return inbound.InSubject(graphwire.Kind(s.Kind), s.Key), nil
 }
 
 // eachDeadLetter calls f for every message of COMMS_DLQ in order.

@@ -22,6 +22,8 @@ import (
 
 	"github.com/commsops/commsops/internal/deadletter"
 	"github.com/commsops/commsops/internal/demo"
+	"github.com/commsops/commsops/internal/graphwire"
+	"github.com/commsops/commsops/internal/inbound"
 	"github.com/commsops/commsops/internal/ingest"
 	"github.com/commsops/commsops/internal/natstest"
 	"github.com/commsops/commsops/internal/resolver"
@@ -169,8 +171,8 @@ func TestPipeline(t *testing.T) {
 	js, layout := server(t)
 	ctx := context.Background()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	pub, _ := events.NewPublisher(js)
-	h, err := ingest.NewHandler(ingest.Options{Store: pub, Log: log})
+	store := inbound.Storer{JS: js, Timeout: events.DefaultStoreTimeout}
+	h, err := ingest.NewHandler(ingest.Options{Store: store, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,7 +257,7 @@ func TestPipeline(t *testing.T) {
 		}
 	})
 	t.Run("dead letters of the resolver", func(t *testing.T) {
-		if _, err := js.Publish(ctx, events.InSubject(events.KindOperation, "poison"), []byte("not a CloudEvent")); err != nil {
+		if _, err := js.Publish(ctx, inbound.InSubject(graphwire.KindOperation, "poison"), []byte("not a CloudEvent")); err != nil {
 			t.Fatal(err)
 		}
 		var out string
@@ -448,7 +450,7 @@ func TestDLQ(t *testing.T) {
 
 	// The original as ingest stored it, then dead-lettered as the resolver does.
 	key := events.Key("bad cc.*")
-	orig := &nats.Msg{Subject: events.InSubject(events.KindOperation, key), Data: []byte(`{"broken":`),
+	orig := &nats.Msg{Subject: inbound.InSubject(graphwire.KindOperation, key), Data: []byte(`{"broken":`),
 		Header: nats.Header{"ce-specversion": {"1.0"}, "ce-id": {"orig-1"}, "X-Original": {"kept"}}}
 	origAck, err := js.PublishMsg(ctx, orig, jetstream.WithMsgID("orig-1"))
 	if err != nil {
@@ -553,8 +555,8 @@ func TestDLQ(t *testing.T) {
 // with what to do.
 func TestDemo(t *testing.T) {
 	js, _ := server(t)
-	pub, _ := events.NewPublisher(js)
-	h, _ := ingest.NewHandler(ingest.Options{Store: pub, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	store := inbound.Storer{JS: js, Timeout: events.DefaultStoreTimeout}
+	h, _ := ingest.NewHandler(ingest.Options{Store: store, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	ts := httptest.NewServer(h)
 	t.Cleanup(ts.Close)
 	out, _ := mustOpsctl(t, "demo", "-url", ts.URL)

@@ -18,7 +18,7 @@ import (
 // CloudEvents NATS binding header names (binary content mode); pkg/events
 // publishes the same names.
 const (
-	headerPrefix      = "ce-"
+	HeaderPrefix      = "ce-"
 	HeaderSpecVersion = "ce-specversion"
 	HeaderID          = "ce-id"
 	HeaderSource      = "ce-source"
@@ -82,7 +82,7 @@ func EncodeMsg(subject string, e event.Event) (*nats.Msg, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: extension %s: %v", evterr.ErrNotCloudEvent, name, err)
 		}
-		set(headerPrefix+name, s)
+		set(HeaderPrefix+name, s)
 	}
 	if bad != "" {
 		// CloudEvents strings are Unicode: DecodeMsg would refuse this message.
@@ -103,7 +103,7 @@ func DecodeMsg(h nats.Header, data []byte) (event.Event, error) {
 	keys := make(map[string]string, len(h)) // lower-cased name → header key
 	for k := range h {
 		lk := strings.ToLower(k)
-		if !strings.HasPrefix(lk, headerPrefix) && lk != HeaderContentType {
+		if !strings.HasPrefix(lk, HeaderPrefix) && lk != HeaderContentType {
 			continue
 		}
 		prev, dup := keys[lk]
@@ -142,7 +142,7 @@ func DecodeMsg(h nats.Header, data []byte) (event.Event, error) {
 	e := event.New(event.CloudEventsVersionV1)
 	// In sorted order, so that a message with several faults always gets the same error.
 	for _, lk := range slices.Sorted(maps.Keys(keys)) {
-		name, isCE := strings.CutPrefix(lk, headerPrefix)
+		name, isCE := strings.CutPrefix(lk, HeaderPrefix)
 		if !isCE || name == "specversion" {
 			continue
 		}

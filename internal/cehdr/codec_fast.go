@@ -95,9 +95,9 @@ func ReadAttributes(h nats.Header) (a Attributes, ok bool) {
 	id, ok3 := get(HeaderID)
 	typ, ok4 := get(HeaderType)
 	tm, ok5 := get(HeaderTime)
-	tp, ok6 := get(headerPrefix + extTraceParent)
-	slot, ok7 := get(headerPrefix + stallcheck.ExtSlot)
-	news, ok8 := get(headerPrefix + stallcheck.ExtNewsSeq)
+	tp, ok6 := get(HeaderPrefix + extTraceParent)
+	slot, ok7 := get(HeaderPrefix + stallcheck.ExtSlot)
+	news, ok8 := get(HeaderPrefix + stallcheck.ExtNewsSeq)
 	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6 && ok7 && ok8) || sv != "1.0" || src == "" || id == "" || typ == "" || !utf8.ValidString(src+id+typ) {
 		return a, false
 	}

@@ -11,6 +11,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/commsops/commsops/internal/graphwire"
+	"github.com/commsops/commsops/internal/inbound"
 	"github.com/commsops/commsops/internal/natstest"
 	"github.com/commsops/commsops/internal/resolver"
 	"github.com/commsops/commsops/internal/streams"
@@ -30,12 +32,11 @@ func preload(b *testing.B, n int) (*natstest.Server, jetstream.JetStream, *strea
 		b.Fatal(err)
 	}
 	_, seq := generate(rand.New(rand.NewPCG(1, 1)), n)
-	pub, _ := events.NewPublisher(js)
-	var batch []events.Inbound
+	var batch []inbound.Inbound
 	for i, e := range seq {
-		batch = append(batch, inbound(b, e)...)
+		batch = append(batch, inboundOf(b, e)...)
 		if len(batch) >= 256 || i == len(seq)-1 {
-			if err := pub.Store(ctx, batch); err != nil {
+			if err := inbound.Store(ctx, js, events.DefaultStoreTimeout, batch); err != nil {
 				b.Fatal(err)
 			}
 			batch = batch[:0]
@@ -55,7 +56,7 @@ func BenchmarkRelayCeiling(b *testing.B) {
 		b.Fatal(err)
 	}
 	cons, err := js.CreateConsumer(ctx, events.StreamIn, jetstream.ConsumerConfig{Durable: "relay", AckPolicy: jetstream.AckExplicitPolicy,
-		FilterSubject: subjects.InFilter(-1, string(events.KindOperation)), MaxAckPending: 16 * 1024})
+		FilterSubject: subjects.InFilter(-1, string(graphwire.KindOperation)), MaxAckPending: 16 * 1024})
 	if err != nil {
 		b.Fatal(err)
 	}

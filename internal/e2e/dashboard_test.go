@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/commsops/commsops/internal/inbound"
 	"github.com/commsops/commsops/internal/ingest"
 	"github.com/commsops/commsops/pkg/events"
 )
@@ -41,11 +42,8 @@ func TestDashboardQueriesExistingMetrics(t *testing.T) {
 	cfg := resolverDefaults()
 	cfg.Registerer = reg
 	p.startWorker("w1", cfg)
-	pub, err := events.NewPublisher(p.js)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := ingest.NewHandler(ingest.Options{Store: pub, Log: testLog(t), Registry: reg})
+	store := inbound.Storer{JS: p.js, Timeout: events.DefaultStoreTimeout}
+	h, err := ingest.NewHandler(ingest.Options{Store: store, Log: testLog(t), Registry: reg})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/commsops/commsops/internal/inbound"
 	"github.com/commsops/commsops/internal/ingest"
 	"github.com/commsops/commsops/internal/natstest"
 	"github.com/commsops/commsops/internal/streams"
@@ -26,8 +27,8 @@ func TestBrokerRestartMidStream(t *testing.T) {
 	p := startPipeline(t)
 	// An ingest with a short store timeout, on its own reconnecting connection.
 	_, js := natstest.Connect(t, p.url)
-	pub, _ := events.NewPublisher(js)
-	h, _ := ingest.NewHandler(ingest.Options{Store: pub, Ready: streams.Writable(js), Log: testLog(t), StoreTimeout: 300 * time.Millisecond})
+	store := inbound.Storer{JS: js, Timeout: events.DefaultStoreTimeout}
+	h, _ := ingest.NewHandler(ingest.Options{Store: store, Ready: streams.Writable(js), Log: testLog(t), StoreTimeout: 300 * time.Millisecond})
 	ts := httptest.NewServer(h)
 	defer ts.Close()
 	p.http = ts

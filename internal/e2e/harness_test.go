@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/commsops/commsops/internal/inbound"
 	"github.com/commsops/commsops/internal/ingest"
 	"github.com/commsops/commsops/internal/natstest"
 	"github.com/commsops/commsops/internal/resolver"
@@ -71,11 +72,8 @@ func startPipelineAt(t *testing.T, url string, replicas int) *pipeline {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub, err := events.NewPublisher(js)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := ingest.NewHandler(ingest.Options{Store: pub, Ready: streams.Writable(js), Log: testLog(t)})
+	store := inbound.Storer{JS: js, Timeout: events.DefaultStoreTimeout}
+	h, err := ingest.NewHandler(ingest.Options{Store: store, Ready: streams.Writable(js), Log: testLog(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/commsops/commsops/internal/graphwire"
 	"github.com/commsops/commsops/internal/subjects"
 	"github.com/commsops/commsops/internal/traffic"
 	"github.com/commsops/commsops/pkg/events"
@@ -234,7 +235,7 @@ func TestNonOperationNotificationsStored(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if in.Kind == string(events.KindOperation) {
+		if in.Kind == string(graphwire.KindOperation) {
 			t.Errorf("non-operation stored under an operation subject %s", m.Subject)
 		}
 	}

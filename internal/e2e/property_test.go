@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/commsops/commsops/internal/graphid"
+	"github.com/commsops/commsops/internal/inbound"
 	"github.com/commsops/commsops/internal/traffic"
 	"github.com/commsops/commsops/pkg/events"
 )
@@ -29,8 +30,8 @@ func generate(r *rand.Rand, n int) ([]*traffic.Operation, []traffic.Evidence) {
 	return traffic.Generate(r, n, testShares)
 }
 
-// inbound renders one piece of evidence as the events ingest would store.
-func inbound(t testing.TB, e traffic.Evidence) []events.Inbound {
+// inboundOf renders one piece of evidence as the events ingest would store.
+func inboundOf(t testing.TB, e traffic.Evidence) []inbound.Inbound {
 	t.Helper()
 	in, err := e.Inbound()
 	if err != nil {
@@ -40,17 +41,13 @@ func inbound(t testing.TB, e traffic.Evidence) []events.Inbound {
 }
 
 func (p *pipeline) publishAll(t *testing.T, seq []traffic.Evidence) {
-	pub, err := events.NewPublisher(p.js)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	var batch []events.Inbound
+	var batch []inbound.Inbound
 	for i, e := range seq {
-		batch = append(batch, inbound(t, e)...)
+		batch = append(batch, inboundOf(t, e)...)
 		if len(batch) >= 64 || i == len(seq)-1 {
-			if err := pub.Store(ctx, batch); err != nil {
+			if err := inbound.Store(ctx, p.js, events.DefaultStoreTimeout, batch); err != nil {
 				t.Fatal(err)
 			}
 			batch = batch[:0]

@@ -11,6 +11,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/commsops/commsops/internal/deadletter"
+	"github.com/commsops/commsops/internal/graphwire"
+	"github.com/commsops/commsops/internal/inbound"
 	"github.com/commsops/commsops/internal/resolver"
 	"github.com/commsops/commsops/pkg/events"
 )
@@ -71,11 +73,11 @@ func TestPoisonMessageDeadLettered(t *testing.T) {
 		name string
 		msg  *nats.Msg
 	}{
-		{"not a CloudEvent", &nats.Msg{Subject: events.InSubject(events.KindOperation, key), Data: []byte("garbage"),
+		{"not a CloudEvent", &nats.Msg{Subject: inbound.InSubject(graphwire.KindOperation, key), Data: []byte("garbage"),
 			Header: nats.Header{"X-Original": []string{"kept"}}}},
-		{"CloudEvent of an unknown type", &nats.Msg{Subject: events.InSubject(events.KindOperation, key), Data: []byte("{}"),
+		{"CloudEvent of an unknown type", &nats.Msg{Subject: inbound.InSubject(graphwire.KindOperation, key), Data: []byte("{}"),
 			Header: nats.Header{"ce-specversion": {"1.0"}, "ce-id": {"x1"}, "ce-source": {"/x"}, "ce-type": {"com.example.nope"}, "X-Original": {"kept"}}}},
-		{"bad data", &nats.Msg{Subject: events.InSubject(events.KindOperation, key), Data: []byte(`{"callId":1}`),
+		{"bad data", &nats.Msg{Subject: inbound.InSubject(graphwire.KindOperation, key), Data: []byte(`{"callId":1}`),
 			Header: nats.Header{"ce-specversion": {"1.0"}, "ce-id": {"x2"}, "ce-source": {"/x"}, "ce-type": {events.TypeActionResponse}, "X-Original": {"kept"}}}},
 	}
 	var seqs []uint64

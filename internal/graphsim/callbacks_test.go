@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/commsops/commsops/internal/graphwire"
 	"github.com/commsops/commsops/pkg/events"
 )
 
@@ -59,7 +60,7 @@ func TestCallbacksParse(t *testing.T) {
 					got.Header.Get("User-Agent") != userAgent || got.Header.Get("Content-Type") != "application/json" {
 					t.Errorf("headers %v", got.Header)
 				}
-				n, err := events.ParseNotifications(got.Body)
+				n, err := graphwire.ParseNotifications(got.Body)
 				if err != nil {
 					t.Fatalf("ParseNotifications: %v\n%s", err, got.Body)
 				}
@@ -74,17 +75,17 @@ func TestCallbacksParse(t *testing.T) {
 						ODataType string `json:"@odata.type"`
 					}
 					mustUnmarshal(t, item.Resources[0], &rt)
-					kind := events.ResourceKind(rt.ODataType, item.Path)
-					if kind == events.KindCall {
+					kind := graphwire.ResourceKind(rt.ODataType, item.Path)
+					if kind == graphwire.KindCall {
 						var st struct{ State string }
 						mustUnmarshal(t, item.Resources[0], &st)
 						callStates = append(callStates, st.State)
 						continue
 					}
-					if kind != events.KindOperation {
+					if kind != graphwire.KindOperation {
 						t.Fatalf("kind %q of %s", kind, item.Raw)
 					}
-					_, op, err := events.ParseOperationNotification(item.Raw)
+					_, op, err := graphwire.ParseOperationNotification(item.Raw)
 					if err != nil {
 						t.Fatalf("ParseOperationNotification: %v\n%s", err, item.Raw)
 					}
@@ -99,7 +100,7 @@ func TestCallbacksParse(t *testing.T) {
 					} else if op.ID != want || item.Path.OperationID != want {
 						t.Errorf("id %q, path %q, want %q", op.ID, item.Path.OperationID, want)
 					}
-					if op.Status == events.StatusCompleted && (op.ResultInfo == nil || op.ResultInfo.Code != 200) {
+					if op.Status == string(events.StatusCompleted) && (op.ResultInfo == nil || op.ResultInfo.Code != 200) {
 						t.Errorf("completed without resultInfo 200: %s", item.Raw)
 					}
 					if tc.nullID == false && op.ODataType == "" {
@@ -108,11 +109,11 @@ func TestCallbacksParse(t *testing.T) {
 					if op.ClientContext == "cc-participants/invite" {
 						var raw struct{ Resource string }
 						mustUnmarshal(t, item.Raw, &raw)
-						if events.ParseResourcePath(raw.Resource).CallID != callID || !strings.HasPrefix(raw.Resource, "/app/calls/") {
+						if graphwire.ParseResourcePath(raw.Resource).CallID != callID || !strings.HasPrefix(raw.Resource, "/app/calls/") {
 							t.Errorf("invite item without the older resource field: %s", item.Raw)
 						}
 					}
-					seen[op.ClientContext] = append(seen[op.ClientContext], string(op.Status))
+					seen[op.ClientContext] = append(seen[op.ClientContext], op.Status)
 				}
 			}
 			for cc := range opIDs {
@@ -147,12 +148,12 @@ func TestCancelMediaProcessing(t *testing.T) {
 	}
 	found := false
 	for _, got := range rc.all() {
-		n, err := events.ParseNotifications(got.Body)
+		n, err := graphwire.ParseNotifications(got.Body)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, item := range n.Items {
-			if _, op, err := events.ParseOperationNotification(item.Raw); err == nil && op != nil && op.ClientContext == "prompt-1" && op.Status == events.StatusFailed {
+			if _, op, err := graphwire.ParseOperationNotification(item.Raw); err == nil && op != nil && op.ClientContext == "prompt-1" && op.Status == string(events.StatusFailed) {
 				found = op.CompletionReason == "operationCanceled" && op.ResultInfo != nil && op.ResultInfo.Code == 400
 			}
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/commsops/commsops/internal/graphauth"
+	"github.com/commsops/commsops/internal/inbound"
 	"github.com/commsops/commsops/internal/ingest"
 	"github.com/commsops/commsops/internal/natstest"
 	"github.com/commsops/commsops/internal/resolver"
@@ -56,7 +57,7 @@ func TestPipelineAgainstSimulator(t *testing.T) {
 		t.Fatal(err)
 	}
 	h, err := ingest.NewHandler(ingest.Options{
-		Store: pub, Ready: streams.Writable(js), Log: log,
+		Store: inbound.Storer{JS: js, Timeout: events.DefaultStoreTimeout}, Ready: streams.Writable(js), Log: log,
 		NotificationAuth: ingest.AuthenticatorFunc(func(r *http.Request) error {
 			_, err := v.Verify(r.Context(), r.Header.Get("Authorization"))
 			return err

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/commsops/commsops/pkg/events"
+	"github.com/commsops/commsops/internal/graphwire"
 )
 
 // opCallback is one received callback about the operation of one
@@ -29,13 +29,13 @@ func callbacksOf(t *testing.T, rc *receiver, cc string) []opCallback {
 	t.Helper()
 	var out []opCallback
 	for _, got := range rc.all() {
-		n, err := events.ParseNotifications(got.Body)
+		n, err := graphwire.ParseNotifications(got.Body)
 		if err != nil {
 			t.Fatal(err)
 		}
 		cb := opCallback{messageID: got.Header.Get(headerMessageID), at: got.At}
 		for _, item := range n.Items {
-			_, op, err := events.ParseOperationNotification(item.Raw)
+			_, op, err := graphwire.ParseOperationNotification(item.Raw)
 			if err != nil || op == nil || op.ClientContext != cc {
 				continue
 			}

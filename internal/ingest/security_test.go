@@ -21,6 +21,8 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/commsops/commsops/internal/graphwire"
+	"github.com/commsops/commsops/internal/inbound"
 	"github.com/commsops/commsops/internal/natstest"
 	"github.com/commsops/commsops/internal/problem"
 	"github.com/commsops/commsops/internal/service"
@@ -50,7 +52,7 @@ func amplifier(resources, pad int) string {
 // a Graph-shaped callback of 1,000 resources is stored within StoreBudget.
 func TestStorageAmplification(t *testing.T) {
 	e := newEnv(t, Options{MaxBodyBytes: 1 << 20})
-	attack := amplifier(events.MaxItems, 200<<10)
+	attack := amplifier(graphwire.MaxItems, 200<<10)
 
 	var before, after runtime.MemStats
 	runtime.GC()
@@ -69,14 +71,14 @@ func TestStorageAmplification(t *testing.T) {
 		t.Fatalf("handling a %d-byte callback allocated %d bytes", len(attack), alloc)
 	}
 
-	legit := amplifier(events.MaxItems, 0)
+	legit := amplifier(graphwire.MaxItems, 0)
 	rec = e.post("/v1/notifications", legit)
 	if rec.Code != http.StatusAccepted {
 		t.Fatalf("1,000 resources with small siblings: %d %s", rec.Code, rec.Body)
 	}
 	st := e.streamState(t)
-	if st.Msgs != events.MaxItems || st.Bytes > uint64(events.StoreBudget(len(legit), events.MaxItems)) {
-		t.Fatalf("stored %d events, %d bytes, from %d bytes; budget %d", st.Msgs, st.Bytes, len(legit), events.StoreBudget(len(legit), events.MaxItems))
+	if st.Msgs != graphwire.MaxItems || st.Bytes > uint64(inbound.StoreBudget(len(legit), graphwire.MaxItems)) {
+		t.Fatalf("stored %d events, %d bytes, from %d bytes; budget %d", st.Msgs, st.Bytes, len(legit), inbound.StoreBudget(len(legit), graphwire.MaxItems))
 	}
 	t.Logf("red team: %d bytes refused, %d allocated; legit: %d bytes stored as %d", len(attack), after.TotalAlloc-before.TotalAlloc, len(legit), st.Bytes)
 }
@@ -358,8 +360,8 @@ func BenchmarkRequestMemory(b *testing.B) {
 		name, body string
 		want       int
 	}{
-		{"red team refused", amplifier(events.MaxItems, 200<<10), http.StatusRequestEntityTooLarge},
-		{"1000 resources of 1 KiB", amplifierResources(events.MaxItems, 880), http.StatusAccepted},
+		{"red team refused", amplifier(graphwire.MaxItems, 200<<10), http.StatusRequestEntityTooLarge},
+		{"1000 resources of 1 KiB", amplifierResources(graphwire.MaxItems, 880), http.StatusAccepted},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			e := newEnvWith(b, Options{}, envConfig{}).h

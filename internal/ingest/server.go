@@ -18,6 +18,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/commsops/commsops/internal/graphwire"
+	"github.com/commsops/commsops/internal/inbound"
 	"github.com/commsops/commsops/internal/problem"
 	"github.com/commsops/commsops/internal/tracing"
 	"github.com/commsops/commsops/pkg/events"
@@ -36,9 +38,9 @@ type AuthenticatorFunc func(r *http.Request) error
 func (f AuthenticatorFunc) Authenticate(r *http.Request) error { return f(r) }
 
 // Store stores inbound events, all or nothing as far as the caller is told:
-// nil only when every event is stored. *events.Publisher implements it.
+// nil only when every event is stored. inbound.Storer implements it.
 type Store interface {
-	Store(ctx context.Context, in []events.Inbound) error
+	Store(ctx context.Context, in []inbound.Inbound) error
 }
 
 // Options configures a Handler.
@@ -50,7 +52,7 @@ type Options struct {
 	NotificationAuth Authenticator
 	ResponseAuth     Authenticator
 	// MaxBodyBytes bounds a request body (default 1 MiB). Keep it at most
-	// the server's max_payload minus events.MaxHeaderBytes, so that every
+	// the server's max_payload minus inbound.MaxHeaderBytes, so that every
 	// event fits in one message (cmd/ingest lowers it to that).
 	MaxBodyBytes int64
 	// StoreTimeout bounds the wait for JetStream's acks (default 2.5s, under
@@ -120,18 +122,18 @@ func (h *Handler) notifications(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	n, err := events.ParseNotifications(body)
+	n, err := graphwire.ParseNotifications(body)
 	if err != nil {
 		h.invalid(w, r, route, err)
 		return
 	}
 	// Refuse what would store more than the budget before making a single
 	// event, so that the memory a request takes is bounded as well.
-	if size, count := n.DataSize(); size > events.StoreBudget(len(body), count) {
+	if size, count := inbound.DataSize(n); size > inbound.StoreBudget(len(body), count) {
 		h.tooLarge(w, r, route, len(body), size, count)
 		return
 	}
-	in, err := events.NotificationEvents(n, h.inboundOptions(r))
+	in, err := inbound.NotificationEvents(n, h.inboundOptions(r))
 	if err != nil {
 		h.invalid(w, r, route, err)
 		return
@@ -150,21 +152,21 @@ func (h *Handler) responses(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	parsed, err := events.ParseActionResponse(body)
+	parsed, err := graphwire.ParseActionResponse(body)
 	if err != nil {
 		h.invalid(w, r, route, err)
 		return
 	}
-	in, err := events.ResponseEvent(parsed, body, h.inboundOptions(r))
+	in, err := inbound.ResponseEvent(parsed, body, h.inboundOptions(r))
 	if err != nil {
 		h.invalid(w, r, route, err)
 		return
 	}
-	h.store(w, r, route, len(body), []events.Inbound{in})
+	h.store(w, r, route, len(body), []inbound.Inbound{in})
 }
 
-func (h *Handler) inboundOptions(r *http.Request) events.InboundOptions {
-	return events.InboundOptions{
+func (h *Handler) inboundOptions(r *http.Request) inbound.Options {
+	return inbound.Options{
 		ReceivedAt: h.opts.Now(),
 		MessageID:  r.Header.Get("X-Microsoft-Skype-Message-ID"),
 		// The request span's own context: a traceparent header that did not
@@ -287,21 +289,21 @@ func (h *Handler) invalid(w http.ResponseWriter, r *http.Request, route string, 
 }
 
 // tooLarge answers a request whose events would store more than
-// events.StoreBudget allows.
+// inbound.StoreBudget allows.
 func (h *Handler) tooLarge(w http.ResponseWriter, r *http.Request, route string, bodyLen, size, count int) {
 	h.invalid(w, r, route, fmt.Errorf("%w: its %d events would store %d bytes, over the %d allowed for a body of %d bytes (4 × body + %d per event)",
-		events.ErrTooLarge, count, size, events.StoreBudget(bodyLen, count), bodyLen, events.BudgetPerEvent))
+		events.ErrTooLarge, count, size, inbound.StoreBudget(bodyLen, count), bodyLen, inbound.BudgetPerEvent))
 }
 
 // store answers 202 once every event is stored; 413 or 400 when the events
 // can never be stored (nothing is); 503 + Retry-After only when JetStream is
 // unavailable or slow, so that a retry may succeed.
-func (h *Handler) store(w http.ResponseWriter, r *http.Request, route string, bodyLen int, in []events.Inbound) {
+func (h *Handler) store(w http.ResponseWriter, r *http.Request, route string, bodyLen int, in []inbound.Inbound) {
 	size := 0
 	for _, ev := range in {
 		size += ev.Size()
 	}
-	if size > events.StoreBudget(bodyLen, len(in)) {
+	if size > inbound.StoreBudget(bodyLen, len(in)) {
 		h.tooLarge(w, r, route, bodyLen, size, len(in))
 		return
 	}

@@ -17,6 +17,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/commsops/commsops/internal/graphwire"
+	"github.com/commsops/commsops/internal/inbound"
 	"github.com/commsops/commsops/internal/natstest"
 	"github.com/commsops/commsops/internal/problem"
 	"github.com/commsops/commsops/internal/service"
@@ -54,11 +56,7 @@ func newEnvWith(t testing.TB, o Options, c envConfig) *env {
 		e.proxy = natstest.NewProxy(t, e.srv.URL())
 		_, pubJS = natstest.Connect(t, e.proxy.URL())
 	}
-	pub, err := events.NewPublisher(pubJS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	o.Store, o.Ready = pub, streams.Writable(pubJS)
+	o.Store, o.Ready = inbound.Storer{JS: pubJS, Timeout: events.DefaultStoreTimeout}, streams.Writable(pubJS)
 	if o.Log == nil {
 		o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -118,7 +116,7 @@ func callback(items int, cc string) string {
 // and stores nothing.
 func TestLimits(t *testing.T) {
 	e := newEnv(t, Options{MaxBodyBytes: 1 << 20})
-	deep := strings.Repeat(`{"a":`, events.MaxJSONDepth+5) + "1" + strings.Repeat("}", events.MaxJSONDepth+5)
+	deep := strings.Repeat(`{"a":`, graphwire.MaxJSONDepth+5) + "1" + strings.Repeat("}", graphwire.MaxJSONDepth+5)
 	cases := []struct {
 		name, route, ctype, body string
 		want                     int
@@ -127,7 +125,7 @@ func TestLimits(t *testing.T) {
 		{"body over the limit", "/v1/notifications", "application/json", `{"value":[],"pad":"` + strings.Repeat("x", 1100<<10) + `"}`, 413, "over"},
 		{"no content type", "/v1/notifications", "", `{"value":[]}`, 415, "not JSON"},
 		{"text/plain", "/v1/responses", "text/plain", `{}`, 415, "not JSON"},
-		{"too many resources", "/v1/notifications", "application/json", callback(events.MaxItems+1, "cc"), 413, "too many"},
+		{"too many resources", "/v1/notifications", "application/json", callback(graphwire.MaxItems+1, "cc"), 413, "too many"},
 		{"nested too deeply", "/v1/notifications", "application/json", `{"value":[],"x":` + deep + `}`, 400, "deep"},
 		{"control character in clientContext", "/v1/notifications", "application/json", strings.Replace(callback(1, "PLACEHOLDER"), "PLACEHOLDER", `a\u0007b`, 1), 400, "control"},
 		{"clientContext of 257 characters", "/v1/responses", "application/json",
@@ -159,15 +157,15 @@ func TestLimits(t *testing.T) {
 		t.Fatalf("%d messages stored by rejected requests", n)
 	}
 	t.Run("within the limits", func(t *testing.T) {
-		req := httptest.NewRequest(http.MethodPost, "/v1/notifications", strings.NewReader(callback(events.MaxItems, "cc")))
+		req := httptest.NewRequest(http.MethodPost, "/v1/notifications", strings.NewReader(callback(graphwire.MaxItems, "cc")))
 		req.Header.Set("Content-Type", "application/json; charset=utf-8")
 		rec := httptest.NewRecorder()
 		e.h.ServeHTTP(rec, req)
 		if rec.Code != http.StatusAccepted {
 			t.Fatalf("%d: %s", rec.Code, rec.Body)
 		}
-		if n := e.stored(t); n != events.MaxItems {
-			t.Fatalf("%d stored, want %d", n, events.MaxItems)
+		if n := e.stored(t); n != graphwire.MaxItems {
+			t.Fatalf("%d stored, want %d", n, graphwire.MaxItems)
 		}
 	})
 }

@@ -3,9 +3,10 @@ package jsonx
 import (
 	"bytes"
 	"encoding/json"
-	"os"
-	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/commsops/commsops/internal/graphwire/graphtest"
 )
 
 // The scanner must split valid JSON exactly as encoding/json decodes it into
@@ -107,7 +108,7 @@ func FuzzMembers(f *testing.F) {
 	for _, s := range scanSeeds {
 		f.Add([]byte(s))
 	}
-	for _, b := range eventsTestdata(f) {
+	for _, b := range graphtest.Payloads(f) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -132,21 +133,15 @@ func compactJSON(t *testing.T, b []byte) string {
 	return buf.String()
 }
 
-// eventsTestdata returns the Graph payloads of pkg/events/testdata, the
-// inputs this scanner exists for, as fuzz seeds.
-func eventsTestdata(f *testing.F) [][]byte {
-	f.Helper()
-	paths, err := filepath.Glob(filepath.Join("..", "..", "pkg", "events", "testdata", "*", "*.json"))
-	if err != nil || len(paths) == 0 {
-		f.Fatalf("no testdata payloads: %v", err)
-	}
-	var out [][]byte
-	for _, p := range paths {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			f.Fatal(err)
+func TestQuoteShort(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"abc", `"abc"`},
+		{strings.Repeat("a", ShortLen), `"` + strings.Repeat("a", ShortLen) + `"`},
+		{strings.Repeat("a", 500_000), `"` + strings.Repeat("a", ShortLen) + `"… (500000 bytes)`},
+		{strings.Repeat("a", ShortLen-1) + "é" + "zz", `"` + strings.Repeat("a", ShortLen-1) + `"… (35 bytes)`},
+	} {
+		if got := QuoteShort(tc.in); got != tc.want {
+			t.Errorf("QuoteShort(%.40q) = %s, want %s", tc.in, got, tc.want)
 		}
-		out = append(out, b)
 	}
-	return out
 }

@@ -10,8 +10,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/commsops/commsops/internal/graphwire"
 	"github.com/commsops/commsops/internal/subjects"
-	"github.com/commsops/commsops/pkg/events"
 )
 
 // catchUp queues on their keys, in stream order, partition p's messages
@@ -19,7 +19,7 @@ import (
 // see doc.go, "Catch-up". It reports false when the walk did not finish
 // (stopping, or failing for half the pin's TTL): trigger is then left unacked.
 func (pr *processor) catchUp(p int, below uint64, trigger jetstream.Msg) (done bool) {
-	filter := subjects.InFilter(p, string(events.KindOperation))
+	filter := subjects.InFilter(p, string(graphwire.KindOperation))
 	var last, next uint64 // the walk: next up to last, once the range is read
 	queued := 0
 	// The logger is built only when something is logged.

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/commsops/commsops/internal/cehdr"
+	"github.com/commsops/commsops/internal/graphwire"
 	"github.com/commsops/commsops/internal/stallcheck"
 	"github.com/commsops/commsops/pkg/events"
 )
@@ -83,7 +84,7 @@ func evidenceFrom(a attributes, data []byte, seq uint64) (*Evidence, error) {
 	switch a.Type {
 	case events.TypeOperationNotification:
 		ev.Kind = events.SourceNotification
-		n, op, err := events.ParseOperationNotification(data)
+		n, op, err := graphwire.ParseOperationNotification(data)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrPoison, err)
 		}
@@ -93,12 +94,12 @@ func evidenceFrom(a attributes, data []byte, seq uint64) (*Evidence, error) {
 		}
 	case events.TypeActionResponse:
 		ev.Kind = events.SourceResponse
-		r, err := events.ParseActionResponse(data)
+		r, err := graphwire.ParseActionResponse(data)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrPoison, err)
 		}
 		ev.CallID, ev.ClientContext, ev.HTTPStatus = r.NormalizedCallID(), r.ClientContext, r.HTTPStatus
-		ev.ODataType = events.OperationTypeForAction(r.Action)
+		ev.ODataType = graphwire.OperationTypeForAction(r.Action)
 		if r.Op != nil {
 			ev.fromOperation(r.Op)
 		} else if r.HTTPStatus >= 400 {
@@ -121,7 +122,7 @@ func evidenceFrom(a attributes, data []byte, seq uint64) (*Evidence, error) {
 	return ev, nil
 }
 
-func (ev *Evidence) fromOperation(op *events.Operation) {
+func (ev *Evidence) fromOperation(op *graphwire.Operation) {
 	if op.ID != "" {
 		ev.OpID = op.ID
 	}
@@ -131,5 +132,5 @@ func (ev *Evidence) fromOperation(op *events.Operation) {
 	if op.ClientContext != "" {
 		ev.ClientContext = op.ClientContext
 	}
-	ev.Status, ev.ResultInfo, ev.CompletionReason, ev.Extra = op.Status, op.ResultInfo, op.CompletionReason, op.Extra
+	ev.Status, ev.ResultInfo, ev.CompletionReason, ev.Extra = events.Status(op.Status), (*events.ResultInfo)(op.ResultInfo), op.CompletionReason, op.Extra
 }

@@ -9,6 +9,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/commsops/commsops/internal/graphwire"
+	"github.com/commsops/commsops/internal/inbound"
 	"github.com/commsops/commsops/pkg/events"
 )
 
@@ -17,24 +19,24 @@ import (
 // does not handle is decided by that decoder (accepted or poison alike).
 func TestDecodeEvidenceFastPath(t *testing.T) {
 	at := time.Date(2026, 11, 22, 10, 0, 0, 123456789, time.UTC)
-	opts := events.InboundOptions{ReceivedAt: at, MessageID: "m 1", TraceParent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
+	opts := inbound.Options{ReceivedAt: at, MessageID: "m 1", TraceParent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
 	notification := []byte(`{"value":[{"changeType":"deleted","resourceUrl":"/communications/calls/57dab8b1-894c-409a-b240-bd8beae78896/operations/0fe0623f-d628-42ed-b4bd-8ac290072cc5",
 		"resourceData":{"@odata.type":"#microsoft.graph.playPromptOperation","status":"completed","clientContext":"cc é 1",
 		"resultInfo":{"code":200,"subcode":8510,"message":"Action completed."}}}]}`)
-	n, err := events.ParseNotifications(notification)
+	n, err := graphwire.ParseNotifications(notification)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ins, err := events.NotificationEvents(n, opts)
+	ins, err := inbound.NotificationEvents(n, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	body := []byte(`{"callId":"57dab8b1-894c-409a-b240-bd8beae78896","action":"playPrompt","clientContext":"cc-2","httpStatus":202,"operation":null}`)
-	r, err := events.ParseActionResponse(body)
+	r, err := graphwire.ParseActionResponse(body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := events.ResponseEvent(r, body, opts)
+	resp, err := inbound.ResponseEvent(r, body, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/commsops/commsops/internal/graphwire"
 	"github.com/commsops/commsops/internal/jsutil"
 	"github.com/commsops/commsops/internal/subjects"
 	"github.com/commsops/commsops/pkg/events"
@@ -103,7 +104,7 @@ func (w *Worker) ConsumerConfig(p int) jetstream.ConsumerConfig {
 	return jetstream.ConsumerConfig{
 		Durable:        ConsumerName(p),
 		Description:    "commsops resolver, COMMS_IN partition " + strconv.Itoa(p),
-		FilterSubject:  subjects.InFilter(p, string(events.KindOperation)),
+		FilterSubject:  subjects.InFilter(p, string(graphwire.KindOperation)),
 		DeliverPolicy:  jetstream.DeliverAllPolicy,
 		AckPolicy:      jetstream.AckExplicitPolicy,
 		AckWait:        w.cfg.AckWait,

@@ -13,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/commsops/commsops/internal/inbound"
 	"github.com/commsops/commsops/internal/ingest"
 	"github.com/commsops/commsops/internal/natstest"
 	"github.com/commsops/commsops/internal/resolver"
@@ -62,11 +63,8 @@ func Run(t testing.TB, cfg resolver.Config) *Stack {
 		defer cancel()
 		_ = w.Stop(sctx)
 	})
-	pub, err := events.NewPublisher(js)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := ingest.NewHandler(ingest.Options{Store: pub, Ready: streams.Writable(js), Log: log})
+	store := inbound.Storer{JS: js, Timeout: events.DefaultStoreTimeout}
+	h, err := ingest.NewHandler(ingest.Options{Store: store, Ready: streams.Writable(js), Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/commsops/commsops/internal/graphwire"
+	"github.com/commsops/commsops/internal/inbound"
 	"github.com/commsops/commsops/internal/natstest"
 	"github.com/commsops/commsops/internal/subjects"
 	"github.com/commsops/commsops/pkg/events"
@@ -42,7 +44,7 @@ func TestEnsurePartitionsKeysAndIsIdempotent(t *testing.T) {
 	partOf := map[string]int{}
 	for round := 0; round < 2; round++ {
 		for _, k := range keys {
-			ack, err := js.Publish(ctx, events.InSubject(events.KindOperation, k), []byte("{}"))
+			ack, err := js.Publish(ctx, inbound.InSubject(graphwire.KindOperation, k), []byte("{}"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -54,7 +56,7 @@ func TestEnsurePartitionsKeysAndIsIdempotent(t *testing.T) {
 			if err != nil {
 				t.Fatalf("stored subject %q: %v", m.Subject, err)
 			}
-			if in.Key != k || in.Kind != string(events.KindOperation) || in.Partition < 0 || in.Partition >= 8 {
+			if in.Key != k || in.Kind != string(graphwire.KindOperation) || in.Partition < 0 || in.Partition >= 8 {
 				t.Fatalf("stored %+v for key %q", in, k)
 			}
 			if p, seen := partOf[k]; seen && p != in.Partition {

@@ -24,7 +24,7 @@ const (
 )
 
 // InFilter returns the filter that selects ingested events of one kind (an
-// events.Kind) in one partition as stored, or in all partitions when
+// graphwire.Kind) in one partition as stored, or in all partitions when
 // partition < 0.
 func InFilter(partition int, kind string) string {
 	p := "*"
@@ -37,7 +37,7 @@ func InFilter(partition int, kind string) string {
 // StoredIn is what a stored COMMS_IN subject says.
 type StoredIn struct {
 	Partition int
-	Kind      string // an events.Kind
+	Kind      string // an graphwire.Kind
 	Key       string
 }
 

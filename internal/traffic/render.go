@@ -6,7 +6,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/commsops/commsops/pkg/events"
+	"github.com/commsops/commsops/internal/graphwire"
+	"github.com/commsops/commsops/internal/inbound"
 )
 
 // UpperNoDash renders a GUID as Graph puts it in resource URLs.
@@ -73,27 +74,27 @@ func (e Evidence) Body() (route string, body []byte) {
 
 // Inbound returns the events the ingest stores for the evidence, parsed and
 // split by pkg/events exactly as the ingest does.
-func (e Evidence) Inbound() ([]events.Inbound, error) {
+func (e Evidence) Inbound() ([]inbound.Inbound, error) {
 	route, b := e.Body()
 	if route == "/v1/responses" {
-		p, err := events.ParseActionResponse(b)
+		p, err := graphwire.ParseActionResponse(b)
 		if err != nil {
 			return nil, err
 		}
-		in, err := events.ResponseEvent(p, b, events.InboundOptions{})
-		return []events.Inbound{in}, err
+		in, err := inbound.ResponseEvent(p, b, inbound.Options{})
+		return []inbound.Inbound{in}, err
 	}
-	n, err := events.ParseNotifications(b)
+	n, err := graphwire.ParseNotifications(b)
 	if err != nil {
 		return nil, err
 	}
-	return events.NotificationEvents(n, events.InboundOptions{})
+	return inbound.NotificationEvents(n, inbound.Options{})
 }
 
 // Inbounds returns the events the ingest stores for every piece of evidence,
 // in order.
-func Inbounds(seq []Evidence) ([]events.Inbound, error) {
-	out := make([]events.Inbound, 0, len(seq))
+func Inbounds(seq []Evidence) ([]inbound.Inbound, error) {
+	out := make([]inbound.Inbound, 0, len(seq))
 	for _, e := range seq {
 		in, err := e.Inbound()
 		if err != nil {

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/commsops/commsops/internal/graphwire"
 )
 
 // maxCaptureBody is the most of an action's request or response body that
@@ -104,7 +106,7 @@ func (c *capture) RoundTrip(req *http.Request) (*http.Response, error) {
 	if opCC == "" {
 		r.ClientContext = requestClientContext(reqBody)
 	}
-	if _, err := ParseActionResponse(mustMarshal(r)); err != nil {
+	if _, err := graphwire.ParseActionResponse(mustMarshal(r)); err != nil {
 		c.fail("invalid", fmt.Errorf("%w: %s %s: %w", ErrCaptureDropped, action, callID, err))
 		return resp, nil
 	}
@@ -176,7 +178,7 @@ func actionOf(req *http.Request) (callID, action string, ok bool) {
 	default:
 		return "", "", false
 	}
-	if parts[0] == "" || OperationTypeForAction(action) == "" {
+	if parts[0] == "" || graphwire.OperationTypeForAction(action) == "" {
 		return "", "", false
 	}
 	return parts[0], action, true

@@ -9,7 +9,6 @@ import (
 
 // CloudEvents NATS binding header names (binary content mode).
 const (
-	headerPrefix      = "ce-"
 	HeaderSpecVersion = cehdr.HeaderSpecVersion
 	HeaderID          = cehdr.HeaderID
 	HeaderSource      = cehdr.HeaderSource

@@ -17,6 +17,9 @@ import (
 	"github.com/cloudevents/sdk-go/v2/types"
 	"github.com/nats-io/nats.go"
 
+	"github.com/commsops/commsops/internal/graphwire"
+	"github.com/commsops/commsops/internal/graphwire/graphtest"
+	"github.com/commsops/commsops/internal/inbound"
 	"github.com/commsops/commsops/internal/natstest"
 )
 
@@ -174,7 +177,7 @@ func TestDecodeMsgRejects(t *testing.T) {
 				c.edit(h)
 			}
 			_, err := DecodeMsg(h, []byte(`{}`))
-			checkRejection(t, err, c.want, c.names...)
+			graphtest.CheckRejection(t, err, c.want, c.names...)
 		})
 	}
 }
@@ -277,12 +280,12 @@ func (m natsBinaryMessage) ReadBinary(ctx context.Context, w binding.BinaryWrite
 // NATS server, carries exactly the binding's header names and is read by the
 // CloudEvents SDK (through a minimal binding) as the event that was sent.
 func TestCloudEventsConsumerView(t *testing.T) {
-	body := readTestdata(t, "notifications/playprompt_completed_deleted.json")
-	n, err := ParseNotifications(body)
+	body := graphtest.Read(t, "notifications/playprompt_completed_deleted.json")
+	n, err := graphwire.ParseNotifications(body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ins, err := NotificationEvents(n, InboundOptions{MessageID: "msg 1 \"é\"", ReceivedAt: time.Date(2026, 11, 22, 10, 0, 0, 5, time.UTC)})
+	ins, err := inbound.NotificationEvents(n, inbound.Options{MessageID: "msg 1 \"é\"", ReceivedAt: time.Date(2026, 11, 22, 10, 0, 0, 5, time.UTC)})
 	if err != nil {
 		t.Fatal(err)
 	}

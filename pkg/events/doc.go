@@ -10,8 +10,10 @@
 // COMMS_RESOLVED (NewSubscriber, Subscriber.Run with a Handler receiving
 // Resolved events whose data is a ResolvedOperation).
 //
-// The Graph wire types, the CloudEvents binary-mode codec over NATS headers
-// and the subject scheme are here too, because the events these readers see
-// are made of them. Names, subjects and event types only ever change
+// Both read the contract's names: streams, subjects (Key, ResolvedSubject),
+// event types and extension attributes, and the CloudEvents binary-mode
+// codec over NATS headers (EncodeMsg, DecodeMsg). Parsing Graph's payloads
+// and making the ingested events are the pipeline's own work, not part of
+// this package. Names, subjects and event types only ever change
 // additively.
 package events

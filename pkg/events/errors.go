@@ -11,13 +11,13 @@ import (
 var (
 	// ErrInvalidJSON: the payload is not well-formed JSON or not a JSON object
 	// where one is required.
-	ErrInvalidJSON = errors.New("events: invalid JSON")
+	ErrInvalidJSON = evterr.ErrInvalidJSON
 	// ErrInvalidPayload: the JSON is well formed but misses a required field or
 	// has a field of an impossible value; the wrapped message names the field.
 	ErrInvalidPayload = evterr.ErrInvalidPayload
 	// ErrInvalidStatus: a status string that is none of notStarted, running,
 	// completed, failed (any casing) nor stalled.
-	ErrInvalidStatus = errors.New("events: invalid status")
+	ErrInvalidStatus = evterr.ErrInvalidStatus
 	// ErrClientContextTooLong: a clientContext over MaxClientContextLen characters.
 	ErrClientContextTooLong = evterr.ErrClientContextTooLong
 	// ErrClientContextInvalid: a clientContext holding control characters or
@@ -28,18 +28,19 @@ var (
 	ErrNotCloudEvent = evterr.ErrNotCloudEvent
 	// ErrBadHeaderEncoding: a ce- header value with a malformed percent-encoding.
 	ErrBadHeaderEncoding = evterr.ErrBadHeaderEncoding
-	// ErrTooDeep: JSON nested deeper than MaxJSONDepth.
-	ErrTooDeep = errors.New("events: JSON nested too deeply")
-	// ErrTooManyItems: a notification callback with more items than MaxItems.
-	ErrTooManyItems = errors.New("events: too many items in callback")
+	// ErrTooDeep: JSON nested deeper than 32 levels.
+	ErrTooDeep = evterr.ErrTooDeep
+	// ErrTooManyItems: a Graph notification callback with more than 1,000
+	// resources (the ingest refuses it).
+	ErrTooManyItems = evterr.ErrTooManyItems
 	// ErrTooLarge: what a request would store exceeds a storage bound: more
-	// than StoreBudget in all, or one event over the server's max_payload or
-	// MaxHeaderBytes of headers. Nothing was stored; sending it again cannot
-	// succeed.
-	ErrTooLarge = errors.New("events: too large to store")
+	// than the ingest's budget for its body (4 × the body + 2 KiB per event)
+	// in all, or one event over the server's max_payload or 8 KiB of
+	// headers. Nothing was stored; sending it again cannot succeed.
+	ErrTooLarge = evterr.ErrTooLarge
 	// ErrValueTooLong: an id or name that goes into an event header (call
-	// id, operation id, changeType, message id) over MaxIDLen bytes.
-	ErrValueTooLong = errors.New("events: value too long")
+	// id, operation id, changeType, message id) over 128 bytes.
+	ErrValueTooLong = evterr.ErrValueTooLong
 	// ErrDuplicateMember: a JSON object with two members that name the same
 	// known field (in the same or another casing), or, in Graph's own
 	// objects (operations, notification items), a member naming a known
@@ -47,7 +48,8 @@ var (
 	// input means, so it is refused rather than given one meaning here and
 	// another downstream.
 	ErrDuplicateMember = evterr.ErrDuplicateMember
-	// ErrClosed: the Publisher or Subscriber was closed.
+	// ErrClosed: the Operations was closed, or the Subscriber's NATS
+	// connection was.
 	ErrClosed = errors.New("events: closed")
 )
 
@@ -81,20 +83,17 @@ var (
 	ErrDeliveriesExhausted = errors.New("events: handler failed on the last allowed delivery")
 )
 
-// ErrNotStored is returned (wrapped) when JetStream did not acknowledge every
-// event of a batch: unavailable, slow, or refusing for a reason that may
-// pass; some may have been stored. Storing the same batch again is safe: ids
+// ErrNotStored is returned (wrapped) when JetStream did not acknowledge what
+// was to be stored: unavailable, slow, or refusing for a reason that may
+// pass; it may have been stored all the same. Storing it again is safe: ids
 // are content-derived and deduplicated by the stream.
-var ErrNotStored = errors.New("events: not stored")
+var ErrNotStored = evterr.ErrNotStored
 
 // ErrCaptureDropped is reported through OnCaptureError for an action
 // response not stored: too many stores pending, a body too large, or no
 // store within CaptureRetryFor.
 var ErrCaptureDropped = errors.New("events: action response not captured")
 
-// shortLen is how many bytes of an input value an error message quotes.
-const shortLen = jsonx.ShortLen
-
-// quoteShort returns b quoted for an error message, cut after shortLen bytes
-// (see jsonx.QuoteShort).
+// quoteShort returns b quoted for an error message, cut after
+// jsonx.ShortLen bytes (see jsonx.QuoteShort).
 func quoteShort[T ~string | ~[]byte](b T) string { return jsonx.QuoteShort(b) }

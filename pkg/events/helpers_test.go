@@ -1,98 +1,24 @@
 package events
 
 import (
-	"encoding/json"
-	"errors"
-	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 )
 
-// sentinels are the documented errors of errors.go: every rejection wraps one.
-var sentinels = []error{ErrInvalidJSON, ErrInvalidPayload, ErrInvalidStatus, ErrClientContextTooLong,
-	ErrClientContextInvalid, ErrNotCloudEvent, ErrBadHeaderEncoding, ErrTooDeep, ErrTooManyItems,
-	ErrTooLarge, ErrValueTooLong, ErrDuplicateMember}
+// Graph ids of the test payloads.
+const (
+	call57  = "57dab8b1-894c-409a-b240-bd8beae78896"
+	call421 = "421f0b00-3c1e-4a5b-9a3e-5b1d2c8e7f60"
+	op0fe   = "0fe0623f-d628-42ed-b4bd-8ac290072cc5"
+	ccD45   = "d45324c1-fcb5-430a-902c-f20af696537c"
+)
 
-func wrapsSentinel(err error) bool {
-	return slices.ContainsFunc(sentinels, func(s error) bool { return errors.Is(err, s) })
-}
-
-// readTestdata returns the bytes of testdata/<rel>.
-func readTestdata(t testing.TB, rel string) []byte {
+// checkSubject asserts a subject has exactly n non-empty tokens and no wildcard or white space.
+func checkSubject(t testing.TB, subject string, n int) {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", rel))
-	if err != nil {
-		t.Fatal(err)
+	toks := strings.Split(subject, ".")
+	if len(toks) != n || slices.Contains(toks, "") || strings.ContainsAny(subject, "*> \t\r\n") {
+		t.Fatalf("subject %q: want %d tokens and no wildcard", subject, n)
 	}
-	return b
-}
-
-// testdataFiles returns the names of the .json files in testdata/<dir>.
-func testdataFiles(t testing.TB, dir string) []string {
-	t.Helper()
-	paths, err := filepath.Glob(filepath.Join("testdata", dir, "*.json"))
-	if err != nil || len(paths) == 0 {
-		t.Fatalf("no testdata in %s: %v", dir, err)
-	}
-	names := make([]string, len(paths))
-	for i, p := range paths {
-		names[i] = filepath.Base(p)
-	}
-	return names
-}
-
-// checkCovered fails when a testdata file has no expectation in a table (or
-// the table names a file that does not exist), so no payload goes untested.
-func checkCovered[V any](t *testing.T, dir string, table map[string]V) {
-	t.Helper()
-	files := testdataFiles(t, dir)
-	for _, f := range files {
-		if _, ok := table[f]; !ok {
-			t.Errorf("testdata/%s/%s has no expectation", dir, f)
-		}
-	}
-	for f := range table {
-		if !slices.Contains(files, f) {
-			t.Errorf("expectation for testdata/%s/%s, which does not exist", dir, f)
-		}
-	}
-}
-
-// checkRejection asserts err wraps want and that its message names every one
-// of the given fragments (the field at fault).
-func checkRejection(t *testing.T, err, want error, names ...string) {
-	t.Helper()
-	if err == nil {
-		t.Fatalf("accepted; want an error wrapping %v", want)
-	}
-	if !errors.Is(err, want) {
-		t.Fatalf("error %q does not wrap %v", err, want)
-	}
-	for _, n := range names {
-		if !strings.Contains(err.Error(), n) {
-			t.Errorf("error %q does not name %q", err, n)
-		}
-	}
-}
-
-// parseOperationChecked parses one commsOperation object as the parsers do
-// after their depth check: ErrTooDeep, ErrInvalidJSON, ErrInvalidStatus and
-// the clientContext errors as parseOperation returns them.
-func parseOperationChecked(data []byte) (*Operation, error) {
-	if err := checkDepth(data); err != nil {
-		return nil, fmt.Errorf("operation: %w", err)
-	}
-	return parseOperation(data)
-}
-
-// resourceTypeOf returns the @odata.type of a resourceData element, "" if
-// absent or if resource is not a valid JSON object.
-func resourceTypeOf(resource json.RawMessage) string {
-	if !json.Valid(resource) {
-		return ""
-	}
-	return resourceType(resource)
 }

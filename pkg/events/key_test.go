@@ -17,6 +17,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/commsops/commsops/internal/graphid"
+	"github.com/commsops/commsops/internal/graphwire"
+	"github.com/commsops/commsops/internal/graphwire/graphtest"
+	"github.com/commsops/commsops/internal/inbound"
+	"github.com/commsops/commsops/internal/keys"
 	"github.com/commsops/commsops/internal/natstest"
 	"github.com/commsops/commsops/internal/stallcheck"
 	"github.com/commsops/commsops/internal/subjects"
@@ -39,8 +43,8 @@ func checkKey(t testing.TB, cc string) string {
 		t.Fatalf("Key(%q) = %q is not a KV key without '.'", cc, k)
 	case strings.ContainsAny(k, "*> \t\r\n\v\f") || !isASCII(k):
 		t.Fatalf("Key(%q) = %q holds a wildcard, white space or non-ASCII", cc, k)
-	case len(k) > maxPlainKey:
-		t.Fatalf("Key(%q) = %q is longer than %d", cc, k, maxPlainKey)
+	case len(k) > 64:
+		t.Fatalf("Key(%q) = %q is longer than 64", cc, k)
 	case Key(cc) != k:
 		t.Fatalf("Key(%q) is not deterministic", cc)
 	}
@@ -68,7 +72,7 @@ func checkKey(t testing.TB, cc string) string {
 			t.Fatalf("resolvedFilter(%q, \"\") = %q", cc, f)
 		}
 	}
-	checkSubject(t, InSubject(KindOperation, k), 4)
+	checkSubject(t, inbound.InSubject(graphwire.KindOperation, k), 4)
 	checkSubject(t, stallcheck.ScheduleSubject(k, "slot"), 6)
 	checkSubject(t, subjects.DeadLetter(StreamIn, k), 4)
 	return k
@@ -174,9 +178,9 @@ func TestKeyGolden(t *testing.T) {
 		{Key(ccD45), ccD45},
 		{Key("a.b"), "_LnM23I66h-9HLfVow1SCq_JXXcPl6sDFxiuP-urCyTQ"},
 		{Key(""), "_47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU"},
-		{operationKey("", call57, op0fe), "_zM_tRxBzW1FDKKvLO73n3y-ufJm4MsisiggBrc2PmUk"},
-		{operationKey("", call57, ""), "_cG0P6t_eeVxkq8rDdMiR4pLZV-_QadMLauWgK7shCbk"},
-		{callKey(call57), "_XEUjDImam9dRWizC15xD4aTXl4kC2oSv5tENd0zRcrg"},
+		{keys.OperationKey("", call57, op0fe), "_zM_tRxBzW1FDKKvLO73n3y-ufJm4MsisiggBrc2PmUk"},
+		{keys.OperationKey("", call57, ""), "_cG0P6t_eeVxkq8rDdMiR4pLZV-_QadMLauWgK7shCbk"},
+		{keys.CallKey(call57), "_XEUjDImam9dRWizC15xD4aTXl4kC2oSv5tENd0zRcrg"},
 	}
 	for i, c := range cases {
 		if c.got != c.want {
@@ -187,17 +191,17 @@ func TestKeyGolden(t *testing.T) {
 
 func TestOperationKeyAndCallKey(t *testing.T) {
 	// Id formats of one call or operation give one key.
-	if operationKey("", "57DAB8B1894C409AB240BD8BEAE78896", "0FE0623FD62842EDB4BD8AC290072CC5") != operationKey("", call57, op0fe) ||
-		operationKey("", " {"+strings.ToUpper(call57)+"} ", op0fe) != operationKey("", call57, op0fe) {
+	if keys.OperationKey("", "57DAB8B1894C409AB240BD8BEAE78896", "0FE0623FD62842EDB4BD8AC290072CC5") != keys.OperationKey("", call57, op0fe) ||
+		keys.OperationKey("", " {"+strings.ToUpper(call57)+"} ", op0fe) != keys.OperationKey("", call57, op0fe) {
 		t.Error("id formats of one operation give different keys")
 	}
-	if callKey("57DAB8B1894C409AB240BD8BEAE78896") != callKey(call57) {
+	if keys.CallKey("57DAB8B1894C409AB240BD8BEAE78896") != keys.CallKey(call57) {
 		t.Error("id formats of one call give different keys")
 	}
 	// With a clientContext, the clientContext decides.
 	for _, cc := range keyCases() {
-		if cc != "" && operationKey(cc, call57, op0fe) != Key(cc) {
-			t.Errorf("operationKey(%q, ...) != Key(%q)", cc, cc)
+		if cc != "" && keys.OperationKey(cc, call57, op0fe) != Key(cc) {
+			t.Errorf("keys.OperationKey(%q, ...) != Key(%q)", cc, cc)
 		}
 	}
 	// Distinct (call, operation) pairs, including ids with NUL that would make
@@ -208,7 +212,7 @@ func TestOperationKeyAndCallKey(t *testing.T) {
 	seen := map[string]string{}
 	add := func(k, what string) {
 		t.Helper()
-		checkSubject(t, InSubject(KindOperation, k), 4)
+		checkSubject(t, inbound.InSubject(graphwire.KindOperation, k), 4)
 		if !kvKeyRe.MatchString(k) || strings.Contains(k, ".") {
 			t.Fatalf("%s = %q is not a KV key", what, k)
 		}
@@ -218,10 +222,10 @@ func TestOperationKeyAndCallKey(t *testing.T) {
 		seen[k] = what
 	}
 	for _, p := range pairs {
-		add(operationKey("", p[0], p[1]), fmt.Sprintf("operationKey(%q, %q)", p[0], p[1]))
+		add(keys.OperationKey("", p[0], p[1]), fmt.Sprintf("keys.OperationKey(%q, %q)", p[0], p[1]))
 	}
 	for _, c := range []string{call57, call421, "", "a", "a\x00b", "\x00op\x00a"} {
-		add(callKey(c), fmt.Sprintf("callKey(%q)", c))
+		add(keys.CallKey(c), fmt.Sprintf("keys.CallKey(%q)", c))
 	}
 	// ...and never meet the key of a valid clientContext: derived keys are
 	// hashed (never plain) from strings holding NUL, which no valid
@@ -275,7 +279,7 @@ func TestKeysOnJetStream(t *testing.T) {
 			t.Fatalf("KV Put(Key(%q) = %q): %v", cc, Key(cc), err)
 		}
 	}
-	for _, k := range []string{operationKey("", call57, op0fe), operationKey("", "a\x00", "b"), callKey(call57)} {
+	for _, k := range []string{keys.OperationKey("", call57, op0fe), keys.OperationKey("", "a\x00", "b"), keys.CallKey(call57)} {
 		if _, err := kv.Put(ctx, k, nil); err != nil {
 			t.Fatalf("KV Put(%q): %v", k, err)
 		}
@@ -333,4 +337,33 @@ func TestKeysOnJetStream(t *testing.T) {
 			t.Errorf("subscriber of %q got %d events of others", cc, n)
 		}
 	}
+}
+
+func FuzzKey(f *testing.F) {
+	cases := keyCases()
+	for i, s := range cases {
+		f.Add(s, cases[(i+1)%len(cases)])
+	}
+	for _, b := range graphtest.Payloads(f) {
+		f.Add(string(b), string(b[:len(b)/2]))
+	}
+	f.Fuzz(func(t *testing.T, a, b string) {
+		ka, kb := checkKey(t, a), checkKey(t, b)
+		if a != b && ka == kb {
+			t.Fatalf("Key(%q) == Key(%q) == %q", a, b, ka)
+		}
+		if graphid.ValidateClientContext(a) == nil {
+			for _, derived := range []string{keys.OperationKey("", b, a), keys.OperationKey("", a, b), keys.OperationKey("", a, ""), keys.CallKey(a), keys.CallKey(b)} {
+				if derived == ka {
+					t.Fatalf("Key(%q) meets a derived key", a)
+				}
+			}
+		}
+		if keys.OperationKey(a, b, b) != Key(a) && a != "" {
+			t.Fatal("OperationKey with a clientContext is not its Key")
+		}
+		if graphid.NormalizeID(a) != graphid.NormalizeID(b) && keys.OperationKey("", a, b) == keys.OperationKey("", b, a) {
+			t.Fatalf("keys.OperationKey(%q, %q) == keys.OperationKey(%q, %q)", a, b, b, a)
+		}
+	})
 }

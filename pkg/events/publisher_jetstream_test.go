@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"strings"
 	"testing"
 	"time"
 
@@ -66,12 +65,12 @@ func TestPublisherStoresActionResponses(t *testing.T) {
 		CallID: "57DAB8B1894C409AB240BD8BEAE78896", Action: "playPrompt", ClientContext: "bot.cc/1 *", HTTPStatus: 200,
 		Operation: json.RawMessage(`{"@odata.type":"#microsoft.graph.playPromptOperation","id":"0fe0623f-d628-42ed-b4bd-8ac290072cc5","status":"running"}`),
 	}
-	in, err := pub.PublishResponse(ctx, r)
-	if err != nil {
-		t.Fatal(err)
+	id, err := pub.PublishResponse(ctx, r)
+	if err != nil || id == "" {
+		t.Fatalf("PublishResponse = %q, %v", id, err)
 	}
-	if _, err := pub.PublishResponse(ctx, r); err != nil { // a retry
-		t.Fatal(err)
+	if again, err := pub.PublishResponse(ctx, r); err != nil || again != id { // a retry
+		t.Fatalf("retry: PublishResponse = %q, %v; want %q", again, err, id)
 	}
 	info, _ := stream.Info(ctx)
 	if info.State.Msgs != 1 {
@@ -81,59 +80,24 @@ func TestPublisherStoresActionResponses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := events.InSubject(events.KindOperation, events.Key("bot.cc/1 *")); m.Subject != want {
+	if want := events.SubjectInPrefix + "op." + events.Key("bot.cc/1 *"); m.Subject != want {
 		t.Fatalf("subject %q, want %q", m.Subject, want)
 	}
 	e, err := events.DecodeMsg(m.Header, m.Data)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.ID() != in.Event.ID() || e.Type() != events.TypeActionResponse || e.Subject() != "bot.cc/1 *" ||
+	if e.ID() != id || e.Type() != events.TypeActionResponse || e.Subject() != "bot.cc/1 *" ||
 		e.Source() != "/communications/calls/57dab8b1-894c-409a-b240-bd8beae78896" {
 		t.Fatalf("stored event %v", e)
 	}
 
 	bad := r
 	bad.ClientContext, bad.Operation = "", nil
-	if _, err := pub.PublishResponse(ctx, bad); !errors.Is(err, events.ErrInvalidPayload) {
-		t.Fatalf("null operation without clientContext: err = %v", err)
+	if id, err := pub.PublishResponse(ctx, bad); !errors.Is(err, events.ErrInvalidPayload) || id != "" {
+		t.Fatalf("null operation without clientContext: PublishResponse = %q, %v", id, err)
 	}
 	if info, _ := stream.Info(ctx); info.State.Msgs != 1 {
 		t.Fatal("an invalid response was stored")
-	}
-}
-
-// TestStoreRefusesUnstorableFirst: a batch holding one event over the
-// server's max_payload is refused with ErrTooLarge, not ErrNotStored (which
-// callers answer with "retry later"), before any event of it is published.
-func TestStoreRefusesUnstorableFirst(t *testing.T) {
-	const maxPayload = 32 << 10
-	js, stream := jetStreamWith(t, func(o *server.Options) { o.MaxPayload = maxPayload })
-	pub, err := events.NewPublisher(js)
-	if err != nil {
-		t.Fatal(err)
-	}
-	response := func(pad int) events.Inbound {
-		body := []byte(`{"callId":"c","action":"playPrompt","clientContext":"cc","httpStatus":202,"operation":null,"pad":"` + strings.Repeat("x", pad) + `"}`)
-		r, err := events.ParseActionResponse(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		in, err := events.ResponseEvent(r, body, events.InboundOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return in
-	}
-	ctx := context.Background()
-	err = pub.Store(ctx, []events.Inbound{response(1), response(maxPayload)})
-	if !errors.Is(err, events.ErrTooLarge) || errors.Is(err, events.ErrNotStored) || !strings.Contains(err.Error(), "max_payload") {
-		t.Fatalf("err = %v, want ErrTooLarge naming max_payload and not ErrNotStored", err)
-	}
-	if info, _ := stream.Info(ctx); info.State.Msgs != 0 {
-		t.Fatalf("%d messages of a refused batch stored", info.State.Msgs)
-	}
-	if err := pub.Store(ctx, []events.Inbound{response(1)}); err != nil {
-		t.Fatal(err)
 	}
 }

@@ -16,8 +16,8 @@ type publisherConfig struct {
 // wrapping ErrInvalidOption for an option with an impossible value.
 type PublisherOption func(*publisherConfig) error
 
-// StoreTimeout bounds how long Store waits for the acks of one batch when the
-// context has no earlier deadline. Default DefaultStoreTimeout; d must be
+// StoreTimeout bounds how long PublishResponse waits for JetStream's ack when
+// the context has no earlier deadline. Default DefaultStoreTimeout; d must be
 // positive.
 func StoreTimeout(d time.Duration) PublisherOption {
 	return func(c *publisherConfig) error {

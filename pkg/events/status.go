@@ -1,8 +1,9 @@
 package events
 
 import (
-	"fmt"
 	"strings"
+
+	"github.com/commsops/commsops/internal/graphwire"
 )
 
 // Status is an operation status. The Graph values are notStarted, running,
@@ -22,19 +23,8 @@ const (
 // ParseStatus returns the Status for s in any casing ("Running", "NOTSTARTED",
 // "not_started"). It returns ErrInvalidStatus for anything else, including "".
 func ParseStatus(s string) (Status, error) {
-	switch strings.ToLower(strings.ReplaceAll(strings.TrimSpace(s), "_", "")) {
-	case "notstarted":
-		return StatusNotStarted, nil
-	case "running":
-		return StatusRunning, nil
-	case "completed":
-		return StatusCompleted, nil
-	case "failed":
-		return StatusFailed, nil
-	case "stalled":
-		return StatusStalled, nil
-	}
-	return "", fmt.Errorf("%w: %s", ErrInvalidStatus, quoteShort(s))
+	v, err := graphwire.ParseStatus(s)
+	return Status(v), err
 }
 
 // Rank orders statuses on the forward-only lattice: notStarted (1) < running (2)

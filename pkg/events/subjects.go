@@ -1,5 +1,7 @@
 package events
 
+import "github.com/commsops/commsops/internal/keys"
+
 // Stream, bucket and subject names of the contract.
 const (
 	// StreamIn holds every ingested event.
@@ -19,29 +21,18 @@ const (
 	SubjectDeadLetterPrefix = "comms.dlq."
 )
 
-// Kind is the second token of an ingested subject: what the event is about.
-type Kind string
+// MaxClientContextLen is Graph's limit on clientContext, in characters.
+const MaxClientContextLen = 256
 
-// The kinds of ingested events.
-const (
-	// KindOperation: evidence about a commsOperation, a notification or an
-	// action response. The resolver consumes only these.
-	KindOperation Kind = "op"
-	// KindCall: a call resource notification (state, tones).
-	KindCall Kind = "call"
-	// KindParticipant: a participant resource notification (roster, mute).
-	KindParticipant Kind = "participant"
-	// KindOther: any other resource; stored, never dropped.
-	KindOther Kind = "other"
-)
-
-// InSubject returns the subject an ingested event is published to:
-// "comms.in.<kind>.<key>". COMMS_IN's subject transform stores it as
-// "comms.in.<partition>.<kind>.<key>"; key must come from Key or, for
-// evidence without a clientContext, the ingest's operation or call key.
-func InSubject(kind Kind, key string) string {
-	return SubjectInPrefix + string(kind) + "." + key
-}
+// Key maps a clientContext to one subject-safe token that is also a valid
+// JetStream KV key. A clientContext made only of ASCII letters, digits and '-'
+// (GUIDs, the usual case), 1 to 64 long, is its own key, so keys stay readable.
+// Anything else (dots, spaces, '*', '>', non-ASCII, long or empty strings) maps to
+// "_" followed by the unpadded base64url SHA-256 of its UTF-8 bytes. '_' never
+// starts a verbatim key, so two different clientContexts never share a key
+// (up to SHA-256 collisions). The result never contains '.', '*', '>' or
+// white space and so can never add a token to, or widen, a subject filter.
+func Key(clientContext string) string { return keys.Key(clientContext) }
 
 // ResolvedSubject returns "comms.resolved.<key>.<status>" for an operation
 // ordered under key (from Key, or the

@@ -7,12 +7,14 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/commsops/commsops/internal/graphid"
+	"github.com/commsops/commsops/internal/graphwire"
+	"github.com/commsops/commsops/internal/inbound"
 	"github.com/commsops/commsops/internal/stallcheck"
 	"github.com/commsops/commsops/internal/subjects"
 )
 
-// TestInternalPrefixesMatchContract: the internal subject builders use the
-// prefixes this package publishes.
+// TestInternalPrefixesMatchContract: the internal subject builders and the
+// ingest's event construction use the names this package publishes.
 func TestInternalPrefixesMatchContract(t *testing.T) {
 	for _, c := range []struct{ internal, public string }{
 		{subjects.InPrefix, SubjectInPrefix},
@@ -20,12 +22,29 @@ func TestInternalPrefixesMatchContract(t *testing.T) {
 		{subjects.ResolvedPrefix, SubjectResolvedPrefix},
 		{subjects.ResolvedTypePrefix, TypeResolvedPrefix},
 		{fmt.Sprint(graphid.MaxClientContextLen), fmt.Sprint(MaxClientContextLen)},
+		{inbound.StreamIn, StreamIn},
+		{inbound.TypeOperationNotification, TypeOperationNotification},
+		{inbound.TypeCallNotification, TypeCallNotification},
+		{inbound.TypeParticipantNotification, TypeParticipantNotification},
+		{inbound.TypeOtherNotification, TypeOtherNotification},
+		{inbound.TypeActionResponse, TypeActionResponse},
+		{inbound.ContentTypeJSON, ContentTypeJSON},
+		{inbound.ExtCallID, ExtCallID},
+		{inbound.ExtOperationID, ExtOperationID},
+		{inbound.ExtClientContext, ExtClientContext},
+		{inbound.ExtChangeType, ExtChangeType},
+		{inbound.ExtMessageID, ExtMessageID},
+		{inbound.ExtItemIndex, ExtItemIndex},
+		{inbound.ExtTraceParent, ExtTraceParent},
 	} {
 		if c.internal != c.public {
-			t.Errorf("internal prefix %q, contract %q", c.internal, c.public)
+			t.Errorf("internal name %q, contract %q", c.internal, c.public)
 		}
 	}
 	for _, st := range []Status{StatusNotStarted, StatusRunning, StatusCompleted, StatusFailed, StatusStalled} {
+		if got, err := graphwire.ParseStatus(string(st)); got != string(st) || err != nil {
+			t.Errorf("graphwire.ParseStatus(%q) = %q, %v", st, got, err)
+		}
 		if got, want := subjects.ResolvedType(string(st)), TypeResolvedPrefix+st.Token(); got != want {
 			t.Errorf("subjects.ResolvedType(string(%s)) = %q, want %q", st, got, want)
 		}
@@ -34,9 +53,9 @@ func TestInternalPrefixesMatchContract(t *testing.T) {
 
 func TestSubjectBuilders(t *testing.T) {
 	cases := []struct{ got, want string }{
-		{InSubject(KindOperation, "k"), "comms.in.op.k"},
-		{subjects.InFilter(-1, string(KindOperation)), "comms.in.*.op.*"},
-		{subjects.InFilter(3, string(KindCall)), "comms.in.3.call.*"},
+		{inbound.InSubject(graphwire.KindOperation, "k"), "comms.in.op.k"},
+		{subjects.InFilter(-1, string(graphwire.KindOperation)), "comms.in.*.op.*"},
+		{subjects.InFilter(3, string(graphwire.KindCall)), "comms.in.3.call.*"},
 		{ResolvedSubject("k", StatusNotStarted), "comms.resolved.k.notstarted"},
 		{ResolvedSubject("k", StatusStalled), "comms.resolved.k.stalled"},
 		{resolvedFilter("", ""), "comms.resolved.*.*"},
@@ -56,9 +75,9 @@ func TestSubjectBuilders(t *testing.T) {
 		t.Errorf("InTransform = %q → %q", src, dst)
 	}
 	// A published subject matches its transform's source; a stored one, its filter.
-	for _, k := range []Kind{KindOperation, KindCall, KindParticipant, KindOther} {
-		if !subjectMatches(src, InSubject(k, Key("x y"))) {
-			t.Errorf("%s does not match %s", InSubject(k, Key("x y")), src)
+	for _, k := range []graphwire.Kind{graphwire.KindOperation, graphwire.KindCall, graphwire.KindParticipant, graphwire.KindOther} {
+		if !subjectMatches(src, inbound.InSubject(k, Key("x y"))) {
+			t.Errorf("%s does not match %s", inbound.InSubject(k, Key("x y")), src)
 		}
 		stored := "comms.in.5." + string(k) + "." + Key("x y")
 		if !subjectMatches(subjects.InFilter(5, string(k)), stored) || !subjectMatches(subjects.InFilter(-1, string(k)), stored) {
@@ -72,7 +91,7 @@ func TestSubjectBuilders(t *testing.T) {
 	// A stall schedule has six tokens: no five-token ingested filter matches it.
 	sched := stallcheck.ScheduleSubject(Key("a.b"), "slot.1 *")
 	checkSubject(t, sched, 6)
-	if subjectMatches(subjects.InFilter(-1, string(KindOperation)), sched) || subjectMatches("comms.in.*.*.*", sched) {
+	if subjectMatches(subjects.InFilter(-1, string(graphwire.KindOperation)), sched) || subjectMatches("comms.in.*.*.*", sched) {
 		t.Errorf("%s matches an ingested-event filter", sched)
 	}
 	if stallcheck.ScheduleSubject("k", "a") == stallcheck.ScheduleSubject("k", "b") || stallcheck.ScheduleSubject("k", "a") != stallcheck.ScheduleSubject("k", "a") {
@@ -111,7 +130,7 @@ func splitTokens(s string) []string {
 func TestSubjectsAreValidNATSSubjects(t *testing.T) {
 	for _, cc := range keyCases() {
 		k := Key(cc)
-		for _, s := range []string{ResolvedSubject(k, StatusRunning), InSubject(KindOperation, k), stallcheck.ScheduleSubject(k, cc)} {
+		for _, s := range []string{ResolvedSubject(k, StatusRunning), inbound.InSubject(graphwire.KindOperation, k), stallcheck.ScheduleSubject(k, cc)} {
 			if !server.IsValidPublishSubject(s) || !server.IsValidLiteralSubject(s) {
 				t.Errorf("%q (clientContext %q) is not a valid literal NATS subject", s, cc)
 			}

@@ -1,4 +1,8 @@
-package events
+// Package keys maps clientContexts and Graph ids to the subject-safe tokens
+// that order evidence in COMMS_IN, COMMS_RESOLVED and the state bucket.
+// pkg/events publishes Key; the ingest's derived keys for evidence without a
+// clientContext (OperationKey, CallKey) stay internal.
+package keys
 
 import (
 	"crypto/sha256"
@@ -9,20 +13,11 @@ import (
 	"github.com/commsops/commsops/internal/graphid"
 )
 
-// MaxClientContextLen is Graph's limit on clientContext, in characters.
-const MaxClientContextLen = 256
-
 // maxPlainKey bounds the length of a clientContext used verbatim as a key.
 const maxPlainKey = 64
 
 // Key maps a clientContext to one subject-safe token that is also a valid
-// JetStream KV key. A clientContext made only of ASCII letters, digits and '-'
-// (GUIDs, the usual case), 1 to 64 long, is its own key, so keys stay readable.
-// Anything else (dots, spaces, '*', '>', non-ASCII, long or empty strings) maps to
-// "_" followed by the unpadded base64url SHA-256 of its UTF-8 bytes. '_' never
-// starts a verbatim key, so two different clientContexts never share a key
-// (up to SHA-256 collisions). The result never contains '.', '*', '>' or
-// white space and so can never add a token to, or widen, a subject filter.
+// JetStream KV key; events.Key documents the mapping, which never changes.
 func Key(clientContext string) string {
 	if plainKey(clientContext) {
 		return clientContext
@@ -30,12 +25,12 @@ func Key(clientContext string) string {
 	return hashedKey(clientContext)
 }
 
-// operationKey returns the key that orders an operation's evidence: Key of its
+// OperationKey returns the key that orders an operation's evidence: Key of its
 // clientContext when it has one, else a key derived from its normalised call id
 // and operation id (or from the call id alone when the operation id is unknown).
 // The derived keys live in a namespace no clientContext can reach: they hash a
 // NUL-separated string, and clientContexts holding control characters are invalid.
-func operationKey(clientContext, callID, operationID string) string {
+func OperationKey(clientContext, callID, operationID string) string {
 	if clientContext != "" {
 		return Key(clientContext)
 	}
@@ -48,9 +43,9 @@ func operationKey(clientContext, callID, operationID string) string {
 	return hashedKey("\x00op\x00" + callID + "\x00" + operationID)
 }
 
-// callKey returns the key of the evidence about a call itself (call state,
+// CallKey returns the key of the evidence about a call itself (call state,
 // participants, tones), derived from its normalised call id.
-func callKey(callID string) string {
+func CallKey(callID string) string {
 	return hashedKey("\x00call\x00" + graphid.NormalizeID(callID))
 }
 

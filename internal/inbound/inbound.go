@@ -1,4 +1,9 @@
-package events
+// Package inbound makes and stores the events of COMMS_IN: one CloudEvent per
+// resource of a Graph callback (NotificationEvents) or per action response
+// (ResponseEvent), each with its content-derived id, its subject and its
+// key, and Store publishes a batch all or nothing as far as the caller is
+// told. The ingest and pkg/events's Publisher use it.
+package inbound
 
 import (
 	"crypto/sha256"
@@ -13,7 +18,10 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 
 	"github.com/commsops/commsops/internal/cehdr"
+	"github.com/commsops/commsops/internal/evterr"
+	"github.com/commsops/commsops/internal/graphwire"
 	"github.com/commsops/commsops/internal/jsonx"
+	"github.com/commsops/commsops/internal/keys"
 	"github.com/commsops/commsops/internal/subjects"
 )
 
@@ -23,13 +31,13 @@ import (
 // window is kept once.
 type Inbound struct {
 	Subject string
-	Kind    Kind
+	Kind    graphwire.Kind
 	Key     string
 	Event   event.Event
 }
 
-// InboundOptions carries what the transport knows about a delivery.
-type InboundOptions struct {
+// Options carries what the transport knows about a delivery.
+type Options struct {
 	// ReceivedAt becomes the event time; zero means now.
 	ReceivedAt time.Time
 	// MessageID is X-Microsoft-Skype-Message-ID when present; kept as an
@@ -47,7 +55,7 @@ type InboundOptions struct {
 // are within MaxHeaderBytes fits in one message.
 const (
 	// MaxIDLen bounds, in bytes, each value copied into an event header
-	// besides clientContext (MaxClientContextLen characters): the call id,
+	// besides clientContext (graphid.MaxClientContextLen characters): the call id,
 	// the operation id, the changeType and the delivery's message id.
 	// Graph's are GUIDs and short words.
 	MaxIDLen = 128
@@ -64,7 +72,7 @@ const (
 // StoreBudget returns the most bytes (event data and NATS headers, as
 // Inbound.Size counts them) that a request of bodyLen bytes split into
 // events events may store: 4×bodyLen + BudgetPerEvent×events. With at most
-// MaxItems events and a 1 MiB body that is at most 6 MiB; Graph's callbacks
+// graphwire.MaxItems events and a 1 MiB body that is at most 6 MiB; Graph's callbacks
 // take about body + 1 KiB per event. Copying an item's other members into
 // each resource's event is what the budget stops from multiplying a body.
 func StoreBudget(bodyLen, events int) int { return 4*bodyLen + BudgetPerEvent*events }
@@ -72,7 +80,7 @@ func StoreBudget(bodyLen, events int) int { return 4*bodyLen + BudgetPerEvent*ev
 // DataSize returns the bytes of event data and the number of events that
 // NotificationEvents makes of n, without making them: each resource of an
 // array resourceData copies the item's other members.
-func (n *Notifications) DataSize() (size, events int) {
+func DataSize(n *graphwire.Notifications) (size, events int) {
 	for i := range n.Items {
 		item := &n.Items[i]
 		switch {
@@ -80,10 +88,10 @@ func (n *Notifications) DataSize() (size, events int) {
 			size += len(item.Raw)
 			events++
 		case len(item.Resources) == 0:
-			size += item.sharedLen() + len("null")
+			size += item.SharedLen() + len("null")
 			events++
 		default:
-			size += len(item.Resources) * item.sharedLen()
+			size += len(item.Resources) * item.SharedLen()
 			for _, r := range item.Resources {
 				size += len(r)
 			}
@@ -94,7 +102,7 @@ func (n *Notifications) DataSize() (size, events int) {
 }
 
 // Size returns the bytes in stores in JetStream: its data plus its NATS
-// headers as Publisher writes them (the CloudEvents headers, Nats-Msg-Id and
+// headers as Store writes them (the CloudEvents headers, Nats-Msg-Id and
 // Nats-Expected-Stream). It errs on the high side by no more than a few
 // bytes per header.
 func (in Inbound) Size() int { return in.headerSize() + len(in.Event.Data()) }
@@ -104,18 +112,18 @@ func (in Inbound) headerSize() int {
 	const line = len(": \r\n")
 	n := len("NATS/1.0\r\n") + len("\r\n")
 	add := func(k, v string) { n += len(k) + line + cehdr.EncodedLen(v) }
-	add(HeaderSpecVersion, in.Event.SpecVersion())
-	add(HeaderID, in.Event.ID())
-	add(HeaderSource, in.Event.Source())
-	add(HeaderType, in.Event.Type())
-	add(HeaderSubject, in.Event.Subject())
-	add(HeaderTime, "2006-01-02T15:04:05.999999999Z")
-	add(HeaderDataSchema, in.Event.DataSchema())
-	add(HeaderContentType, in.Event.DataContentType())
+	add(cehdr.HeaderSpecVersion, in.Event.SpecVersion())
+	add(cehdr.HeaderID, in.Event.ID())
+	add(cehdr.HeaderSource, in.Event.Source())
+	add(cehdr.HeaderType, in.Event.Type())
+	add(cehdr.HeaderSubject, in.Event.Subject())
+	add(cehdr.HeaderTime, "2006-01-02T15:04:05.999999999Z")
+	add(cehdr.HeaderDataSchema, in.Event.DataSchema())
+	add(cehdr.HeaderContentType, in.Event.DataContentType())
 	if v1 := in.Event.Context.AsV1(); v1 != nil {
 		for name, v := range v1.Extensions {
 			s, _ := v.(string)
-			add(headerPrefix+name, s)
+			add(cehdr.HeaderPrefix+name, s)
 		}
 	}
 	add("Nats-Msg-Id", in.Event.ID())
@@ -124,21 +132,21 @@ func (in Inbound) headerSize() int {
 }
 
 // validate checks the options that become event headers.
-func (o InboundOptions) validate() error {
+func (o Options) validate() error {
 	if len(o.MessageID) > MaxIDLen {
-		return fmt.Errorf("%w: message id of %d bytes, at most %d", ErrValueTooLong, len(o.MessageID), MaxIDLen)
+		return fmt.Errorf("%w: message id of %d bytes, at most %d", evterr.ErrValueTooLong, len(o.MessageID), MaxIDLen)
 	}
 	if !utf8.ValidString(o.MessageID) {
-		return fmt.Errorf("%w: message id is not UTF-8", ErrInvalidPayload)
+		return fmt.Errorf("%w: message id is not UTF-8", evterr.ErrInvalidPayload)
 	}
 	return nil
 }
 
-// checkIDs returns ErrValueTooLong for an id or name over MaxIDLen bytes.
+// checkIDs returns evterr.ErrValueTooLong for an id or name over MaxIDLen bytes.
 func checkIDs(names []string, vals ...string) error {
 	for i, v := range vals {
 		if len(v) > MaxIDLen {
-			return fmt.Errorf("%w: %s of %d bytes (%s), at most %d", ErrValueTooLong, names[i], len(v), quoteShort(v), MaxIDLen)
+			return fmt.Errorf("%w: %s of %d bytes (%s), at most %d", evterr.ErrValueTooLong, names[i], len(v), quoteShort(v), MaxIDLen)
 		}
 	}
 	return nil
@@ -180,12 +188,12 @@ func validTraceParent(tp string) bool {
 
 // NotificationEvents splits a parsed callback into one Inbound per resource
 // (one per element of an array resourceData; one for an item without
-// resourceData). Operation resources are keyed by operationKey and everything
-// else by callKey. The event data is the commsNotification item with
+// resourceData). Operation resources are keyed by keys.OperationKey and
+// everything else by keys.CallKey. The event data is the commsNotification item with
 // resourceData narrowed to that one resource (its other bytes as received).
-// It returns ErrValueTooLong for an id over MaxIDLen, ErrDuplicateMember for
+// It returns evterr.ErrValueTooLong for an id over MaxIDLen, evterr.ErrDuplicateMember for
 // a resource naming @odata.type twice, and the operation parser's errors.
-func NotificationEvents(n *Notifications, o InboundOptions) ([]Inbound, error) {
+func NotificationEvents(n *graphwire.Notifications, o Options) ([]Inbound, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
@@ -208,20 +216,20 @@ func NotificationEvents(n *Notifications, o InboundOptions) ([]Inbound, error) {
 	return out, nil
 }
 
-func notificationEvent(item Notification, res json.RawMessage, narrow bool, at time.Time, o InboundOptions) (Inbound, error) {
+func notificationEvent(item graphwire.Notification, res json.RawMessage, narrow bool, at time.Time, o Options) (Inbound, error) {
 	var (
-		kind = KindOther
-		op   *Operation
+		kind = graphwire.KindOther
+		op   *graphwire.Operation
 		err  error
 	)
 	if res != nil {
-		t, err := checkedResourceType(res)
+		t, err := graphwire.ResourceType(res)
 		if err != nil {
 			return Inbound{}, err
 		}
-		kind = ResourceKind(t, item.Path)
+		kind = graphwire.ResourceKind(t, item.Path)
 	} else if item.Path.IsOperation {
-		kind = KindOperation
+		kind = graphwire.KindOperation
 	}
 	callID := item.Path.CallID
 	if err := checkIDs(idNames, callID, item.Path.OperationID, item.ChangeType); err != nil {
@@ -229,18 +237,18 @@ func notificationEvent(item Notification, res json.RawMessage, narrow bool, at t
 	}
 	data := []byte(item.Raw)
 	if narrow {
-		data = item.narrowed(res)
+		data = item.Narrowed(res)
 	}
 	e := event.New(event.CloudEventsVersionV1)
 	var key string
 	switch kind {
-	case KindOperation:
+	case graphwire.KindOperation:
 		if res != nil {
-			if op, err = parseOperation(res); err != nil {
+			if op, err = graphwire.ParseResource(res); err != nil {
 				return Inbound{}, err
 			}
 		} else {
-			op = &Operation{}
+			op = &graphwire.Operation{}
 		}
 		opID := op.ID
 		if opID == "" {
@@ -249,7 +257,7 @@ func notificationEvent(item Notification, res json.RawMessage, narrow bool, at t
 		if err := checkIDs(idNames[1:], opID); err != nil {
 			return Inbound{}, err
 		}
-		key = operationKey(op.ClientContext, callID, opID)
+		key = keys.OperationKey(op.ClientContext, callID, opID)
 		setExt(&e, ExtOperationID, opID)
 		setExt(&e, ExtClientContext, op.ClientContext)
 		subject := op.ClientContext
@@ -259,7 +267,7 @@ func notificationEvent(item Notification, res json.RawMessage, narrow bool, at t
 		e.SetSubject(subject)
 		e.SetType(TypeOperationNotification)
 	default:
-		key = callKey(callID)
+		key = keys.CallKey(callID)
 		e.SetSubject(callID)
 		e.SetType(notificationType(kind))
 	}
@@ -271,18 +279,18 @@ func notificationEvent(item Notification, res json.RawMessage, narrow bool, at t
 	e.SetSource(callSource(callID))
 	e.SetTime(at)
 	if err := e.SetData(ContentTypeJSON, data); err != nil {
-		return Inbound{}, fmt.Errorf("%w: %v", ErrInvalidPayload, err)
+		return Inbound{}, fmt.Errorf("%w: %v", evterr.ErrInvalidPayload, err)
 	}
 	return Inbound{Subject: InSubject(kind, key), Kind: kind, Key: key, Event: e}, nil
 }
 
-func notificationType(k Kind) string {
+func notificationType(k graphwire.Kind) string {
 	switch k {
-	case KindOperation:
+	case graphwire.KindOperation:
 		return TypeOperationNotification
-	case KindCall:
+	case graphwire.KindCall:
 		return TypeCallNotification
-	case KindParticipant:
+	case graphwire.KindParticipant:
 		return TypeParticipantNotification
 	}
 	return TypeOtherNotification
@@ -290,7 +298,7 @@ func notificationType(k Kind) string {
 
 // ResponseEvent returns the Inbound for a validated action response. body is
 // the envelope as received; it becomes the event data unchanged.
-func ResponseEvent(r *ParsedResponse, body []byte, o InboundOptions) (Inbound, error) {
+func ResponseEvent(r *graphwire.ParsedResponse, body []byte, o Options) (Inbound, error) {
 	if err := o.validate(); err != nil {
 		return Inbound{}, err
 	}
@@ -302,7 +310,7 @@ func ResponseEvent(r *ParsedResponse, body []byte, o InboundOptions) (Inbound, e
 	if err := checkIDs(idNames, callID, opID); err != nil {
 		return Inbound{}, err
 	}
-	key := operationKey(r.ClientContext, callID, opID)
+	key := keys.OperationKey(r.ClientContext, callID, opID)
 	e := event.New(event.CloudEventsVersionV1)
 	e.SetID("r-" + contentID(body, "response"))
 	e.SetType(TypeActionResponse)
@@ -318,9 +326,9 @@ func ResponseEvent(r *ParsedResponse, body []byte, o InboundOptions) (Inbound, e
 	setExt(&e, ExtClientContext, r.ClientContext)
 	setTraceParent(&e, o.TraceParent)
 	if err := e.SetData(ContentTypeJSON, body); err != nil {
-		return Inbound{}, fmt.Errorf("%w: %v", ErrInvalidPayload, err)
+		return Inbound{}, fmt.Errorf("%w: %v", evterr.ErrInvalidPayload, err)
 	}
-	return Inbound{Subject: InSubject(KindOperation, key), Kind: KindOperation, Key: key, Event: e}, nil
+	return Inbound{Subject: InSubject(graphwire.KindOperation, key), Kind: graphwire.KindOperation, Key: key, Event: e}, nil
 }
 
 func setExt(e *event.Event, name, v string) {
@@ -344,7 +352,7 @@ func callSource(callID string) string {
 	return subjects.ResolvedSource(callID)
 }
 
-func receivedAt(o InboundOptions) time.Time {
+func receivedAt(o Options) time.Time {
 	if o.ReceivedAt.IsZero() {
 		return time.Now().UTC()
 	}
@@ -364,32 +372,4 @@ func contentID(content []byte, parts ...string) string {
 	buf = append(jsonx.AppendCompact(buf, content), 0)
 	sum := sha256.Sum256(buf)
 	return hex.EncodeToString(sum[:16])
-}
-
-// ParseNotificationItem parses the data of a notification event from COMMS_IN:
-// one commsNotification item whose resourceData is a single resource (or absent).
-func ParseNotificationItem(data []byte) (*Notification, error) {
-	if err := checkDepth(data); err != nil {
-		return nil, fmt.Errorf("notification: %w", err)
-	}
-	n, err := parseNotification(data)
-	if err != nil {
-		return nil, fmt.Errorf("notification: %w", err)
-	}
-	return n, nil
-}
-
-// ParseOperationNotification is ParseNotificationItem followed by
-// ParseOperation of the item's resource, checking the JSON once. It returns
-// the item and its operation, nil when the item has no resource.
-func ParseOperationNotification(data []byte) (*Notification, *Operation, error) {
-	n, err := ParseNotificationItem(data)
-	if err != nil || len(n.Resources) == 0 {
-		return n, nil, err
-	}
-	op, err := parseOperation(n.Resources[0])
-	if err != nil {
-		return nil, nil, err
-	}
-	return n, op, nil
 }

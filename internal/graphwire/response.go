@@ -1,4 +1,4 @@
-package events
+package graphwire
 
 import (
 	"bytes"
@@ -8,13 +8,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/commsops/commsops/internal/evterr"
 	"github.com/commsops/commsops/internal/graphid"
 	"github.com/commsops/commsops/internal/jsonx"
 )
 
 // ActionResponse is the envelope a bot posts after each action it sent to
 // Graph: the HTTP status Graph answered and the commsOperation it returned
-// (nil for a 202 with no body).
+// (nil for a 202 with no body). It is events.ActionResponse's twin, field
+// for field and tag for tag, so each converts to the other.
 type ActionResponse struct {
 	// CallID as the bot sent it; NormalizedCallID() for comparisons.
 	CallID string `json:"callId"`
@@ -41,14 +43,14 @@ type ParsedResponse struct {
 // requires callId, action and an httpStatus in 100..599; a clientContext when
 // the operation is null; and, when both the envelope and the operation carry a
 // clientContext, that they agree. When only the operation carries one, it
-// becomes the envelope's. Errors wrap ErrInvalidJSON, ErrInvalidPayload,
-// ErrInvalidStatus, ErrTooDeep or the clientContext errors and name the field.
+// becomes the envelope's. Errors wrap evterr.ErrInvalidJSON, evterr.ErrInvalidPayload,
+// evterr.ErrInvalidStatus, evterr.ErrTooDeep or the clientContext errors and name the field.
 func ParseActionResponse(body []byte) (*ParsedResponse, error) {
 	if err := checkDepth(body); err != nil {
 		return nil, fmt.Errorf("action response: %w", err)
 	}
 	if b := bytes.TrimSpace(body); len(b) == 0 || b[0] != '{' {
-		return nil, fmt.Errorf("action response: %w: not a JSON object", ErrInvalidJSON)
+		return nil, fmt.Errorf("action response: %w: not a JSON object", evterr.ErrInvalidJSON)
 	}
 	var r ParsedResponse
 	if err := decodeActionResponse(body, &r.ActionResponse); err != nil {
@@ -56,11 +58,11 @@ func ParseActionResponse(body []byte) (*ParsedResponse, error) {
 	}
 	switch {
 	case strings.TrimSpace(r.CallID) == "":
-		return nil, fmt.Errorf("action response: %w: callId is required", ErrInvalidPayload)
+		return nil, fmt.Errorf("action response: %w: callId is required", evterr.ErrInvalidPayload)
 	case strings.TrimSpace(r.Action) == "":
-		return nil, fmt.Errorf("action response: %w: action is required", ErrInvalidPayload)
+		return nil, fmt.Errorf("action response: %w: action is required", evterr.ErrInvalidPayload)
 	case r.HTTPStatus < 100 || r.HTTPStatus > 599:
-		return nil, fmt.Errorf("action response: %w: httpStatus %d is not an HTTP status", ErrInvalidPayload, r.HTTPStatus)
+		return nil, fmt.Errorf("action response: %w: httpStatus %d is not an HTTP status", evterr.ErrInvalidPayload, r.HTTPStatus)
 	}
 	if err := graphid.ValidateClientContext(r.ClientContext); err != nil {
 		return nil, fmt.Errorf("action response: clientContext: %w", err)
@@ -76,16 +78,16 @@ func ParseActionResponse(body []byte) (*ParsedResponse, error) {
 			r.ClientContext = op.ClientContext
 		case op.ClientContext != "" && op.ClientContext != r.ClientContext:
 			return nil, fmt.Errorf("action response: %w: clientContext %s differs from operation.clientContext %s",
-				ErrInvalidPayload, quoteShort(r.ClientContext), quoteShort(op.ClientContext))
+				evterr.ErrInvalidPayload, quoteShort(r.ClientContext), quoteShort(op.ClientContext))
 		}
 	} else if r.ClientContext == "" {
-		return nil, fmt.Errorf("action response: %w: clientContext is required when operation is null", ErrInvalidPayload)
+		return nil, fmt.Errorf("action response: %w: clientContext is required when operation is null", evterr.ErrInvalidPayload)
 	}
 	return &r, nil
 }
 
 // decodeActionResponse reads a valid JSON object into r as encoding/json
-// would. It returns ErrInvalidPayload naming the first member of the wrong
+// would. It returns evterr.ErrInvalidPayload naming the first member of the wrong
 // type, and ErrDuplicateMember for two members naming one field.
 func decodeActionResponse(body []byte, r *ActionResponse) error {
 	var buf [8]jsonx.Member
@@ -116,7 +118,7 @@ func decodeActionResponse(body []byte, r *ActionResponse) error {
 			}
 		}
 		if err != nil {
-			return fmt.Errorf("%w: %s: %v", ErrInvalidPayload, envelopeFields[i], err)
+			return fmt.Errorf("%w: %s: %v", evterr.ErrInvalidPayload, envelopeFields[i], err)
 		}
 	}
 	return nil

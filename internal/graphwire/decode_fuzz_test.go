@@ -1,4 +1,4 @@
-package events
+package graphwire
 
 import (
 	"bytes"
@@ -6,12 +6,15 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/commsops/commsops/internal/evterr"
+	"github.com/commsops/commsops/internal/graphwire/graphtest"
 )
 
 // FuzzActionResponseEnvelope compares the envelope decoder of
 // ParseActionResponse with encoding/json decoding into ActionResponse.
 func FuzzActionResponseEnvelope(f *testing.F) {
-	for _, b := range testdataPayloads(f) {
+	for _, b := range graphtest.Payloads(f) {
 		f.Add(b)
 	}
 	f.Add([]byte(`{"CALLID":"c","callId":"d","Action":null,"httpStatus":2e2}`))
@@ -86,13 +89,13 @@ func FuzzResultInfo(f *testing.F) {
 	})
 }
 
-// checkDuplicate reports whether err is ErrDuplicateMember, and then fails
+// checkDuplicate reports whether err is evterr.ErrDuplicateMember, and then fails
 // the test unless encoding/json's tokenizer finds two top-level members of
 // data naming one of fields in any casing (and no other error is due).
 func checkDuplicate(t *testing.T, data []byte, err error, fields []string) bool {
 	t.Helper()
 	want := hasFoldDuplicate(t, data, fields)
-	got := errors.Is(err, ErrDuplicateMember)
+	got := errors.Is(err, evterr.ErrDuplicateMember)
 	if want && err == nil {
 		t.Fatalf("%q names a field twice and was accepted", data)
 	}

@@ -1,4 +1,4 @@
-package events
+package inbound
 
 import (
 	"errors"
@@ -7,6 +7,11 @@ import (
 	"testing"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/commsops/commsops/internal/cehdr"
+	"github.com/commsops/commsops/internal/evterr"
+	"github.com/commsops/commsops/internal/graphwire"
+	"github.com/commsops/commsops/internal/graphwire/graphtest"
 )
 
 // natsHeaderLen is the size of h on the wire, as nats.go writes it.
@@ -25,12 +30,12 @@ func natsHeaderLen(h nats.Header) int {
 // a few bytes per header.
 func TestInboundSize(t *testing.T) {
 	var ins []Inbound
-	for _, name := range testdataFiles(t, "notifications") {
-		n, err := ParseNotifications(readTestdata(t, "notifications/"+name))
+	for _, name := range graphtest.Files(t, "notifications") {
+		n, err := graphwire.ParseNotifications(graphtest.Read(t, "notifications/"+name))
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		more, err := NotificationEvents(n, InboundOptions{MessageID: "5f3c1a2b-0000-4000-8000-000000000000",
+		more, err := NotificationEvents(n, Options{MessageID: "5f3c1a2b-0000-4000-8000-000000000000",
 			TraceParent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"})
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
@@ -38,7 +43,7 @@ func TestInboundSize(t *testing.T) {
 		ins = append(ins, more...)
 	}
 	for _, in := range ins {
-		m, err := EncodeMsg(in.Subject, in.Event)
+		m, err := cehdr.EncodeMsg(in.Subject, in.Event)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -59,11 +64,11 @@ func TestNarrowedItemIsExact(t *testing.T) {
 	item := `{ "resourceUrl" : "/communications/calls/c1/participants", "x<&>" : "a\u00e9b",` +
 		` "resourceData" : [ {"@odata.type":"#microsoft.graph.participant","id":"p1"} ,{"id":"p2"} ], "changeType":"updated" }`
 	body := `{"value":[` + item + `,{"resourceUrl":"/communications/calls/c1","resourceData":[]}]}`
-	n, err := ParseNotifications([]byte(body))
+	n, err := graphwire.ParseNotifications([]byte(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ins, err := NotificationEvents(n, InboundOptions{})
+	ins, err := NotificationEvents(n, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,14 +87,14 @@ func TestNarrowedItemIsExact(t *testing.T) {
 		}
 		total += len(in.Event.Data())
 	}
-	if size, count := n.DataSize(); size != total || count != len(ins) {
+	if size, count := DataSize(n); size != total || count != len(ins) {
 		t.Fatalf("DataSize %d, %d; stored %d bytes in %d events", size, count, total, len(ins))
 	}
 }
 
 // TestLongIDsRefused: a value that becomes an event header is refused over
-// MaxIDLen bytes with ErrValueTooLong, and a message id that is not UTF-8
-// with ErrInvalidPayload: nothing that cannot be stored reaches the store.
+// MaxIDLen bytes with evterr.ErrValueTooLong, and a message id that is not UTF-8
+// with evterr.ErrInvalidPayload: nothing that cannot be stored reaches the store.
 func TestLongIDsRefused(t *testing.T) {
 	long := strings.Repeat("%", MaxIDLen+1)
 	item := func(url, changeType string) string {
@@ -98,17 +103,17 @@ func TestLongIDsRefused(t *testing.T) {
 	ok := item("/communications/calls/c1/operations/0fe0623f-d628-42ed-b4bd-8ac290072cc5", "updated")
 	for _, tc := range []struct {
 		name, body string
-		o          InboundOptions
+		o          Options
 		want       error
 	}{
-		{"call id", item("/communications/calls/"+long+"/operations/x", "updated"), InboundOptions{}, ErrValueTooLong},
-		{"changeType", item("/communications/calls/c1", long), InboundOptions{}, ErrValueTooLong},
-		{"operation id", strings.Replace(ok, `"id":"0fe0623f-d628-42ed-b4bd-8ac290072cc5"`, `"id":"`+long+`"`, 1), InboundOptions{}, ErrValueTooLong},
-		{"message id", ok, InboundOptions{MessageID: long}, ErrValueTooLong},
-		{"message id not UTF-8", ok, InboundOptions{MessageID: "a\xffb"}, ErrInvalidPayload},
+		{"call id", item("/communications/calls/"+long+"/operations/x", "updated"), Options{}, evterr.ErrValueTooLong},
+		{"changeType", item("/communications/calls/c1", long), Options{}, evterr.ErrValueTooLong},
+		{"operation id", strings.Replace(ok, `"id":"0fe0623f-d628-42ed-b4bd-8ac290072cc5"`, `"id":"`+long+`"`, 1), Options{}, evterr.ErrValueTooLong},
+		{"message id", ok, Options{MessageID: long}, evterr.ErrValueTooLong},
+		{"message id not UTF-8", ok, Options{MessageID: "a\xffb"}, evterr.ErrInvalidPayload},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			n, err := ParseNotifications([]byte(tc.body))
+			n, err := graphwire.ParseNotifications([]byte(tc.body))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -118,8 +123,8 @@ func TestLongIDsRefused(t *testing.T) {
 			}
 		})
 	}
-	n, _ := ParseNotifications([]byte(ok))
-	if _, err := NotificationEvents(n, InboundOptions{MessageID: strings.Repeat("m", MaxIDLen)}); err != nil {
+	n, _ := graphwire.ParseNotifications([]byte(ok))
+	if _, err := NotificationEvents(n, Options{MessageID: strings.Repeat("m", MaxIDLen)}); err != nil {
 		t.Fatalf("at the limit: %v", err)
 	}
 }
@@ -146,11 +151,11 @@ func TestTraceParent(t *testing.T) {
 	} {
 		t.Run(tc.tp, func(t *testing.T) {
 			body := []byte(`{"callId":"c","action":"playPrompt","clientContext":"cc","httpStatus":202,"operation":null}`)
-			r, err := ParseActionResponse(body)
+			r, err := graphwire.ParseActionResponse(body)
 			if err != nil {
 				t.Fatal(err)
 			}
-			in, err := ResponseEvent(r, body, InboundOptions{TraceParent: tc.tp})
+			in, err := ResponseEvent(r, body, Options{TraceParent: tc.tp})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -191,7 +196,7 @@ func TestDuplicateMembersRefused(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.parse([]byte(tc.body))
-			if got := errors.Is(err, ErrDuplicateMember); got != tc.dup {
+			if got := errors.Is(err, evterr.ErrDuplicateMember); got != tc.dup {
 				t.Fatalf("err = %v, want duplicate %v", err, tc.dup)
 			}
 			if !tc.dup && err != nil {
@@ -201,28 +206,15 @@ func TestDuplicateMembersRefused(t *testing.T) {
 	}
 }
 
-func parseOp(b []byte) error { _, err := parseOperationChecked(b); return err }
+func parseOp(b []byte) error { _, err := graphwire.ParseOperation(b); return err }
 
-func parseResp(b []byte) error { _, err := ParseActionResponse(b); return err }
+func parseResp(b []byte) error { _, err := graphwire.ParseActionResponse(b); return err }
 
 func parseNotif(b []byte) error {
-	n, err := ParseNotifications(b)
+	n, err := graphwire.ParseNotifications(b)
 	if err != nil {
 		return err
 	}
-	_, err = NotificationEvents(n, InboundOptions{})
+	_, err = NotificationEvents(n, Options{})
 	return err
-}
-
-func TestQuoteShort(t *testing.T) {
-	for _, tc := range []struct{ in, want string }{
-		{"abc", `"abc"`},
-		{strings.Repeat("a", shortLen), `"` + strings.Repeat("a", shortLen) + `"`},
-		{strings.Repeat("a", 500_000), `"` + strings.Repeat("a", shortLen) + `"… (500000 bytes)`},
-		{strings.Repeat("a", shortLen-1) + "é" + "zz", `"` + strings.Repeat("a", shortLen-1) + `"… (35 bytes)`},
-	} {
-		if got := quoteShort(tc.in); got != tc.want {
-			t.Errorf("quoteShort(%.40q) = %s, want %s", tc.in, got, tc.want)
-		}
-	}
 }

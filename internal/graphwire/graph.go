@@ -1,4 +1,4 @@
-package events
+package graphwire
 
 import (
 	"bytes"
@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/commsops/commsops/internal/evterr"
 	"github.com/commsops/commsops/internal/graphid"
 	"github.com/commsops/commsops/internal/jsonx"
 )
@@ -24,6 +25,8 @@ const (
 
 // ResultInfo is Graph's resultInfo: code (2xx success, 4xx client error, 5xx
 // server error), subcode and message. Numbers sent as strings are accepted.
+// It is events.ResultInfo's twin, field for field and tag for tag, and
+// events.ResultInfo.UnmarshalJSON is this UnmarshalJSON.
 type ResultInfo struct {
 	Code    int    `json:"code"`
 	Subcode int    `json:"subcode"`
@@ -35,7 +38,7 @@ type ResultInfo struct {
 // encoding/json matches them. null leaves r as it is.
 func (r *ResultInfo) UnmarshalJSON(b []byte) error {
 	if !json.Valid(b) {
-		return fmt.Errorf("%w: resultInfo: not valid JSON", ErrInvalidPayload)
+		return fmt.Errorf("%w: resultInfo: not valid JSON", evterr.ErrInvalidPayload)
 	}
 	if isNull(b) {
 		return nil
@@ -50,7 +53,7 @@ func (r *ResultInfo) UnmarshalJSON(b []byte) error {
 // (in any casing) are ErrDuplicateMember.
 func (r *ResultInfo) parse(b []byte) error {
 	if !isObject(b) {
-		return fmt.Errorf("%w: resultInfo: not a JSON object", ErrInvalidPayload)
+		return fmt.Errorf("%w: resultInfo: not a JSON object", evterr.ErrInvalidPayload)
 	}
 	var (
 		buf           [8]jsonx.Member
@@ -70,17 +73,17 @@ func (r *ResultInfo) parse(b []byte) error {
 			subcode = m.Value
 		case 2:
 			if !isNull(m.Value) && m.Value[0] != '"' {
-				return fmt.Errorf("%w: resultInfo.message: expected a string, got %s", ErrInvalidPayload, kindOf(m.Value))
+				return fmt.Errorf("%w: resultInfo.message: expected a string, got %s", evterr.ErrInvalidPayload, kindOf(m.Value))
 			}
 			message = m.Value
 		}
 	}
 	var err error
 	if r.Code, err = looseInt(code); err != nil {
-		return fmt.Errorf("%w: resultInfo.code: %v", ErrInvalidPayload, err)
+		return fmt.Errorf("%w: resultInfo.code: %v", evterr.ErrInvalidPayload, err)
 	}
 	if r.Subcode, err = looseInt(subcode); err != nil {
-		return fmt.Errorf("%w: resultInfo.subcode: %v", ErrInvalidPayload, err)
+		return fmt.Errorf("%w: resultInfo.subcode: %v", evterr.ErrInvalidPayload, err)
 	}
 	if !isNull(message) { // absent (nil) or null keeps r.Message
 		r.Message = string(jsonx.StringValue(message))
@@ -129,8 +132,9 @@ type Operation struct {
 	ODataType string
 	// ID is the normalised operation id; "" when null or absent.
 	ID string
-	// Status is the parsed status; "" when absent. StatusRaw keeps the original.
-	Status    Status
+	// Status is the parsed status in Graph's spelling (see ParseStatus); ""
+	// when absent. StatusRaw keeps the original.
+	Status    string
 	StatusRaw string
 	// ClientContext as sent by the bot, verbatim.
 	ClientContext string
@@ -143,8 +147,22 @@ type Operation struct {
 	Extra map[string]json.RawMessage
 }
 
+// ParseOperation parses one commsOperation object: the JSON is checked
+// (ErrInvalidJSON, ErrTooDeep) and then read as ParseResource reads it.
+func ParseOperation(data []byte) (*Operation, error) {
+	if err := checkDepth(data); err != nil {
+		return nil, fmt.Errorf("operation: %w", err)
+	}
+	return parseOperation(data)
+}
+
+// ParseResource parses one resource of a parsed Notifications (already
+// checked as part of its callback) as a commsOperation, without checking the
+// JSON again. Use ParseOperation for JSON from anywhere else.
+func ParseResource(res []byte) (*Operation, error) { return parseOperation(res) }
+
 // parseOperation parses one commsOperation object already checked by
-// checkDepth. It returns ErrInvalidJSON for non-objects, ErrInvalidStatus for
+// checkDepth. It returns evterr.ErrInvalidJSON for non-objects, evterr.ErrInvalidStatus for
 // an unknown status value, and ErrClientContextTooLong / ErrClientContextInvalid
 // for a bad clientContext. Unknown fields are kept in Extra (copied); an
 // absent status leaves Status "".
@@ -153,7 +171,7 @@ type Operation struct {
 // this parser would each read something else.
 func parseOperation(data []byte) (*Operation, error) {
 	if !isObject(data) {
-		return nil, fmt.Errorf("operation: %w: not a JSON object", ErrInvalidJSON)
+		return nil, fmt.Errorf("operation: %w: not a JSON object", evterr.ErrInvalidJSON)
 	}
 	var buf [16]jsonx.Member
 	op := &Operation{}
@@ -231,17 +249,17 @@ type Notification struct {
 	rdStart, rdEnd int
 }
 
-// sharedLen returns the bytes of the item outside its resourceData value:
+// SharedLen returns the bytes of the item outside its resourceData value:
 // what each resource's event copies when resourceData is an array.
-func (n *Notification) sharedLen() int { return len(n.Raw) - (n.rdEnd - n.rdStart) }
+func (n *Notification) SharedLen() int { return len(n.Raw) - (n.rdEnd - n.rdStart) }
 
-// narrowed returns the item with its resourceData value replaced by res
+// Narrowed returns the item with its resourceData value replaced by res
 // (null when res is nil), every other byte as received.
-func (n *Notification) narrowed(res []byte) []byte {
+func (n *Notification) Narrowed(res []byte) []byte {
 	if res == nil {
 		res = []byte("null")
 	}
-	out := make([]byte, 0, n.sharedLen()+len(res))
+	out := make([]byte, 0, n.SharedLen()+len(res))
 	out = append(out, n.Raw[:n.rdStart]...)
 	out = append(out, res...)
 	return append(out, n.Raw[n.rdEnd:]...)
@@ -256,15 +274,15 @@ type Notifications struct {
 // ParseNotifications parses a Graph commsNotifications callback body. It
 // accepts every quirk Graph is known to send (testdata/README.md: changeType casing, resource vs resourceUrl,
 // resourceData as object or array, unknown fields) and returns an error wrapping
-// ErrInvalidJSON, ErrInvalidPayload (no "value" array, a non-object item),
-// ErrTooDeep or ErrTooManyItems otherwise. The result's raw parts (Raw,
+// evterr.ErrInvalidJSON, evterr.ErrInvalidPayload (no "value" array, a non-object item),
+// evterr.ErrTooDeep or evterr.ErrTooManyItems otherwise. The result's raw parts (Raw,
 // Resources) share body's memory: do not modify body while using them.
 func ParseNotifications(body []byte) (*Notifications, error) {
 	if err := checkDepth(body); err != nil {
 		return nil, fmt.Errorf("notifications: %w", err)
 	}
 	if !isObject(body) {
-		return nil, fmt.Errorf("notifications: %w: not a JSON object", ErrInvalidJSON)
+		return nil, fmt.Errorf("notifications: %w: not a JSON object", evterr.ErrInvalidJSON)
 	}
 	n := &Notifications{}
 	var (
@@ -285,15 +303,15 @@ func ParseNotifications(body []byte) (*Notifications, error) {
 		}
 	}
 	if isNull(value) {
-		return nil, fmt.Errorf("notifications: %w: no \"value\" array", ErrInvalidPayload)
+		return nil, fmt.Errorf("notifications: %w: no \"value\" array", evterr.ErrInvalidPayload)
 	}
 	if value[0] != '[' {
-		return nil, fmt.Errorf("notifications: %w: \"value\" is not an array", ErrInvalidPayload)
+		return nil, fmt.Errorf("notifications: %w: \"value\" is not an array", evterr.ErrInvalidPayload)
 	}
 	total := 0
 	for i, raw := range jsonx.AppendElements(nil, value) {
 		if raw[0] != '{' {
-			return nil, fmt.Errorf("notifications: %w: value[%d] is not an object", ErrInvalidPayload, i)
+			return nil, fmt.Errorf("notifications: %w: value[%d] is not an object", evterr.ErrInvalidPayload, i)
 		}
 		item, err := parseNotification(raw)
 		if err != nil {
@@ -301,7 +319,7 @@ func ParseNotifications(body []byte) (*Notifications, error) {
 		}
 		total += max(1, len(item.Resources))
 		if total > MaxItems {
-			return nil, fmt.Errorf("notifications: %w: more than %d resources", ErrTooManyItems, MaxItems)
+			return nil, fmt.Errorf("notifications: %w: more than %d resources", evterr.ErrTooManyItems, MaxItems)
 		}
 		n.Items = append(n.Items, *item)
 	}
@@ -313,7 +331,7 @@ func ParseNotifications(body []byte) (*Notifications, error) {
 // ErrDuplicateMember (see parseOperation).
 func parseNotification(raw []byte) (*Notification, error) {
 	if !isObject(raw) {
-		return nil, fmt.Errorf("%w: not a JSON object", ErrInvalidJSON)
+		return nil, fmt.Errorf("%w: not a JSON object", evterr.ErrInvalidJSON)
 	}
 	var buf [8]jsonx.Member
 	n := &Notification{Raw: raw}
@@ -352,6 +370,34 @@ func parseNotification(raw []byte) (*Notification, error) {
 	return n, nil
 }
 
+// ParseNotificationItem parses the data of a notification event from COMMS_IN:
+// one commsNotification item whose resourceData is a single resource (or absent).
+func ParseNotificationItem(data []byte) (*Notification, error) {
+	if err := checkDepth(data); err != nil {
+		return nil, fmt.Errorf("notification: %w", err)
+	}
+	n, err := parseNotification(data)
+	if err != nil {
+		return nil, fmt.Errorf("notification: %w", err)
+	}
+	return n, nil
+}
+
+// ParseOperationNotification is ParseNotificationItem followed by
+// ParseOperation of the item's resource, checking the JSON once. It returns
+// the item and its operation, nil when the item has no resource.
+func ParseOperationNotification(data []byte) (*Notification, *Operation, error) {
+	n, err := ParseNotificationItem(data)
+	if err != nil || len(n.Resources) == 0 {
+		return n, nil, err
+	}
+	op, err := parseOperation(n.Resources[0])
+	if err != nil {
+		return nil, nil, err
+	}
+	return n, op, nil
+}
+
 // notificationsFields and notificationFields are the members of a callback
 // and of one of its items that the parser understands.
 var (
@@ -370,13 +416,13 @@ func resourceElements(v []byte) ([]json.RawMessage, bool, error) {
 		var elems []json.RawMessage
 		for i, e := range jsonx.AppendElements(nil, v) {
 			if e[0] != '{' {
-				return nil, true, fmt.Errorf("%w: resourceData[%d] is not an object", ErrInvalidPayload, i)
+				return nil, true, fmt.Errorf("%w: resourceData[%d] is not an object", evterr.ErrInvalidPayload, i)
 			}
 			elems = append(elems, e)
 		}
 		return elems, true, nil
 	}
-	return nil, false, fmt.Errorf("%w: resourceData is neither an object nor an array", ErrInvalidPayload)
+	return nil, false, fmt.Errorf("%w: resourceData is neither an object nor an array", evterr.ErrInvalidPayload)
 }
 
 // ResourceKind classifies one resourceData element by its @odata.type (a type
@@ -402,14 +448,15 @@ func ResourceKind(odataType string, path ResourcePath) Kind {
 // (its name matched in any casing): the last @odata.type member,
 // as encoding/json reads it.
 func resourceType(resource []byte) string {
-	t, _ := checkedResourceType(resource)
+	t, _ := ResourceType(resource)
 	return t
 }
 
-// checkedResourceType is resourceType that returns ErrDuplicateMember when
-// two members name @odata.type, the one field of every resource the ingest
-// reads (it decides the event's type and key).
-func checkedResourceType(resource []byte) (string, error) {
+// ResourceType returns the @odata.type of a valid JSON resourceData element
+// as resourceType reads it, and ErrDuplicateMember when two members name
+// @odata.type: the one field of every resource the ingest reads (it decides
+// the event's type and key).
+func ResourceType(resource []byte) (string, error) {
 	var (
 		buf   [16]jsonx.Member
 		t     []byte
@@ -429,13 +476,13 @@ func checkedResourceType(resource []byte) (string, error) {
 	return s, dup
 }
 
-// checkDepth returns ErrTooDeep when data nests deeper than MaxJSONDepth and
-// ErrInvalidJSON when it is not valid JSON.
+// checkDepth returns evterr.ErrTooDeep when data nests deeper than MaxJSONDepth and
+// evterr.ErrInvalidJSON when it is not valid JSON.
 func checkDepth(data []byte) error {
 	if !json.Valid(data) {
 		var v any
 		err := json.Unmarshal(data, &v)
-		return fmt.Errorf("%w: %v", ErrInvalidJSON, err)
+		return fmt.Errorf("%w: %v", evterr.ErrInvalidJSON, err)
 	}
 	depth, inString, escaped := 0, false, false
 	for _, c := range data {
@@ -453,7 +500,7 @@ func checkDepth(data []byte) error {
 			inString = true
 		case c == '{' || c == '[':
 			if depth++; depth > MaxJSONDepth {
-				return fmt.Errorf("%w: deeper than %d", ErrTooDeep, MaxJSONDepth)
+				return fmt.Errorf("%w: deeper than %d", evterr.ErrTooDeep, MaxJSONDepth)
 			}
 		case c == '}' || c == ']':
 			depth--
@@ -524,7 +571,7 @@ func looseString(v []byte) (string, error) {
 	case '"':
 		return string(jsonx.StringValue(v)), nil
 	case '{', '[':
-		return "", fmt.Errorf("%w: expected a string", ErrInvalidPayload)
+		return "", fmt.Errorf("%w: expected a string", evterr.ErrInvalidPayload)
 	}
 	return string(v), nil
 }

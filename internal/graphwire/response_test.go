@@ -1,10 +1,12 @@
-package events
+package graphwire
 
 import (
-	"bytes"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/commsops/commsops/internal/evterr"
+	"github.com/commsops/commsops/internal/graphwire/graphtest"
 
 	"github.com/commsops/commsops/internal/graphid"
 )
@@ -15,7 +17,7 @@ type wantResponse struct {
 	sentAt                         time.Time
 	nullOp                         bool
 	odataType, opID                string
-	status                         Status
+	status                         string
 	statusRaw                      string
 	terminal                       bool
 	result                         *ResultInfo
@@ -26,11 +28,11 @@ type wantResponse struct {
 var responseCases = map[string]wantResponse{
 	"playprompt_200_running.json": {callID: call57, normCallID: call57, action: "playPrompt", cc: ccD45, httpStatus: 200,
 		sentAt: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC), odataType: "#microsoft.graph.playPromptOperation", opID: op0fe,
-		status: StatusRunning, statusRaw: "running", opType: "#microsoft.graph.playPromptOperation"},
+		status: "running", statusRaw: "running", opType: "#microsoft.graph.playPromptOperation"},
 	"subscribetotone_200_completed.json": {callID: call421, normCallID: call421, action: "subscribeToTone", cc: "tone-sub-421f0b00",
 		httpStatus: 200, sentAt: time.Date(2026, 11, 22, 10, 0, 1, 250e6, time.UTC),
 		odataType: "#microsoft.graph.subscribeToToneOperation", opID: "9c4d2b11-7e8f-4a20-8b6c-1d2e3f405162",
-		status: StatusCompleted, statusRaw: "completed", terminal: true,
+		status: "completed", statusRaw: "completed", terminal: true,
 		result: &ResultInfo{Code: 200, Message: "Action completed successfully."}, opType: "#microsoft.graph.subscribeToToneOperation"},
 	"record_202_null_operation.json": {callID: call57, normCallID: call57, action: "recordResponse", cc: "rec-7f3a9c2e",
 		httpStatus: 202, sentAt: time.Date(2026, 11, 22, 10, 0, 2, 0, time.UTC), nullOp: true, opType: "#microsoft.graph.recordOperation"},
@@ -40,18 +42,18 @@ var responseCases = map[string]wantResponse{
 	"invite_200_running_capitalised.json": {callID: "481F0B00FFFF4CA18C67A5F1E31C8E2A", normCallID: call481,
 		action: "participants/invite", cc: "f2fa86af-3c51-4bc2-8fc0-475452d9764f", httpStatus: 200,
 		sentAt: time.Date(2026, 11, 22, 10, 0, 3, 0, time.UTC), odataType: "#microsoft.graph.inviteParticipantsOperation",
-		opID: "a7e3c4d2-1111-4222-8333-944455556666", status: StatusRunning, statusRaw: "Running", extra: []string{"participants"},
+		opID: "a7e3c4d2-1111-4222-8333-944455556666", status: "running", statusRaw: "Running", extra: []string{"participants"},
 		opType: "#microsoft.graph.inviteParticipantsOperation"},
 	"operation_context_only.json": {callID: call57, normCallID: call57, action: "cancelMediaProcessing", cc: "cancel-1",
 		httpStatus: 200, odataType: "#microsoft.graph.cancelMediaProcessingOperation", opID: "5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d",
-		status: StatusRunning, statusRaw: "running", opType: "#microsoft.graph.cancelMediaProcessingOperation"},
+		status: "running", statusRaw: "running", opType: "#microsoft.graph.cancelMediaProcessingOperation"},
 }
 
 func TestParseActionResponseTestdata(t *testing.T) {
 	checkCovered(t, "responses", responseCases)
 	for file, w := range responseCases {
 		t.Run(strings.TrimSuffix(file, ".json"), func(t *testing.T) {
-			body := readTestdata(t, "responses/"+file)
+			body := graphtest.Read(t, "responses/"+file)
 			r, err := ParseActionResponse(body)
 			if err != nil {
 				t.Fatalf("rejected: %v", err)
@@ -74,7 +76,7 @@ func TestParseActionResponseTestdata(t *testing.T) {
 				}
 				op := r.Op
 				if op.ODataType != w.odataType || op.ID != w.opID || op.Status != w.status || op.StatusRaw != w.statusRaw ||
-					op.Status.Terminal() != w.terminal {
+					terminal(op.Status) != w.terminal {
 					t.Errorf("operation %+v", op)
 				}
 				if (op.ResultInfo == nil) != (w.result == nil) || w.result != nil && *op.ResultInfo != *w.result {
@@ -86,30 +88,6 @@ func TestParseActionResponseTestdata(t *testing.T) {
 					}
 				}
 			}
-			// It becomes one event keyed as the contract says, that survives the codec.
-			in, err := ResponseEvent(r, body, InboundOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			opID := ""
-			if r.Op != nil {
-				opID = r.Op.ID
-			}
-			if want := operationKey(w.cc, w.normCallID, opID); in.Key != want || in.Key != Key(w.cc) {
-				t.Errorf("key %q, want %q", in.Key, want)
-			}
-			checkSubject(t, in.Subject, 4)
-			m, err := EncodeMsg(in.Subject, in.Event)
-			if err != nil {
-				t.Fatal(err)
-			}
-			back, err := DecodeMsg(m.Header, m.Data)
-			if err != nil || back.ID() != in.Event.ID() || !bytes.Equal(back.Data(), body) {
-				t.Fatalf("codec round trip: %v", err)
-			}
-			if again, err := ParseActionResponse(back.Data()); err != nil || again.ClientContext != r.ClientContext {
-				t.Errorf("the stored data does not parse back: %v", err)
-			}
 		})
 	}
 }
@@ -118,34 +96,34 @@ var responseRejections = map[string]struct {
 	want  error
 	names []string
 }{
-	"not_json.json":                             {ErrInvalidJSON, []string{"action response", "invalid character"}},
-	"array_top_level.json":                      {ErrInvalidJSON, []string{"action response", "not a JSON object"}},
-	"status_finished.json":                      {ErrInvalidStatus, []string{`"status"`, "finished"}},
-	"httpstatus_0.json":                         {ErrInvalidPayload, []string{"httpStatus", "0"}},
-	"httpstatus_missing.json":                   {ErrInvalidPayload, []string{"httpStatus"}},
-	"httpstatus_string.json":                    {ErrInvalidPayload, []string{"httpStatus"}},
-	"null_operation_without_clientcontext.json": {ErrInvalidPayload, []string{"clientContext", "operation is null"}},
-	"clientcontext_mismatch.json":               {ErrInvalidPayload, []string{"clientContext", "operation.clientContext"}},
-	"missing_callid.json":                       {ErrInvalidPayload, []string{"callId"}},
-	"missing_action.json":                       {ErrInvalidPayload, []string{"action is required"}},
-	"operation_string.json":                     {ErrInvalidJSON, []string{"operation", "not a JSON object"}},
-	"resultinfo_code_bool.json":                 {ErrInvalidPayload, []string{"resultInfo.code"}},
-	"sentat_not_a_time.json":                    {ErrInvalidPayload, []string{"sentAt"}},
-	"clientcontext_257.json":                    {ErrClientContextTooLong, []string{"clientContext", "257"}},
-	"operation_clientcontext_257.json":          {ErrClientContextTooLong, []string{`"clientContext"`, "257"}},
-	"clientcontext_control.json":                {ErrClientContextInvalid, []string{"clientContext", "U+0000"}},
-	"too_deep.json":                             {ErrTooDeep, []string{"action response"}},
+	"not_json.json":                             {evterr.ErrInvalidJSON, []string{"action response", "invalid character"}},
+	"array_top_level.json":                      {evterr.ErrInvalidJSON, []string{"action response", "not a JSON object"}},
+	"status_finished.json":                      {evterr.ErrInvalidStatus, []string{`"status"`, "finished"}},
+	"httpstatus_0.json":                         {evterr.ErrInvalidPayload, []string{"httpStatus", "0"}},
+	"httpstatus_missing.json":                   {evterr.ErrInvalidPayload, []string{"httpStatus"}},
+	"httpstatus_string.json":                    {evterr.ErrInvalidPayload, []string{"httpStatus"}},
+	"null_operation_without_clientcontext.json": {evterr.ErrInvalidPayload, []string{"clientContext", "operation is null"}},
+	"clientcontext_mismatch.json":               {evterr.ErrInvalidPayload, []string{"clientContext", "operation.clientContext"}},
+	"missing_callid.json":                       {evterr.ErrInvalidPayload, []string{"callId"}},
+	"missing_action.json":                       {evterr.ErrInvalidPayload, []string{"action is required"}},
+	"operation_string.json":                     {evterr.ErrInvalidJSON, []string{"operation", "not a JSON object"}},
+	"resultinfo_code_bool.json":                 {evterr.ErrInvalidPayload, []string{"resultInfo.code"}},
+	"sentat_not_a_time.json":                    {evterr.ErrInvalidPayload, []string{"sentAt"}},
+	"clientcontext_257.json":                    {evterr.ErrClientContextTooLong, []string{"clientContext", "257"}},
+	"operation_clientcontext_257.json":          {evterr.ErrClientContextTooLong, []string{`"clientContext"`, "257"}},
+	"clientcontext_control.json":                {evterr.ErrClientContextInvalid, []string{"clientContext", "U+0000"}},
+	"too_deep.json":                             {evterr.ErrTooDeep, []string{"action response"}},
 }
 
 func TestParseActionResponseRejectsTestdata(t *testing.T) {
 	checkCovered(t, "responses_invalid", responseRejections)
 	for file, c := range responseRejections {
 		t.Run(strings.TrimSuffix(file, ".json"), func(t *testing.T) {
-			r, err := ParseActionResponse(readTestdata(t, "responses_invalid/"+file))
+			r, err := ParseActionResponse(graphtest.Read(t, "responses_invalid/"+file))
 			if r != nil {
 				t.Errorf("a result beside the error: %+v", r)
 			}
-			checkRejection(t, err, c.want, c.names...)
+			graphtest.CheckRejection(t, err, c.want, c.names...)
 		})
 	}
 }
@@ -170,7 +148,7 @@ func TestParseActionResponseInline(t *testing.T) {
 		{"256-character clientContext", head + `"httpStatus":202,"operation":null,"clientContext":"` + strings.Repeat("日", 256) + `"}`,
 			func(r *ParsedResponse) bool { return r.ClientContext == strings.Repeat("日", 256) }},
 		{"failed terminal operation", head + `"httpStatus":200,"clientContext":"x","operation":{"id":"1","status":"failed","resultInfo":{"code":500,"subcode":9999}}}`,
-			func(r *ParsedResponse) bool { return r.Op.Status.Terminal() && r.Op.ResultInfo.Code == 500 }},
+			func(r *ParsedResponse) bool { return terminal(r.Op.Status) && r.Op.ResultInfo.Code == 500 }},
 	}
 	for _, c := range valid {
 		t.Run(c.name, func(t *testing.T) {
@@ -188,22 +166,22 @@ func TestParseActionResponseInline(t *testing.T) {
 		want       error
 		names      []string
 	}{
-		{"empty", ``, ErrInvalidJSON, []string{"action response"}},
-		{"null", `null`, ErrInvalidJSON, []string{"not a JSON object"}},
-		{"sentAt a number", head + `"httpStatus":202,"clientContext":"x","sentAt":5}`, ErrInvalidPayload, []string{"sentAt"}},
-		{"sentAt month 13", head + `"httpStatus":202,"clientContext":"x","sentAt":"2026-13-01T00:00:00Z"}`, ErrInvalidPayload, []string{"sentAt"}},
-		{"blank callId", `{"callId":"  ","action":"a","httpStatus":202,"clientContext":"x"}`, ErrInvalidPayload, []string{"callId"}},
-		{"callId a number", `{"callId":5,"action":"a","httpStatus":202,"clientContext":"x"}`, ErrInvalidPayload, []string{"callId"}},
-		{"httpStatus 99", head + `"httpStatus":99,"clientContext":"x"}`, ErrInvalidPayload, []string{"httpStatus", "99"}},
-		{"httpStatus 600", head + `"httpStatus":600,"clientContext":"x"}`, ErrInvalidPayload, []string{"httpStatus", "600"}},
-		{"httpStatus negative", head + `"httpStatus":-200,"clientContext":"x"}`, ErrInvalidPayload, []string{"httpStatus"}},
-		{"httpStatus fractional", head + `"httpStatus":200.5,"clientContext":"x"}`, ErrInvalidPayload, []string{"httpStatus"}},
-		{"operation an array", head + `"httpStatus":200,"clientContext":"x","operation":[]}`, ErrInvalidJSON, []string{"operation"}},
-		{"operation a number", head + `"httpStatus":200,"clientContext":"x","operation":1}`, ErrInvalidJSON, []string{"operation"}},
-		{"operation clientContext with NUL", head + `"httpStatus":200,"operation":{"clientContext":"a\u0000"}}`, ErrClientContextInvalid, []string{"clientContext"}},
-		{"envelope clientContext an object", head + `"httpStatus":202,"clientContext":{}}`, ErrInvalidPayload, []string{"clientContext"}},
-		{"clientContexts differ by case", head + `"httpStatus":200,"clientContext":"x","operation":{"clientContext":"X"}}`, ErrInvalidPayload, []string{"clientContext"}},
-		{"status an empty object", head + `"httpStatus":200,"clientContext":"x","operation":{"status":{}}}`, ErrInvalidPayload, []string{`"status"`}},
+		{"empty", ``, evterr.ErrInvalidJSON, []string{"action response"}},
+		{"null", `null`, evterr.ErrInvalidJSON, []string{"not a JSON object"}},
+		{"sentAt a number", head + `"httpStatus":202,"clientContext":"x","sentAt":5}`, evterr.ErrInvalidPayload, []string{"sentAt"}},
+		{"sentAt month 13", head + `"httpStatus":202,"clientContext":"x","sentAt":"2026-13-01T00:00:00Z"}`, evterr.ErrInvalidPayload, []string{"sentAt"}},
+		{"blank callId", `{"callId":"  ","action":"a","httpStatus":202,"clientContext":"x"}`, evterr.ErrInvalidPayload, []string{"callId"}},
+		{"callId a number", `{"callId":5,"action":"a","httpStatus":202,"clientContext":"x"}`, evterr.ErrInvalidPayload, []string{"callId"}},
+		{"httpStatus 99", head + `"httpStatus":99,"clientContext":"x"}`, evterr.ErrInvalidPayload, []string{"httpStatus", "99"}},
+		{"httpStatus 600", head + `"httpStatus":600,"clientContext":"x"}`, evterr.ErrInvalidPayload, []string{"httpStatus", "600"}},
+		{"httpStatus negative", head + `"httpStatus":-200,"clientContext":"x"}`, evterr.ErrInvalidPayload, []string{"httpStatus"}},
+		{"httpStatus fractional", head + `"httpStatus":200.5,"clientContext":"x"}`, evterr.ErrInvalidPayload, []string{"httpStatus"}},
+		{"operation an array", head + `"httpStatus":200,"clientContext":"x","operation":[]}`, evterr.ErrInvalidJSON, []string{"operation"}},
+		{"operation a number", head + `"httpStatus":200,"clientContext":"x","operation":1}`, evterr.ErrInvalidJSON, []string{"operation"}},
+		{"operation clientContext with NUL", head + `"httpStatus":200,"operation":{"clientContext":"a\u0000"}}`, evterr.ErrClientContextInvalid, []string{"clientContext"}},
+		{"envelope clientContext an object", head + `"httpStatus":202,"clientContext":{}}`, evterr.ErrInvalidPayload, []string{"clientContext"}},
+		{"clientContexts differ by case", head + `"httpStatus":200,"clientContext":"x","operation":{"clientContext":"X"}}`, evterr.ErrInvalidPayload, []string{"clientContext"}},
+		{"status an empty object", head + `"httpStatus":200,"clientContext":"x","operation":{"status":{}}}`, evterr.ErrInvalidPayload, []string{`"status"`}},
 	}
 	for _, c := range invalid {
 		t.Run(c.name, func(t *testing.T) {
@@ -211,7 +189,7 @@ func TestParseActionResponseInline(t *testing.T) {
 			if r != nil {
 				t.Errorf("a result beside the error: %+v", r)
 			}
-			checkRejection(t, err, c.want, c.names...)
+			graphtest.CheckRejection(t, err, c.want, c.names...)
 		})
 	}
 }
@@ -261,8 +239,8 @@ func TestOperationTypeForAction(t *testing.T) {
 }
 
 func TestValidateClientContext(t *testing.T) {
-	valid := []string{"", "a", ccD45, strings.Repeat("x", MaxClientContextLen), strings.Repeat("é", MaxClientContextLen),
-		strings.Repeat("日", MaxClientContextLen), strings.Repeat("😀", MaxClientContextLen), "a b", "a.b*>", "\u00a0", "\u2028", "\uFFFD",
+	valid := []string{"", "a", ccD45, strings.Repeat("x", graphid.MaxClientContextLen), strings.Repeat("é", graphid.MaxClientContextLen),
+		strings.Repeat("日", graphid.MaxClientContextLen), strings.Repeat("😀", graphid.MaxClientContextLen), "a b", "a.b*>", "\u00a0", "\u2028", "\uFFFD",
 		`{"json":"inside"}`, "%zz", "_" + strings.Repeat("A", 43)}
 	for _, cc := range valid {
 		if err := graphid.ValidateClientContext(cc); err != nil {
@@ -274,24 +252,24 @@ func TestValidateClientContext(t *testing.T) {
 		want     error
 		names    []string
 	}{
-		{"257 ASCII", strings.Repeat("x", MaxClientContextLen+1), ErrClientContextTooLong, []string{"257", "256"}},
-		{"257 two-byte", strings.Repeat("é", MaxClientContextLen+1), ErrClientContextTooLong, []string{"257"}},
-		{"long and with control chars", strings.Repeat("\x01", 300), ErrClientContextTooLong, []string{"300"}},
-		{"NUL", "a\x00b", ErrClientContextInvalid, []string{"U+0000", "byte 1"}},
-		{"tab", "a\tb", ErrClientContextInvalid, []string{"U+0009"}},
-		{"newline", "a\n", ErrClientContextInvalid, []string{"U+000A"}},
-		{"carriage return", "\r", ErrClientContextInvalid, []string{"U+000D"}},
-		{"unit separator", "\x1f", ErrClientContextInvalid, []string{"U+001F"}},
-		{"DEL", "\x7f", ErrClientContextInvalid, []string{"U+007F"}},
-		{"C1 U+0080", "\u0080", ErrClientContextInvalid, []string{"U+0080"}},
-		{"C1 U+009F", "x\u009f", ErrClientContextInvalid, []string{"U+009F"}},
-		{"invalid UTF-8", "a\xffb", ErrClientContextInvalid, []string{"UTF-8"}},
-		{"truncated UTF-8", "\xc3", ErrClientContextInvalid, []string{"UTF-8"}},
-		{"surrogate half", "\xed\xa0\x80", ErrClientContextInvalid, []string{"UTF-8"}},
+		{"257 ASCII", strings.Repeat("x", graphid.MaxClientContextLen+1), evterr.ErrClientContextTooLong, []string{"257", "256"}},
+		{"257 two-byte", strings.Repeat("é", graphid.MaxClientContextLen+1), evterr.ErrClientContextTooLong, []string{"257"}},
+		{"long and with control chars", strings.Repeat("\x01", 300), evterr.ErrClientContextTooLong, []string{"300"}},
+		{"NUL", "a\x00b", evterr.ErrClientContextInvalid, []string{"U+0000", "byte 1"}},
+		{"tab", "a\tb", evterr.ErrClientContextInvalid, []string{"U+0009"}},
+		{"newline", "a\n", evterr.ErrClientContextInvalid, []string{"U+000A"}},
+		{"carriage return", "\r", evterr.ErrClientContextInvalid, []string{"U+000D"}},
+		{"unit separator", "\x1f", evterr.ErrClientContextInvalid, []string{"U+001F"}},
+		{"DEL", "\x7f", evterr.ErrClientContextInvalid, []string{"U+007F"}},
+		{"C1 U+0080", "\u0080", evterr.ErrClientContextInvalid, []string{"U+0080"}},
+		{"C1 U+009F", "x\u009f", evterr.ErrClientContextInvalid, []string{"U+009F"}},
+		{"invalid UTF-8", "a\xffb", evterr.ErrClientContextInvalid, []string{"UTF-8"}},
+		{"truncated UTF-8", "\xc3", evterr.ErrClientContextInvalid, []string{"UTF-8"}},
+		{"surrogate half", "\xed\xa0\x80", evterr.ErrClientContextInvalid, []string{"UTF-8"}},
 	}
 	for _, c := range invalid {
 		t.Run(c.name, func(t *testing.T) {
-			checkRejection(t, graphid.ValidateClientContext(c.cc), c.want, c.names...)
+			graphtest.CheckRejection(t, graphid.ValidateClientContext(c.cc), c.want, c.names...)
 		})
 	}
 }

@@ -1,49 +1,32 @@
-package events
+package inbound
 
 import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-	"unicode/utf8"
 
 	"github.com/cloudevents/sdk-go/v2/event"
-	"github.com/nats-io/nats.go"
 
 	"github.com/commsops/commsops/internal/cehdr"
+	"github.com/commsops/commsops/internal/evterr"
 	"github.com/commsops/commsops/internal/graphid"
+	"github.com/commsops/commsops/internal/graphwire"
+	"github.com/commsops/commsops/internal/graphwire/graphtest"
+	"github.com/commsops/commsops/internal/keys"
 )
 
 // Fuzz targets. Run one with, e.g.:
 //
-//	go test -run='^$' -fuzz=FuzzParseNotifications -fuzztime=20s ./pkg/events/
+//	go test -run='^$' -fuzz=FuzzParseNotifications -fuzztime=20s ./internal/inbound/
 //
-// Every testdata payload is a seed; inputs that once failed are kept under
-// testdata/fuzz/<target>/ and replayed by every `go test`.
-
-// testdataPayloads returns every payload file under testdata/ (not the fuzz corpus).
-func testdataPayloads(f *testing.F) [][]byte {
-	f.Helper()
-	paths, err := filepath.Glob(filepath.Join("testdata", "*", "*.json"))
-	if err != nil || len(paths) == 0 {
-		f.Fatalf("no testdata payloads: %v", err)
-	}
-	var out [][]byte
-	for _, p := range paths {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			f.Fatal(err)
-		}
-		out = append(out, b)
-	}
-	return out
-}
+// Every payload of internal/graphwire's testdata is a seed; inputs that once
+// failed are kept under testdata/fuzz/<target>/ and replayed by every
+// `go test`.
 
 func seedPayloads(f *testing.F) {
-	for _, b := range testdataPayloads(f) {
+	for _, b := range graphtest.Payloads(f) {
 		f.Add(b)
 	}
 	f.Add([]byte(`{"value":[{"resourceData":[{"@odata.type":"#microsoft.graph.participant"}]}]}`))
@@ -68,11 +51,11 @@ func checkInbound(t *testing.T, in Inbound) event.Event {
 	if !kvKeyRe.MatchString(in.Key) || strings.Contains(in.Key, ".") || in.Subject != InSubject(in.Kind, in.Key) {
 		t.Fatalf("key %q subject %q", in.Key, in.Subject)
 	}
-	m, err := EncodeMsg(in.Subject, in.Event)
+	m, err := cehdr.EncodeMsg(in.Subject, in.Event)
 	if err != nil {
 		t.Fatalf("accepted input yields an unencodable event: %v", err)
 	}
-	back, err := DecodeMsg(m.Header, m.Data)
+	back, err := cehdr.DecodeMsg(m.Header, m.Data)
 	if err != nil {
 		t.Fatalf("accepted input yields an event no consumer can decode: %v", err)
 	}
@@ -86,31 +69,31 @@ func checkInbound(t *testing.T, in Inbound) event.Event {
 func FuzzParseNotifications(f *testing.F) {
 	seedPayloads(f)
 	f.Fuzz(func(t *testing.T, body []byte) {
-		n, err := ParseNotifications(body)
+		n, err := graphwire.ParseNotifications(body)
 		if err != nil {
 			if n != nil {
 				t.Fatal("a result beside an error")
 			}
-			checkRejected(t, "ParseNotifications", err)
+			checkRejected(t, "graphwire.ParseNotifications", err)
 			return
 		}
 		for _, item := range n.Items {
 			for _, res := range item.Resources {
-				if ResourceKind(resourceTypeOf(res), item.Path) != KindOperation {
+				if graphwire.ResourceKind(resourceTypeOf(res), item.Path) != graphwire.KindOperation {
 					continue
 				}
-				if _, err := parseOperationChecked(res); err != nil {
+				if _, err := graphwire.ParseOperation(res); err != nil {
 					checkRejected(t, "ParseOperation", err)
 				}
 			}
 		}
-		ins, err := NotificationEvents(n, InboundOptions{MessageID: "m"})
+		ins, err := NotificationEvents(n, Options{MessageID: "m"})
 		if err != nil {
 			checkRejected(t, "NotificationEvents", err)
 			return
 		}
-		again, _ := ParseNotifications(body)
-		insAgain, err := NotificationEvents(again, InboundOptions{})
+		again, _ := graphwire.ParseNotifications(body)
+		insAgain, err := NotificationEvents(again, Options{})
 		if err != nil || len(insAgain) != len(ins) {
 			t.Fatalf("not deterministic: %v", err)
 		}
@@ -119,16 +102,16 @@ func FuzzParseNotifications(f *testing.F) {
 				t.Fatalf("event %d: id or subject not deterministic", i)
 			}
 			back := checkInbound(t, in)
-			if in.Kind != KindOperation {
+			if in.Kind != graphwire.KindOperation {
 				continue
 			}
 			// The resolver parses what was stored: it must never be poison.
-			item, err := ParseNotificationItem(back.Data())
+			item, err := graphwire.ParseNotificationItem(back.Data())
 			if err != nil {
 				t.Fatalf("stored operation notification does not parse back: %v", err)
 			}
 			if len(item.Resources) > 0 {
-				if _, err := parseOperationChecked(item.Resources[0]); err != nil {
+				if _, err := graphwire.ParseOperation(item.Resources[0]); err != nil {
 					t.Fatalf("stored operation does not parse back: %v", err)
 				}
 			}
@@ -139,12 +122,12 @@ func FuzzParseNotifications(f *testing.F) {
 func FuzzParseActionResponse(f *testing.F) {
 	seedPayloads(f)
 	f.Fuzz(func(t *testing.T, body []byte) {
-		r, err := ParseActionResponse(body)
+		r, err := graphwire.ParseActionResponse(body)
 		if err != nil {
 			if r != nil {
 				t.Fatal("a result beside an error")
 			}
-			checkRejected(t, "ParseActionResponse", err)
+			checkRejected(t, "graphwire.ParseActionResponse", err)
 			return
 		}
 		if err := graphid.ValidateClientContext(r.ClientContext); err != nil {
@@ -156,8 +139,8 @@ func FuzzParseActionResponse(f *testing.F) {
 		if r.HTTPStatus < 100 || r.HTTPStatus > 599 || strings.TrimSpace(r.CallID) == "" || strings.TrimSpace(r.Action) == "" {
 			t.Fatalf("accepted an invalid envelope: %+v", r.ActionResponse)
 		}
-		in, err := ResponseEvent(r, body, InboundOptions{})
-		if errors.Is(err, ErrValueTooLong) {
+		in, err := ResponseEvent(r, body, Options{})
+		if errors.Is(err, evterr.ErrValueTooLong) {
 			return // an id too long for a header: refused, 400
 		}
 		if err != nil {
@@ -167,12 +150,12 @@ func FuzzParseActionResponse(f *testing.F) {
 		if r.Op != nil {
 			opID = r.Op.ID
 		}
-		if in.Key != operationKey(r.ClientContext, r.NormalizedCallID(), opID) {
+		if in.Key != keys.OperationKey(r.ClientContext, r.NormalizedCallID(), opID) {
 			t.Fatalf("key %q", in.Key)
 		}
 		back := checkInbound(t, in)
 		// The resolver parses what was stored: the same response again.
-		r2, err := ParseActionResponse(back.Data())
+		r2, err := graphwire.ParseActionResponse(back.Data())
 		if err != nil || r2.ClientContext != r.ClientContext || r2.NormalizedCallID() != r.NormalizedCallID() {
 			t.Fatalf("stored response does not parse back the same: %v", err)
 		}
@@ -222,11 +205,11 @@ func FuzzOneMeaning(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		if op, err := parseOperationChecked(body); err == nil {
+		if op, err := graphwire.ParseOperation(body); err == nil {
 			checkOperationMeaning(t, body, op)
 		}
-		if r, err := ParseActionResponse(body); err == nil {
-			var want ActionResponse
+		if r, err := graphwire.ParseActionResponse(body); err == nil {
+			var want graphwire.ActionResponse
 			if err := json.Unmarshal(body, &want); err != nil {
 				t.Fatalf("accepted %q, which encoding/json refuses: %v", body, err)
 			}
@@ -238,26 +221,26 @@ func FuzzOneMeaning(f *testing.F) {
 				checkOperationMeaning(t, want.Operation, r.Op)
 			}
 		}
-		n, err := ParseNotifications(body)
+		n, err := graphwire.ParseNotifications(body)
 		if err != nil {
 			return
 		}
 		for i, item := range n.Items {
 			checkItemMeaning(t, item.Raw, &n.Items[i])
 		}
-		ins, err := NotificationEvents(n, InboundOptions{})
+		ins, err := NotificationEvents(n, Options{})
 		if err != nil {
 			return
 		}
 		for _, in := range ins {
 			// What a subscriber reads from the stored event is what the
 			// event was keyed and typed by.
-			item, err := ParseNotificationItem(in.Event.Data())
+			item, err := graphwire.ParseNotificationItem(in.Event.Data())
 			if err != nil {
 				t.Fatalf("stored item does not parse: %v", err)
 			}
 			checkItemMeaning(t, in.Event.Data(), item)
-			if in.Kind != KindOperation || len(item.Resources) == 0 {
+			if in.Kind != graphwire.KindOperation || len(item.Resources) == 0 {
 				continue
 			}
 			var stored jsonItem
@@ -275,7 +258,7 @@ func FuzzOneMeaning(f *testing.F) {
 
 // checkOperationMeaning fails unless encoding/json and a map reader read
 // data, which ParseOperation made op of, with op's meaning.
-func checkOperationMeaning(t *testing.T, data []byte, op *Operation) {
+func checkOperationMeaning(t *testing.T, data []byte, op *graphwire.Operation) {
 	t.Helper()
 	var j jsonOperation
 	if err := json.Unmarshal(data, &j); err != nil {
@@ -311,7 +294,7 @@ func checkOperationMeaning(t *testing.T, data []byte, op *Operation) {
 
 // checkItemMeaning fails unless encoding/json reads the item raw as the
 // parser read it into n.
-func checkItemMeaning(t *testing.T, raw []byte, n *Notification) {
+func checkItemMeaning(t *testing.T, raw []byte, n *graphwire.Notification) {
 	t.Helper()
 	var j jsonItem
 	if err := json.Unmarshal(raw, &j); err != nil {
@@ -357,149 +340,8 @@ func checkItemMeaning(t *testing.T, raw []byte, n *Notification) {
 		}
 	}
 	for _, res := range n.Resources {
-		if op, err := parseOperation(res); err == nil {
+		if op, err := graphwire.ParseResource(res); err == nil {
 			checkOperationMeaning(t, res, op)
 		}
 	}
-}
-
-func FuzzDecodeMsg(f *testing.F) {
-	f.Add("1.0", "id-1", "/src", "io.commsops.x", "subj é %", "2026-11-22T10:00:00Z", "c1", "application/json", []byte(`{}`))
-	f.Add("1.0", "%4", "/src", "t", "", "", "", "", []byte(nil))
-	f.Add("0.3", "id", "%zz", "t", "\x00", "not a time", "%FF", "json!", []byte("x"))
-	f.Add("1.0", "a%20b", "%2Fs", "t%22", "%C3%A9", "2026-11-22T10:00:00.123456789+02:00", "%25", "text/plain; charset=utf-8", []byte("\xff"))
-	// Header values of real events, and every payload as the body.
-	for _, b := range testdataPayloads(f) {
-		f.Add("1.0", "n-1", "/communications/calls/c", TypeOperationNotification, "", "", "", ContentTypeJSON, b)
-		if n, err := ParseNotifications(b); err == nil {
-			if ins, err := NotificationEvents(n, InboundOptions{MessageID: "m é"}); err == nil && len(ins) > 0 {
-				if m, err := EncodeMsg(ins[0].Subject, ins[0].Event); err == nil {
-					h := m.Header
-					f.Add(h.Get(HeaderSpecVersion), h.Get(HeaderID), h.Get(HeaderSource), h.Get(HeaderType), h.Get(HeaderSubject),
-						h.Get(HeaderTime), h.Get("ce-"+ExtCallID), h.Get(HeaderContentType), m.Data)
-				}
-			}
-		}
-	}
-	f.Fuzz(func(t *testing.T, spec, id, source, typ, subject, tm, ext, ct string, data []byte) {
-		// 1. Decoding whatever arrives: never a panic, only documented errors.
-		h := nats.Header{}
-		for k, v := range map[string]string{HeaderSpecVersion: spec, HeaderID: id, HeaderSource: source, HeaderType: typ,
-			HeaderSubject: subject, HeaderTime: tm, "ce-" + ExtCallID: ext, HeaderContentType: ct} {
-			if v != "" {
-				h[k] = []string{v}
-			}
-		}
-		e, err := DecodeMsg(h, data)
-		if err != nil {
-			if !errors.Is(err, ErrNotCloudEvent) && !errors.Is(err, ErrBadHeaderEncoding) {
-				t.Fatalf("DecodeMsg: undocumented error: %v", err)
-			}
-		} else {
-			m, err := EncodeMsg("s", e)
-			if err != nil {
-				t.Fatalf("decoded event does not re-encode: %v", err)
-			}
-			checkEncodedHeaders(t, m.Header)
-			back, err := DecodeMsg(m.Header, m.Data)
-			if err != nil {
-				t.Fatalf("re-encoded event does not decode: %v", err)
-			}
-			checkSameEvent(t, e, back)
-		}
-
-		// 2. Encoding the fuzz strings as attribute values: what the SDK takes
-		// as a valid event comes back unchanged.
-		ev := event.New()
-		ev.SetID(id)
-		ev.SetSource("/calls/" + cehdr.Encode(source))
-		ev.SetType(typ)
-		ev.SetSubject(subject)
-		if utf8.ValidString(ext) {
-			ev.SetExtension(ExtClientContext, ext)
-		}
-		if len(data) > 0 {
-			_ = ev.SetData(ContentTypeJSON, data)
-		}
-		if ev.Validate() != nil {
-			return
-		}
-		m, err := EncodeMsg("s", ev)
-		// Each on its own: "\xd0" and "\xab" are invalid apart but "д" together.
-		if !utf8.ValidString(id) || !utf8.ValidString(typ) || !utf8.ValidString(subject) {
-			if !errors.Is(err, ErrNotCloudEvent) {
-				t.Fatalf("EncodeMsg of attributes that are not UTF-8: %v", err)
-			}
-			return
-		}
-		if err != nil {
-			t.Fatalf("EncodeMsg of a valid event: %v", err)
-		}
-		checkEncodedHeaders(t, m.Header)
-		back, err := DecodeMsg(m.Header, m.Data)
-		if err != nil {
-			t.Fatalf("DecodeMsg of an encoded event: %v", err)
-		}
-		checkSameEvent(t, ev, back)
-	})
-}
-
-func checkEncodedHeaders(t *testing.T, h nats.Header) {
-	t.Helper()
-	for k, vs := range h {
-		if !strings.HasPrefix(k, "ce-") {
-			continue
-		}
-		for i := 0; i < len(vs[0]); i++ {
-			if c := vs[0][i]; c < 0x21 || c > 0x7e || c == '"' {
-				t.Fatalf("header %s = %q is not percent-encoded", k, vs[0])
-			}
-		}
-	}
-}
-
-func checkSameEvent(t *testing.T, a, b event.Event) {
-	t.Helper()
-	if a.ID() != b.ID() || a.Source() != b.Source() || a.Type() != b.Type() || a.Subject() != b.Subject() ||
-		!a.Time().Equal(b.Time()) || a.DataContentType() != b.DataContentType() || a.DataSchema() != b.DataSchema() ||
-		!bytes.Equal(a.Data(), b.Data()) {
-		t.Fatalf("round trip changed the event:\n%v\n%v", a, b)
-	}
-	if len(a.Extensions()) != len(b.Extensions()) {
-		t.Fatalf("extensions %v became %v", a.Extensions(), b.Extensions())
-	}
-	for k, v := range a.Extensions() {
-		if b.Extensions()[k] != v {
-			t.Fatalf("extension %s: %#v became %#v", k, v, b.Extensions()[k])
-		}
-	}
-}
-
-func FuzzKey(f *testing.F) {
-	cases := keyCases()
-	for i, s := range cases {
-		f.Add(s, cases[(i+1)%len(cases)])
-	}
-	for _, b := range testdataPayloads(f) {
-		f.Add(string(b), string(b[:len(b)/2]))
-	}
-	f.Fuzz(func(t *testing.T, a, b string) {
-		ka, kb := checkKey(t, a), checkKey(t, b)
-		if a != b && ka == kb {
-			t.Fatalf("Key(%q) == Key(%q) == %q", a, b, ka)
-		}
-		if graphid.ValidateClientContext(a) == nil {
-			for _, derived := range []string{operationKey("", b, a), operationKey("", a, b), operationKey("", a, ""), callKey(a), callKey(b)} {
-				if derived == ka {
-					t.Fatalf("Key(%q) meets a derived key", a)
-				}
-			}
-		}
-		if operationKey(a, b, b) != Key(a) && a != "" {
-			t.Fatal("OperationKey with a clientContext is not its Key")
-		}
-		if graphid.NormalizeID(a) != graphid.NormalizeID(b) && operationKey("", a, b) == operationKey("", b, a) {
-			t.Fatalf("operationKey(%q, %q) == operationKey(%q, %q)", a, b, b, a)
-		}
-	})
 }
