@@ -112,6 +112,7 @@ func (in Inbound) headerSize() int {
 	const line = len(": \r\n")
 	n := len("NATS/1.0\r\n") + len("\r\n")
 	add := func(k, v string) { n += len(k) + line + cehdr.EncodedLen(v) }
+	ext := func(name, v string) { n += len(cehdr.HeaderPrefix) + len(name) + line + cehdr.EncodedLen(v) }
 	add(cehdr.HeaderSpecVersion, in.Event.SpecVersion())
 	add(cehdr.HeaderID, in.Event.ID())
 	add(cehdr.HeaderSource, in.Event.Source())
@@ -123,7 +124,7 @@ func (in Inbound) headerSize() int {
 	if v1 := in.Event.Context.AsV1(); v1 != nil {
 		for name, v := range v1.Extensions {
 			s, _ := v.(string)
-			add(cehdr.HeaderPrefix+name, s)
+			ext(name, s)
 		}
 	}
 	add("Nats-Msg-Id", in.Event.ID())
