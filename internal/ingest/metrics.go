@@ -5,7 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,6 +14,7 @@ type metrics struct {
 	requests     *prometheus.CounterVec
 	storeSeconds prometheus.Histogram
 	events       *prometheus.CounterVec
+	eventsByType *eventCounters
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -30,6 +30,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "commsops_ingest_events_total", Help: "Events stored in COMMS_IN by CloudEvents type.",
 		}, []string{"type"}),
 	}
+	m.eventsByType = &eventCounters{vec: m.events}
 	reg.MustRegister(m.requests, m.storeSeconds, m.events)
 	return m
 }
@@ -45,11 +46,12 @@ func (s *statusRecorder) WriteHeader(code int) {
 }
 
 func (h *Handler) instrument(route string, next http.HandlerFunc) http.HandlerFunc {
+	requests := &routeCounters{vec: h.m.requests, route: route}
 	return func(w http.ResponseWriter, r *http.Request) {
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		start := time.Now()
 		next(rec, r)
-		h.m.requests.WithLabelValues(route, strconv.Itoa(rec.status)).Inc()
+		requests.inc(rec.status)
 		if h.opts.Log.Enabled(r.Context(), slog.LevelDebug) { // spares boxing the fields
 			h.opts.Log.Debug("request served", "route", route, "code", rec.status, "duration", time.Since(start))
 		}

@@ -327,7 +327,7 @@ func (h *Handler) store(w http.ResponseWriter, r *http.Request, route string, bo
 	debug := h.opts.Log.Enabled(r.Context(), slog.LevelDebug)
 	for i, ev := range in {
 		ids[i] = ev.Event.ID()
-		h.m.events.WithLabelValues(ev.Event.Type()).Inc()
+		h.m.eventsByType.inc(ev.Event.Type())
 		if !debug {
 			continue
 		}
