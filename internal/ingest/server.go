@@ -177,9 +177,14 @@ func (h *Handler) inboundOptions(r *http.Request) inbound.Options {
 
 // traced starts the request's span as a child of its W3C traceparent; with no
 // exporter configured the span is a no-op that keeps the caller's context.
+// The request keeps its context when the span neither records nor carries a
+// trace (no exporter, no valid traceparent): the new one would read the same.
 func traced(r *http.Request, name string) (*http.Request, trace.Span) {
 	ctx := tracing.FromTraceParent(r.Context(), r.Header.Get("traceparent"))
 	ctx, span := tracing.Tracer().Start(ctx, name, trace.WithSpanKind(trace.SpanKindServer))
+	if !span.IsRecording() && !span.SpanContext().IsValid() {
+		return r, span
+	}
 	return r.WithContext(ctx), span
 }
 
