@@ -40,11 +40,11 @@ func benchPublish(ctx context.Context, b *bench, seq []traffic.Evidence) (rate f
 	defer nc.Close()
 	msgs := make([]*nats.Msg, len(in))
 	for i, ev := range in {
-		m, err := events.EncodeMsg("bench.publish."+strings.TrimPrefix(ev.Subject, events.SubjectInPrefix), ev.Event)
+		m, err := events.EncodeMsg("bench.publish."+strings.TrimPrefix(ev.Subject, events.SubjectInPrefix), ev.Event())
 		if err != nil {
 			return 0, 0, err
 		}
-		m.Header[jetstream.MsgIDHeader] = []string{ev.Event.ID()}
+		m.Header[jetstream.MsgIDHeader] = []string{ev.ID()}
 		msgs[i] = m
 	}
 	in = nil

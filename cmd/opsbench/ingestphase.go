@@ -127,7 +127,7 @@ func newShapedHandler(js jetstream.JetStream) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	tmpl, err := events.EncodeMsg(ins[0].Subject, ins[0].Event)
+	tmpl, err := events.EncodeMsg(ins[0].Subject, ins[0].Event())
 	if err != nil {
 		return nil, err
 	}

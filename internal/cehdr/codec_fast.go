@@ -19,9 +19,10 @@ const (
 	extTraceParent  = "traceparent"
 )
 
-// Fast paths of the codec for the resolver's hot path: they write and read the
-// same ce- headers as EncodeMsg and DecodeMsg without building an SDK event.
-// codec_fast_test.go compares them with the general codec byte for byte.
+// Fast paths of the codec for the hot paths of the resolver and the ingest:
+// they write and read the same ce- headers as EncodeMsg and DecodeMsg without
+// building an SDK event. codec_fast_test.go compares them with the general
+// codec byte for byte.
 
 // EncodeJSONMsg returns the CloudEvents 1.0 binary-mode message of JSON data
 // with the attributes attrs, given as header name/value pairs (ce-id,

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/commsops/commsops/internal/cehdr"
 	"github.com/commsops/commsops/internal/graphwire"
 )
 
@@ -23,7 +22,7 @@ func BenchmarkIngestPath(b *testing.B) {
 			b.Fatal(err)
 		}
 		for _, in := range ins {
-			if _, err := cehdr.EncodeMsg(in.Subject, in.Event); err != nil {
+			if _, err := in.msg(); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -26,15 +26,40 @@ import (
 )
 
 // Inbound is one event to store in COMMS_IN: its publish subject and the
-// CloudEvent. Event.ID() is content-derived and doubles as the Nats-Msg-Id, so
-// the same resource or response stored twice within the stream's duplicate
-// window is kept once.
+// CloudEvent's attributes and data, kept in plain fields so that Store can
+// write its NATS message without an SDK event (Event returns one). ID is
+// content-derived and doubles as the Nats-Msg-Id, so the same resource or
+// response stored twice within the stream's duplicate window is kept once.
 type Inbound struct {
 	Subject string
 	Kind    graphwire.Kind
 	Key     string
-	Event   event.Event
+
+	id, typ, source string
+	subject         string // as given; the SDK trims it
+	time            time.Time
+	data            []byte
+	ext             extensions
+	hdr             int // headerSize, measured once by the constructors
 }
+
+// extensions are the extension attributes an Inbound may carry; "" is absent.
+type extensions struct {
+	operationID, clientContext, callID, changeType, messageID, traceParent, itemIndex string
+}
+
+// ID returns the event's id (the Nats-Msg-Id it is stored with).
+func (in Inbound) ID() string { return in.id }
+
+// Type returns the event's CloudEvents type.
+func (in Inbound) Type() string { return in.typ }
+
+// EventSubject returns the event's CloudEvents subject as the SDK event
+// carries it: its clientContext, else its call id, trimmed of white space.
+func (in Inbound) EventSubject() string { return strings.TrimSpace(in.subject) }
+
+// Data returns the event data: the JSON stored as the message body.
+func (in Inbound) Data() []byte { return in.data }
 
 // Options carries what the transport knows about a delivery.
 type Options struct {
@@ -105,29 +130,31 @@ func DataSize(n *graphwire.Notifications) (size, events int) {
 // headers as Store writes them (the CloudEvents headers, Nats-Msg-Id and
 // Nats-Expected-Stream). It errs on the high side by no more than a few
 // bytes per header.
-func (in Inbound) Size() int { return in.headerSize() + len(in.Event.Data()) }
+func (in Inbound) Size() int { return in.hdr + len(in.data) }
 
-// headerSize is the header part of Size.
+// headerSize is the header part of Size, counted on the attributes as the
+// SDK event carries them (Event); the constructors keep it in hdr.
 func (in Inbound) headerSize() int {
 	const line = len(": \r\n")
 	n := len("NATS/1.0\r\n") + len("\r\n")
 	add := func(k, v string) { n += len(k) + line + cehdr.EncodedLen(v) }
-	ext := func(name, v string) { n += len(cehdr.HeaderPrefix) + len(name) + line + cehdr.EncodedLen(v) }
-	add(cehdr.HeaderSpecVersion, in.Event.SpecVersion())
-	add(cehdr.HeaderID, in.Event.ID())
-	add(cehdr.HeaderSource, in.Event.Source())
-	add(cehdr.HeaderType, in.Event.Type())
-	add(cehdr.HeaderSubject, in.Event.Subject())
-	add(cehdr.HeaderTime, "2006-01-02T15:04:05.999999999Z")
-	add(cehdr.HeaderDataSchema, in.Event.DataSchema())
-	add(cehdr.HeaderContentType, in.Event.DataContentType())
-	if v1 := in.Event.Context.AsV1(); v1 != nil {
-		for name, v := range v1.Extensions {
-			s, _ := v.(string)
-			ext(name, s)
+	ext := func(name, v string) {
+		if v != "" {
+			n += len(cehdr.HeaderPrefix) + len(name) + line + cehdr.EncodedLen(v)
 		}
 	}
-	add("Nats-Msg-Id", in.Event.ID())
+	add(cehdr.HeaderSpecVersion, event.CloudEventsVersionV1)
+	add(cehdr.HeaderID, strings.TrimSpace(in.id))
+	add(cehdr.HeaderSource, sdkSource(in.source))
+	add(cehdr.HeaderType, strings.TrimSpace(in.typ))
+	add(cehdr.HeaderSubject, in.EventSubject())
+	add(cehdr.HeaderTime, "2006-01-02T15:04:05.999999999Z")
+	add(cehdr.HeaderDataSchema, "")
+	add(cehdr.HeaderContentType, ContentTypeJSON)
+	for _, x := range in.ext.pairs() {
+		ext(x.name, x.value)
+	}
+	add("Nats-Msg-Id", strings.TrimSpace(in.id))
 	add("Nats-Expected-Stream", StreamIn)
 	return n
 }
@@ -210,7 +237,8 @@ func NotificationEvents(n *graphwire.Notifications, o Options) ([]Inbound, error
 			if err != nil {
 				return nil, fmt.Errorf("value[%d] resource %d: %w", i, j, err)
 			}
-			in.Event.SetExtension(ExtItemIndex, strconv.Itoa(i)+"."+strconv.Itoa(j))
+			in.ext.itemIndex = strconv.Itoa(i) + "." + strconv.Itoa(j)
+			in.hdr = in.headerSize()
 			out = append(out, in)
 		}
 	}
@@ -240,8 +268,7 @@ func notificationEvent(item graphwire.Notification, res json.RawMessage, narrow 
 	if narrow {
 		data = item.Narrowed(res)
 	}
-	e := event.New(event.CloudEventsVersionV1)
-	var key string
+	in := Inbound{Kind: kind}
 	switch kind {
 	case graphwire.KindOperation:
 		if res != nil {
@@ -258,31 +285,29 @@ func notificationEvent(item graphwire.Notification, res json.RawMessage, narrow 
 		if err := checkIDs(idNames[1:], opID); err != nil {
 			return Inbound{}, err
 		}
-		key = keys.OperationKey(op.ClientContext, callID, opID)
-		setExt(&e, ExtOperationID, opID)
-		setExt(&e, ExtClientContext, op.ClientContext)
-		subject := op.ClientContext
-		if subject == "" {
-			subject = callID
+		in.Key = keys.OperationKey(op.ClientContext, callID, opID)
+		in.ext.operationID = opID
+		in.ext.clientContext = op.ClientContext
+		in.subject = op.ClientContext
+		if in.subject == "" {
+			in.subject = callID
 		}
-		e.SetSubject(subject)
-		e.SetType(TypeOperationNotification)
+		in.typ = TypeOperationNotification
 	default:
-		key = keys.CallKey(callID)
-		e.SetSubject(callID)
-		e.SetType(notificationType(kind))
+		in.Key = keys.CallKey(callID)
+		in.subject = callID
+		in.typ = notificationType(kind)
 	}
-	setExt(&e, ExtCallID, callID)
-	setExt(&e, ExtChangeType, item.ChangeType)
-	setExt(&e, ExtMessageID, o.MessageID)
-	setTraceParent(&e, o.TraceParent)
-	e.SetID("n-" + contentID(res, string(kind), callID, item.ChangeType, item.ResourceURL))
-	e.SetSource(callSource(callID))
-	e.SetTime(at)
-	if err := e.SetData(ContentTypeJSON, data); err != nil {
-		return Inbound{}, fmt.Errorf("%w: %v", evterr.ErrInvalidPayload, err)
-	}
-	return Inbound{Subject: InSubject(kind, key), Kind: kind, Key: key, Event: e}, nil
+	in.Subject = InSubject(kind, in.Key)
+	in.ext.callID = callID
+	in.ext.changeType = item.ChangeType
+	in.ext.messageID = o.MessageID
+	in.ext.traceParent = traceParent(o.TraceParent)
+	in.id = "n-" + contentID(res, string(kind), callID, item.ChangeType, item.ResourceURL)
+	in.source = callSource(callID)
+	in.time = at
+	in.data = data
+	return in, nil
 }
 
 func notificationType(k graphwire.Kind) string {
@@ -312,38 +337,32 @@ func ResponseEvent(r *graphwire.ParsedResponse, body []byte, o Options) (Inbound
 		return Inbound{}, err
 	}
 	key := keys.OperationKey(r.ClientContext, callID, opID)
-	e := event.New(event.CloudEventsVersionV1)
-	e.SetID("r-" + contentID(body, "response"))
-	e.SetType(TypeActionResponse)
-	e.SetSource(callSource(callID))
-	subject := r.ClientContext
-	if subject == "" {
-		subject = callID
+	in := Inbound{Subject: InSubject(graphwire.KindOperation, key), Kind: graphwire.KindOperation, Key: key}
+	in.id = "r-" + contentID(body, "response")
+	in.typ = TypeActionResponse
+	in.source = callSource(callID)
+	in.subject = r.ClientContext
+	if in.subject == "" {
+		in.subject = callID
 	}
-	e.SetSubject(subject)
-	e.SetTime(receivedAt(o))
-	setExt(&e, ExtCallID, callID)
-	setExt(&e, ExtOperationID, opID)
-	setExt(&e, ExtClientContext, r.ClientContext)
-	setTraceParent(&e, o.TraceParent)
-	if err := e.SetData(ContentTypeJSON, body); err != nil {
-		return Inbound{}, fmt.Errorf("%w: %v", evterr.ErrInvalidPayload, err)
-	}
-	return Inbound{Subject: InSubject(graphwire.KindOperation, key), Kind: graphwire.KindOperation, Key: key, Event: e}, nil
+	in.time = receivedAt(o)
+	in.ext.callID = callID
+	in.ext.operationID = opID
+	in.ext.clientContext = r.ClientContext
+	in.ext.traceParent = traceParent(o.TraceParent)
+	in.data = body
+	in.hdr = in.headerSize()
+	return in, nil
 }
 
-func setExt(e *event.Event, name, v string) {
-	if v != "" {
-		e.SetExtension(name, v)
-	}
-}
-
-// setTraceParent carries tp when it is a valid traceparent and ignores it
-// otherwise (W3C trace context: a receiver discards one it cannot parse).
-func setTraceParent(e *event.Event, tp string) {
+// traceParent returns tp when it is a valid traceparent and "" (no
+// extension) otherwise (W3C trace context: a receiver discards one it
+// cannot parse).
+func traceParent(tp string) string {
 	if validTraceParent(tp) {
-		e.SetExtension(ExtTraceParent, tp)
+		return tp
 	}
+	return ""
 }
 
 func callSource(callID string) string {

@@ -43,15 +43,15 @@ func TestInboundSize(t *testing.T) {
 		ins = append(ins, more...)
 	}
 	for _, in := range ins {
-		m, err := cehdr.EncodeMsg(in.Subject, in.Event)
+		m, err := cehdr.EncodeMsg(in.Subject, in.Event())
 		if err != nil {
 			t.Fatal(err)
 		}
-		m.Header.Set("Nats-Msg-Id", in.Event.ID())
+		m.Header.Set("Nats-Msg-Id", in.Event().ID())
 		m.Header.Set("Nats-Expected-Stream", StreamIn)
 		actual := natsHeaderLen(m.Header) + len(m.Data)
 		if got := in.Size(); got < actual || got > actual+64 {
-			t.Fatalf("%s: Size %d, encoded %d", in.Event.ID(), got, actual)
+			t.Fatalf("%s: Size %d, encoded %d", in.Event().ID(), got, actual)
 		}
 	}
 }
@@ -82,10 +82,10 @@ func TestNarrowedItemIsExact(t *testing.T) {
 	}
 	total := 0
 	for i, in := range ins {
-		if got := string(in.Event.Data()); got != want[i] {
+		if got := string(in.Event().Data()); got != want[i] {
 			t.Errorf("event %d data\n%s\nwant\n%s", i, got, want[i])
 		}
-		total += len(in.Event.Data())
+		total += len(in.Event().Data())
 	}
 	if size, count := DataSize(n); size != total || count != len(ins) {
 		t.Fatalf("DataSize %d, %d; stored %d bytes in %d events", size, count, total, len(ins))
@@ -159,7 +159,7 @@ func TestTraceParent(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, _ := in.Event.Extensions()[ExtTraceParent].(string)
+			got, _ := in.Event().Extensions()[ExtTraceParent].(string)
 			if (got == tc.tp && tc.tp != "") != tc.kept || (!tc.kept && got != "") {
 				t.Fatalf("stored %q", got)
 			}

@@ -9,7 +9,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/commsops/commsops/internal/cehdr"
 	"github.com/commsops/commsops/internal/evterr"
 	"github.com/commsops/commsops/internal/jsutil"
 )
@@ -37,18 +36,18 @@ func Store(ctx context.Context, js jetstream.JetStream, timeout time.Duration, i
 	}
 	pubs := make([]jsutil.Pub, 0, len(in))
 	for i, ev := range in {
-		msg, err := cehdr.EncodeMsg(ev.Subject, ev.Event)
+		msg, err := ev.msg()
 		if err != nil {
 			return fmt.Errorf("event %d: %w", i, err)
 		}
-		hdr := ev.headerSize()
+		hdr := ev.hdr
 		if hdr > MaxHeaderBytes {
 			return fmt.Errorf("%w: event %d has %d bytes of headers, at most %d", evterr.ErrTooLarge, i, hdr, MaxHeaderBytes)
 		}
 		if size := int64(hdr + len(msg.Data)); maxPayload > 0 && size > maxPayload {
 			return fmt.Errorf("%w: event %d is %d bytes, the server's max_payload %d", evterr.ErrTooLarge, i, size, maxPayload)
 		}
-		pubs = append(pubs, jsutil.Pub{Msg: msg, Opts: []jetstream.PublishOpt{jetstream.WithMsgID(ev.Event.ID()), jetstream.WithExpectStream(StreamIn)}})
+		pubs = append(pubs, jsutil.Pub{Msg: msg, Opts: []jetstream.PublishOpt{jetstream.WithMsgID(ev.id), jetstream.WithExpectStream(StreamIn)}})
 	}
 	if _, err := jsutil.PublishAll(ctx, js, pubs...); err != nil {
 		return fmt.Errorf("%w: %w", evterr.ErrNotStored, sizeError(err))

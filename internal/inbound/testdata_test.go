@@ -44,7 +44,7 @@ func checkNotificationEvents(t *testing.T, n *graphwire.Notifications, resources
 	}
 	for i, in := range ins {
 		checkSubject(t, in.Subject, 4)
-		m, err := cehdr.EncodeMsg(in.Subject, in.Event)
+		m, err := cehdr.EncodeMsg(in.Subject, in.Event())
 		if err != nil {
 			t.Fatalf("event %d: EncodeMsg: %v", i, err)
 		}
@@ -52,7 +52,7 @@ func checkNotificationEvents(t *testing.T, n *graphwire.Notifications, resources
 		if err != nil {
 			t.Fatalf("event %d: DecodeMsg: %v", i, err)
 		}
-		if back.ID() != in.Event.ID() || back.Type() != in.Event.Type() || !bytes.Equal(back.Data(), in.Event.Data()) {
+		if back.ID() != in.Event().ID() || back.Type() != in.Event().Type() || !bytes.Equal(back.Data(), in.Event().Data()) {
 			t.Errorf("event %d changed in transit", i)
 		}
 	}
@@ -106,12 +106,12 @@ func TestResponseEventTestdata(t *testing.T) {
 				t.Errorf("key %q, want %q", in.Key, want)
 			}
 			checkSubject(t, in.Subject, 4)
-			m, err := cehdr.EncodeMsg(in.Subject, in.Event)
+			m, err := cehdr.EncodeMsg(in.Subject, in.Event())
 			if err != nil {
 				t.Fatal(err)
 			}
 			back, err := cehdr.DecodeMsg(m.Header, m.Data)
-			if err != nil || back.ID() != in.Event.ID() || !bytes.Equal(back.Data(), body) {
+			if err != nil || back.ID() != in.Event().ID() || !bytes.Equal(back.Data(), body) {
 				t.Fatalf("codec round trip: %v", err)
 			}
 			if again, err := graphwire.ParseActionResponse(back.Data()); err != nil || again.ClientContext != r.ClientContext {

@@ -331,13 +331,13 @@ func (h *Handler) store(w http.ResponseWriter, r *http.Request, route string, bo
 	ids := make([]string, len(in))
 	debug := h.opts.Log.Enabled(r.Context(), slog.LevelDebug)
 	for i, ev := range in {
-		ids[i] = ev.Event.ID()
-		h.m.eventsByType.inc(ev.Event.Type())
+		ids[i] = ev.ID()
+		h.m.eventsByType.inc(ev.Type())
 		if !debug {
 			continue
 		}
-		h.opts.Log.Debug("event stored", "type", ev.Event.Type(), "id", ev.Event.ID(), "subject", ev.Subject,
-			"client_context", ev.Event.Subject())
+		h.opts.Log.Debug("event stored", "type", ev.Type(), "id", ev.ID(), "subject", ev.Subject,
+			"client_context", ev.EventSubject())
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusAccepted)

@@ -40,11 +40,11 @@ func TestDecodeEvidenceFastPath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	notifMsg, err := events.EncodeMsg(ins[0].Subject, ins[0].Event)
+	notifMsg, err := events.EncodeMsg(ins[0].Subject, ins[0].Event())
 	if err != nil {
 		t.Fatal(err)
 	}
-	respMsg, err := events.EncodeMsg(resp.Subject, resp.Event)
+	respMsg, err := events.EncodeMsg(resp.Subject, resp.Event())
 	if err != nil {
 		t.Fatal(err)
 	}

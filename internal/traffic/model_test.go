@@ -106,7 +106,7 @@ func resolve(t *testing.T, ops []*Operation, seq []Evidence) map[*Operation][]Ex
 	states := map[string]*resolver.KeyState{}
 	got := map[*Operation][]Expected{}
 	for i, ib := range in {
-		ev, err := resolver.EvidenceFromEvent(ib.Event, uint64(i+1))
+		ev, err := resolver.EvidenceFromEvent(ib.Event(), uint64(i+1))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -101,10 +101,10 @@ func TestGenerateAndModel(t *testing.T) {
 			}
 			ids := map[string]bool{}
 			for _, ev := range in {
-				if ids[ev.Event.ID()] {
-					t.Fatalf("two stored events share id %s: the stream would absorb a duplicate", ev.Event.ID())
+				if ids[ev.ID()] {
+					t.Fatalf("two stored events share id %s: the stream would absorb a duplicate", ev.ID())
 				}
-				ids[ev.Event.ID()] = true
+				ids[ev.ID()] = true
 			}
 		})
 	}

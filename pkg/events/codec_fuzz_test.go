@@ -35,7 +35,7 @@ func FuzzDecodeMsg(f *testing.F) {
 		f.Add("1.0", "n-1", "/communications/calls/c", TypeOperationNotification, "", "", "", ContentTypeJSON, b)
 		if n, err := graphwire.ParseNotifications(b); err == nil {
 			if ins, err := inbound.NotificationEvents(n, inbound.Options{MessageID: "m é"}); err == nil && len(ins) > 0 {
-				if m, err := EncodeMsg(ins[0].Subject, ins[0].Event); err == nil {
+				if m, err := EncodeMsg(ins[0].Subject, ins[0].Event()); err == nil {
 					h := m.Header
 					f.Add(h.Get(HeaderSpecVersion), h.Get(HeaderID), h.Get(HeaderSource), h.Get(HeaderType), h.Get(HeaderSubject),
 						h.Get(HeaderTime), h.Get("ce-"+ExtCallID), h.Get(HeaderContentType), m.Data)

@@ -290,7 +290,7 @@ func TestCloudEventsConsumerView(t *testing.T) {
 		t.Fatal(err)
 	}
 	in := ins[0]
-	m, err := EncodeMsg(in.Subject, in.Event)
+	m, err := EncodeMsg(in.Subject, in.Event())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -338,7 +338,7 @@ func TestCloudEventsConsumerView(t *testing.T) {
 	if err := got.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	want := in.Event
+	want := in.Event()
 	if got.ID() != want.ID() || got.Source() != want.Source() || got.Type() != want.Type() || got.Subject() != want.Subject() ||
 		!got.Time().Equal(want.Time()) || got.DataContentType() != ContentTypeJSON || !bytes.Equal(got.Data(), want.Data()) {
 		t.Errorf("the SDK read\n%v\nwant\n%v", got, want)

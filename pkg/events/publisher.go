@@ -58,5 +58,5 @@ func (p *Publisher) PublishResponse(ctx context.Context, r ActionResponse) (id s
 	if err != nil {
 		return "", err
 	}
-	return in.Event.ID(), inbound.Store(ctx, p.js, p.timeout, []inbound.Inbound{in})
+	return in.ID(), inbound.Store(ctx, p.js, p.timeout, []inbound.Inbound{in})
 }
