@@ -479,32 +479,15 @@ func ResourceType(resource []byte) (string, error) {
 // checkDepth returns evterr.ErrTooDeep when data nests deeper than MaxJSONDepth and
 // evterr.ErrInvalidJSON when it is not valid JSON.
 func checkDepth(data []byte) error {
-	if !json.Valid(data) {
+	// One pass for both: validity first, as encoding/json.Valid decides it.
+	valid, depth := jsonx.ValidDepth(data)
+	if !valid {
 		var v any
 		err := json.Unmarshal(data, &v)
 		return fmt.Errorf("%w: %v", evterr.ErrInvalidJSON, err)
 	}
-	depth, inString, escaped := 0, false, false
-	for _, c := range data {
-		switch {
-		case inString:
-			switch {
-			case escaped:
-				escaped = false
-			case c == '\\':
-				escaped = true
-			case c == '"':
-				inString = false
-			}
-		case c == '"':
-			inString = true
-		case c == '{' || c == '[':
-			if depth++; depth > MaxJSONDepth {
-				return fmt.Errorf("%w: deeper than %d", evterr.ErrTooDeep, MaxJSONDepth)
-			}
-		case c == '}' || c == ']':
-			depth--
-		}
+	if depth > MaxJSONDepth {
+		return fmt.Errorf("%w: deeper than %d", evterr.ErrTooDeep, MaxJSONDepth)
 	}
 	return nil
 }
