@@ -1,8 +1,6 @@
 package ingest
 
 import (
-	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -57,5 +55,3 @@ func (h *Handler) instrument(route string, next http.HandlerFunc) http.HandlerFu
 		}
 	}
 }
-
-func writeJSON(w io.Writer, v any) error { return json.NewEncoder(w).Encode(v) }

@@ -341,7 +341,7 @@ func (h *Handler) store(w http.ResponseWriter, r *http.Request, route string, bo
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusAccepted)
-	_ = writeJSON(w, storedBody{Stored: len(in), IDs: ids})
+	_, _ = w.Write(appendStored(make([]byte, 0, 32+48*len(ids)), ids))
 }
 
 // isInputError reports whether a Store error says the events themselves
@@ -354,12 +354,6 @@ func isInputError(err error) bool {
 		}
 	}
 	return false
-}
-
-// storedBody is the 202 answer: how many events were stored, and their ids.
-type storedBody struct {
-	Stored int      `json:"stored"`
-	IDs    []string `json:"ids"`
 }
 
 // readyz answers 200 when JetStream accepts writes, else 503 without saying
