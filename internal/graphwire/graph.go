@@ -161,6 +161,18 @@ func ParseOperation(data []byte) (*Operation, error) {
 // JSON again. Use ParseOperation for JSON from anywhere else.
 func ParseResource(res []byte) (*Operation, error) { return parseOperation(res) }
 
+// ResourceIDs returns what the ingest keys an operation resource by, its
+// normalized id and its clientContext, after the checks of ParseResource and
+// with its errors, without making the Operation or copying its unknown
+// fields.
+func ResourceIDs(res []byte) (id, clientContext string, err error) {
+	var op Operation
+	if err := readOperation(&op, res, false); err != nil {
+		return "", "", err
+	}
+	return op.ID, op.ClientContext, nil
+}
+
 // parseOperation parses one commsOperation object already checked by
 // checkDepth. It returns evterr.ErrInvalidJSON for non-objects, evterr.ErrInvalidStatus for
 // an unknown status value, and ErrClientContextTooLong / ErrClientContextInvalid
@@ -170,11 +182,20 @@ func ParseResource(res []byte) (*Operation, error) { return parseOperation(res) 
 // one a second time, is ErrDuplicateMember: encoding/json, a map reader and
 // this parser would each read something else.
 func parseOperation(data []byte) (*Operation, error) {
+	op := &Operation{}
+	if err := readOperation(op, data, true); err != nil {
+		return nil, err
+	}
+	return op, nil
+}
+
+// readOperation is parseOperation into op, keeping the unknown fields in
+// op.Extra only when extra is set.
+func readOperation(op *Operation, data []byte, extra bool) error {
 	if !isObject(data) {
-		return nil, fmt.Errorf("operation: %w: not a JSON object", evterr.ErrInvalidJSON)
+		return fmt.Errorf("operation: %w: not a JSON object", evterr.ErrInvalidJSON)
 	}
 	var buf [16]jsonx.Member
-	op := &Operation{}
 	known := jsonx.KnownFields{Names: operationFields[:], Exact: true}
 	// Every member, duplicates included: a duplicate of a known field is
 	// refused, one of an unknown field keeps the last (as a map does).
@@ -182,10 +203,13 @@ func parseOperation(data []byte) (*Operation, error) {
 		v := m.Value
 		i, err := known.Match(m.Name)
 		if err != nil {
-			return nil, fmt.Errorf("operation: %w", err)
+			return fmt.Errorf("operation: %w", err)
 		}
 		switch i {
 		case -1:
+			if !extra {
+				break
+			}
 			if op.Extra == nil {
 				op.Extra = make(map[string]json.RawMessage)
 			}
@@ -217,10 +241,10 @@ func parseOperation(data []byte) (*Operation, error) {
 			op.CompletionReason, err = looseString(v)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("operation field %s: %w", quoteShort(m.Name), err)
+			return fmt.Errorf("operation field %s: %w", quoteShort(m.Name), err)
 		}
 	}
-	return op, nil
+	return nil
 }
 
 // operationFields are the members parseOperation understands, in the order

@@ -551,3 +551,29 @@ func TestParseOperationNotification(t *testing.T) {
 		})
 	}
 }
+
+// TestResourceIDs: ResourceIDs reads an operation's id and clientContext as
+// ParseResource does and refuses what it refuses, with the same error.
+func TestResourceIDs(t *testing.T) {
+	for _, tc := range []string{
+		`{"@odata.type":"#microsoft.graph.playPromptOperation","id":"OP-1","status":"running","clientContext":"cc","@odata.etag":"W/\"1\""}`,
+		`{"id":null,"clientContext":null}`,
+		`{}`,
+		`{"status":"bogus"}`,
+		`{"clientContext":"a\u0007b"}`,
+		`{"clientContext":"a","ClientContext":"b"}`,
+		`{"id":"1","id":"2"}`,
+		`{"id":{}}`,
+		`{"resultInfo":{"code":"x"}}`,
+		`[]`,
+	} {
+		id, cc, err := ResourceIDs([]byte(tc))
+		op, opErr := ParseResource([]byte(tc))
+		switch {
+		case (err == nil) != (opErr == nil) || err != nil && err.Error() != opErr.Error():
+			t.Errorf("%s: ResourceIDs %v, ParseResource %v", tc, err, opErr)
+		case err == nil && (id != op.ID || cc != op.ClientContext):
+			t.Errorf("%s: ResourceIDs %q %q, ParseResource %q %q", tc, id, cc, op.ID, op.ClientContext)
+		}
+	}
+}

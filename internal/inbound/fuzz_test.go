@@ -68,6 +68,20 @@ func checkInbound(t *testing.T, in Inbound) event.Event {
 	return back
 }
 
+// checkResourceIDs asserts graphwire.ResourceIDs, which NotificationEvents
+// keys operations with, reads and refuses a resource as ParseResource does.
+func checkResourceIDs(t *testing.T, res []byte) {
+	t.Helper()
+	id, cc, err := graphwire.ResourceIDs(res)
+	op, opErr := graphwire.ParseResource(res)
+	switch {
+	case (err == nil) != (opErr == nil) || err != nil && err.Error() != opErr.Error():
+		t.Fatalf("ResourceIDs(%q): %v, ParseResource: %v", res, err, opErr)
+	case err == nil && (id != op.ID || cc != op.ClientContext):
+		t.Fatalf("ResourceIDs(%q) = %q, %q, ParseResource %q, %q", res, id, cc, op.ID, op.ClientContext)
+	}
+}
+
 func FuzzParseNotifications(f *testing.F) {
 	seedPayloads(f)
 	f.Fuzz(func(t *testing.T, body []byte) {
@@ -87,6 +101,9 @@ func FuzzParseNotifications(f *testing.F) {
 				if _, err := graphwire.ParseOperation(res); err != nil {
 					checkRejected(t, "ParseOperation", err)
 				}
+			}
+			for _, res := range item.Resources {
+				checkResourceIDs(t, res)
 			}
 		}
 		ins, err := NotificationEvents(n, Options{MessageID: "m"})

@@ -248,7 +248,6 @@ func NotificationEvents(n *graphwire.Notifications, o Options) ([]Inbound, error
 func notificationEvent(item graphwire.Notification, res json.RawMessage, narrow bool, at time.Time, o Options) (Inbound, error) {
 	var (
 		kind = graphwire.KindOther
-		op   *graphwire.Operation
 		err  error
 	)
 	if res != nil {
@@ -271,24 +270,22 @@ func notificationEvent(item graphwire.Notification, res json.RawMessage, narrow 
 	in := Inbound{Kind: kind}
 	switch kind {
 	case graphwire.KindOperation:
+		var opID, clientContext string
 		if res != nil {
-			if op, err = graphwire.ParseResource(res); err != nil {
+			if opID, clientContext, err = graphwire.ResourceIDs(res); err != nil {
 				return Inbound{}, err
 			}
-		} else {
-			op = &graphwire.Operation{}
 		}
-		opID := op.ID
 		if opID == "" {
 			opID = item.Path.OperationID
 		}
 		if err := checkIDs(idNames[1:], opID); err != nil {
 			return Inbound{}, err
 		}
-		in.Key = keys.OperationKey(op.ClientContext, callID, opID)
+		in.Key = keys.OperationKey(clientContext, callID, opID)
 		in.ext.operationID = opID
-		in.ext.clientContext = op.ClientContext
-		in.subject = op.ClientContext
+		in.ext.clientContext = clientContext
+		in.subject = clientContext
 		if in.subject == "" {
 			in.subject = callID
 		}
