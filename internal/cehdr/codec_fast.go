@@ -33,7 +33,9 @@ const (
 // missing or a value is not UTF-8; nothing else is validated, so the
 // attributes must be ones EncodeMsg accepts (URI references, RFC 3339 times).
 func EncodeJSONMsg(subject string, data []byte, attrs ...string) (*nats.Msg, error) {
-	h := make(nats.Header, 2+len(attrs)/2)
+	// Room for specversion, content-type and the Nats-Msg-Id and
+	// Nats-Expected-Stream a JetStream publish adds, so that it need not grow.
+	h := make(nats.Header, 4+len(attrs)/2)
 	vals := make([]string, 0, 2+len(attrs)/2) // one backing array for every value
 	add := func(k, v string) {
 		vals = append(vals, v)
