@@ -25,9 +25,16 @@ type eventPublisher struct {
 	log      *slog.Logger
 }
 
-// publish stores ems, all in one round trip, and waits for every ack. With
-// repeat, resolved events already stored after c's committed state are
-// skipped. It advances c's ResolvedSeq past the events it stores.
+// publishTimeout bounds the wait for the acks of one publish: an ack lost
+// with a stream leader (a node shut down) never comes, and the connection
+// does not fail it unless it reconnects itself. The retry publishes again
+// under the same message ids, so what was stored is not stored twice.
+const publishTimeout = 5 * time.Second
+
+// publish stores ems, all in one round trip, and waits for every ack, at
+// most publishTimeout. With repeat, resolved events already stored after c's
+// committed state are skipped. It advances c's ResolvedSeq past the events
+// it stores.
 func (p *eventPublisher) publish(ctx context.Context, c *cachedState, ems []Emission, repeat bool) error {
 	if repeat && len(ems) > 0 {
 		if c.published == nil {
@@ -52,6 +59,8 @@ func (p *eventPublisher) publish(ctx context.Context, c *cachedState, ems []Emis
 		}
 		pubs[i] = jsutil.Pub{Msg: msg, Opts: opts}
 	}
+	ctx, cancel := context.WithTimeout(ctx, publishTimeout)
+	defer cancel()
 	acks, err := jsutil.PublishAll(ctx, p.js, pubs...)
 	if err != nil {
 		return fmt.Errorf("resolver: %w", err)
