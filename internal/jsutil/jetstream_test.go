@@ -99,3 +99,88 @@ func TestKeepAlive(t *testing.T) {
 		t.Fatalf("redelivery metadata %+v, %v; want the second delivery", meta, err)
 	}
 }
+
+// TestLeaderGet: LeaderGet reads by sequence, next and last by subject, with
+// headers, and says ErrMsgNotFound when nothing matches. A mirror that lacks
+// messages answers direct gets for its origin (as a replica behind its
+// leader does): Stream.GetMsg then misses messages, LeaderGet never.
+func TestLeaderGet(t *testing.T) {
+	js, _ := setup(t)
+	ctx := context.Background()
+	s, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "D", Subjects: []string{"d.>"}, AllowDirect: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, subj := range []string{"d.a", "d.b", "d.a", "d.b"} {
+		msg := &nats.Msg{Subject: subj, Data: []byte{byte('0' + i)}, Header: nats.Header{"X-I": []string{string(rune('0' + i))}}}
+		if _, err := js.PublishMsg(ctx, msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name    string
+		req     LeaderGetRequest
+		wantSeq uint64 // 0: not found
+	}{
+		{"by sequence", LeaderGetRequest{Seq: 2}, 2},
+		{"next by subject", LeaderGetRequest{Seq: 3, NextBySubject: "d.b"}, 4},
+		{"next by wildcard", LeaderGetRequest{Seq: 2, NextBySubject: "d.*"}, 2},
+		{"last by subject", LeaderGetRequest{LastBySubject: "d.a"}, 3},
+		{"none next", LeaderGetRequest{Seq: 5, NextBySubject: "d.b"}, 0},
+		{"none at sequence", LeaderGetRequest{Seq: 9}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := LeaderGet(ctx, js, "D", tt.req)
+			if tt.wantSeq == 0 {
+				if !errors.Is(err, jetstream.ErrMsgNotFound) {
+					t.Fatalf("got %v, %v; want ErrMsgNotFound", m, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			i := byte(tt.wantSeq - 1)
+			if m.Sequence != tt.wantSeq || string(m.Data) != string([]byte{'0' + i}) || m.Header.Get("X-I") != string(rune('0'+i)) || m.Time.IsZero() {
+				t.Fatalf("got seq %d data %q header %v time %v, want seq %d", m.Sequence, m.Data, m.Header, m.Time, tt.wantSeq)
+			}
+		})
+	}
+	if _, err := LeaderGet(ctx, js, "NONE", LeaderGetRequest{Seq: 1}); err == nil {
+		t.Fatal("a get from a stream that does not exist succeeded")
+	}
+
+	// A mirror of d.a alone, answering direct gets for D.
+	_, err = js.CreateStream(ctx, jetstream.StreamConfig{Name: "M", Mirror: &jetstream.StreamSource{Name: "D", FilterSubject: "d.a"}, MirrorDirect: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mirror, err := js.Stream(ctx, "M")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); mirror.CachedInfo().State.Msgs < 2; {
+		if time.Now().After(deadline) {
+			t.Fatal("the mirror did not catch up")
+		}
+		time.Sleep(10 * time.Millisecond)
+		if _, err := mirror.Info(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	missed := 0
+	for range 32 {
+		if _, err := s.GetMsg(ctx, 4, jetstream.WithGetMsgSubject("d.b")); errors.Is(err, jetstream.ErrMsgNotFound) {
+			missed++
+		}
+		m, err := LeaderGet(ctx, js, "D", LeaderGetRequest{Seq: 4, NextBySubject: "d.b"})
+		if err != nil || m.Sequence != 4 {
+			t.Fatalf("leader get: %v, %v; want sequence 4", m, err)
+		}
+	}
+	if missed == 0 {
+		t.Fatal("no direct get was answered by the mirror: the test shows nothing")
+	}
+	t.Logf("direct gets answered by the mirror: %d of 32", missed)
+}
