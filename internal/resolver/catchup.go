@@ -11,7 +11,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/commsops/commsops/internal/graphwire"
+	"github.com/commsops/commsops/internal/jsutil"
 	"github.com/commsops/commsops/internal/subjects"
+	"github.com/commsops/commsops/pkg/events"
 )
 
 // catchUp queues on their keys, in stream order, partition p's messages
@@ -48,7 +50,9 @@ func (pr *processor) catchUp(p int, below uint64, trigger jetstream.Msg) (done b
 			next = info.AckFloor.Stream + 1
 		}
 		for next <= last {
-			m, err := pr.in.GetMsg(ctx, next, jetstream.WithGetMsgSubject(filter))
+			// From the leader: a replica (direct get) may be behind it and
+			// miss a message, which would end the walk early.
+			m, err := jsutil.LeaderGet(ctx, pr.js, events.StreamIn, jsutil.LeaderGetRequest{Seq: next, NextBySubject: filter})
 			if errors.Is(err, jetstream.ErrMsgNotFound) {
 				break
 			}

@@ -16,8 +16,8 @@
 //   - keyScheduler (scheduler.go): a queue and a goroutine per key with
 //     work, so one goroutine at a time touches a key, in stream order; abandon.
 //     No JetStream.
-//   - stateStore (store.go): load from the COMMS_OPS bucket, a bounded
-//     cache, the compare-and-swap save that fences (ErrFenced).
+//   - stateStore (store.go): load from the COMMS_OPS bucket's leader, a
+//     bounded cache, the compare-and-swap save that fences (ErrFenced).
 //   - batches (batches.go): each key's applied, uncommitted messages and its
 //     delayed commit (group commit).
 //   - eventPublisher (publish.go): publishes decided events and stall checks.
@@ -81,10 +81,16 @@
 // # Catch-up
 //
 // When a partition is pinned to this worker anew, the messages delivered to
-// an earlier owner and not acked (ack floor to last delivered) are read with
-// direct gets and queued on their keys ahead of anything new; otherwise a
-// fresh message could be applied before an older one of its key that waits
-// for redelivery. What a key's state lists as applied is skipped.
+// an earlier owner and not acked (ack floor to last delivered) are read from
+// the stream's leader and queued on their keys ahead of anything new;
+// otherwise a fresh message could be applied before an older one of its key
+// that waits for redelivery. What a key's state lists as applied is skipped.
+//
+// Reads that decide what is applied (the catch-up, a key's state) go to the
+// stream's leader, never a direct get: any replica may answer one, and a
+// replica behind the leader (a restarted node answers once 90% caught up)
+// would end a catch-up early, or give a key an older state whose events are
+// published before the compare-and-swap finds out.
 //
 // # Partitions
 //

@@ -17,8 +17,7 @@ import (
 // to, and a key's work runs on the key's goroutine alone.
 type processor struct {
 	cfg        Config
-	js         jetstream.JetStream // dead-letter copies
-	in         jetstream.Stream    // catch-up reads
+	js         jetstream.JetStream // dead-letter copies, catch-up reads from the leader
 	partitions int
 	log        *slog.Logger
 	m          *metrics

@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/commsops/commsops/internal/inbound"
 	"github.com/commsops/commsops/internal/natstest"
 	"github.com/commsops/commsops/internal/streams"
 	"github.com/commsops/commsops/internal/traffic"
@@ -52,17 +53,13 @@ func TestLostPublishAckIsRetried(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub, err := events.NewPublisher(js)
-	if err != nil {
-		t.Fatal(err)
-	}
 	store := func(e traffic.Evidence) {
 		t.Helper()
 		in, err := e.Inbound()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := pub.Store(ctx, in); err != nil {
+		if err := inbound.Store(ctx, js, events.DefaultStoreTimeout, in); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -83,22 +83,36 @@ func (s *stateStore) forgetAll() {
 }
 
 // load reads key's committed state from the bucket (an empty one at revision
-// 0 when the key has none), without caching it. A stored state that cannot
-// be decoded is an error wrapping errNoRetry.
+// 0 when the key has none, or only a delete marker), without caching it. It
+// reads from the bucket's leader: a replica behind it (a direct get) could
+// return an older state, and the events decided on it would be published
+// before the compare-and-swap found out. A stored state that cannot be
+// decoded is an error wrapping errNoRetry.
 func (s *stateStore) load(ctx context.Context, key string) (*cachedState, error) {
 	c := &cachedState{st: &KeyState{Key: key}}
-	entry, err := s.kv.Get(ctx, key)
+	m, err := jsutil.LeaderGet(ctx, s.js, "KV_"+events.BucketState, jsutil.LeaderGetRequest{LastBySubject: stateSubjectPrefix + key})
 	switch {
-	case errors.Is(err, jetstream.ErrKeyNotFound):
+	case errors.Is(err, jetstream.ErrMsgNotFound):
 	case err != nil:
 		return nil, fmt.Errorf("resolver: load state: %w", err)
+	case deleted(m.Header):
 	default:
-		if err := unmarshalState(entry.Value(), c.st); err != nil {
+		if err := unmarshalState(m.Data, c.st); err != nil {
 			return nil, fmt.Errorf("%w: decode state of %s: %w", errNoRetry, key, err)
 		}
-		c.rev = entry.Revision()
+		c.rev = m.Sequence
 	}
 	return c, nil
+}
+
+// deleted reports whether a bucket entry's headers make it a delete or
+// purge marker, as KeyValue.Get reads them.
+func deleted(h nats.Header) bool {
+	switch h.Get("KV-Operation") {
+	case "DEL", "PURGE":
+		return true
+	}
+	return h.Get(jetstream.MarkerReasonHeader) != ""
 }
 
 // save writes st with a compare-and-swap on rev (0: the key must not exist,

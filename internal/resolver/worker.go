@@ -83,7 +83,7 @@ func NewWorker(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValu
 	w.stopBegun, w.begin = context.WithCancel(w.stopCtx)
 	// The processor and the scheduler refer to each other: the processor is
 	// made first and handed its parts once they exist.
-	w.proc = &processor{cfg: cfg, js: js, in: in, partitions: partitions, log: log, m: w.m,
+	w.proc = &processor{cfg: cfg, js: js, partitions: partitions, log: log, m: w.m,
 		stopBegun: w.stopBegun, stopCtx: w.stopCtx}
 	w.sched = newKeyScheduler(w.proc.run, w.proc.checkpoint)
 	w.batches = newBatches(cfg.CommitDelay, func(key string, d time.Duration) func() bool {
