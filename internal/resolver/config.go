@@ -29,7 +29,9 @@ type Config struct {
 	// MaxAckPending bounds messages in flight per partition (default 1024).
 	MaxAckPending int
 	// PinnedTTL is how long a partition stays pinned to a worker that stopped
-	// pulling before another worker takes it over (default 5s).
+	// pulling before the server lets another worker take it over (default
+	// 5s). With Members, a killed worker's partitions are unpinned sooner, by
+	// the other workers' liveness probes (see doc.go, "Failover").
 	PinnedTTL time.Duration
 	// CacheSize bounds the keys whose state is kept in memory (default 100000).
 	CacheSize int

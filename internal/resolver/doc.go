@@ -94,10 +94,27 @@
 //
 // # Partitions
 //
-// Every worker pulls every partition, so when the worker a partition is
-// pinned to dies, the server pins it to another at once. With a workers
-// bucket, each partition has an owner among the live workers by rendezvous
-// hashing; a worker consuming a partition another live worker owns yields
-// it (stops pulling for a cooldown and unpins it). Catch-up keeps each key's
-// order through the move; the compare-and-swap fences the state.
+// Every worker pulls every partition, so when the server unpins a partition
+// from a worker that stopped pulling (PinnedTTL after its last pull
+// request), it pins it to another at once. With a workers bucket, each
+// partition has an owner among the live workers by rendezvous hashing; a
+// worker consuming a partition another live worker owns yields it (stops
+// pulling for a cooldown and unpins it). Catch-up keeps each key's order
+// through the move; the compare-and-swap fences the state.
+//
+// # Failover
+//
+// A killed worker's partitions do not wait for PinnedTTL. Each worker
+// answers liveness probes on a subject of its own (liveness.go) with the pin
+// ids of its partitions, and probes every other live member every 250ms. A
+// probe answered "no responders" means the member's connection is gone: its
+// subscription went with it (a slow member times out instead, and nothing
+// is done). The prober leaves the member out of balancing until it answers
+// again, so a dead member whose heartbeat lingers in the bucket is not
+// yielded to, and unpins each partition it owns without that member that is
+// still pinned under the pin id the member reported (one survivor per
+// partition, so that two never race to unpin each other's new pin); it ends
+// its own cooldown on it. Only the dead member's own pins are released. A
+// worker that only lost its connection for a moment loses its partitions as
+// it would at PinnedTTL, and the same catch-up and fencing keep that safe.
 package resolver

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -27,9 +28,13 @@ type ownership struct {
 	heartbeat time.Duration
 	members   jetstream.KeyValue // nil: no balancing
 	in        jetstream.Stream
+	nc        *nats.Conn // answers and sends liveness probes
 	log       *slog.Logger
 	// pull starts pulling partition p's consumer.
 	pull func(p int) (jetstream.ConsumeContext, error)
+	kick chan struct{} // a balancing round now
+
+	rounds atomic.Int64 // balancing rounds done
 
 	cons     []jetstream.Consumer // per partition; set by Start, read-only after
 	lastSeen []atomic.Int64       // per partition: unix nanos of the last delivery
@@ -39,6 +44,9 @@ type ownership struct {
 	cooldown []time.Time                // per partition: no pulling before
 	pins     []string                   // per partition: pin id of the last delivery
 	pinsSeen []bool
+	lastLive []string                  // live members at the last balancing round
+	peerPins map[string]map[int]string // per member: the pins it last reported
+	dead     map[string]bool           // members whose probe found no connection
 }
 
 func newOwnership(n int, cfg Config, in jetstream.Stream, log *slog.Logger) *ownership {
@@ -47,6 +55,7 @@ func newOwnership(n int, cfg Config, in jetstream.Stream, log *slog.Logger) *own
 		cons: make([]jetstream.Consumer, n), lastSeen: make([]atomic.Int64, n),
 		ccs: make([]jetstream.ConsumeContext, n), cooldown: make([]time.Time, n),
 		pins: make([]string, n), pinsSeen: make([]bool, n),
+		kick: make(chan struct{}, 1), peerPins: make(map[string]map[int]string), dead: make(map[string]bool),
 	}
 }
 
@@ -154,6 +163,7 @@ func (o *ownership) balance(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-o.kick:
 		}
 	}
 }
@@ -164,6 +174,8 @@ func (o *ownership) balanceOnce(ctx context.Context) {
 		o.log.Warn("membership unavailable; keeping partitions as they are", "err", err)
 		return
 	}
+	defer o.rounds.Add(1)
+	members = o.notDead(members)
 	now := time.Now()
 	for p := range o.cons {
 		o.mu.Lock()
@@ -178,6 +190,27 @@ func (o *ownership) balanceOnce(ctx context.Context) {
 			o.yield(ctx, p, owner(p, members))
 		}
 	}
+}
+
+// notDead records members as the ones to probe and returns them without
+// those whose last probe found no connection: a killed worker's heartbeat
+// stays in the bucket for a few heartbeats, and its partitions must not be
+// yielded to it.
+func (o *ownership) notDead(members []string) []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.lastLive = members
+	for id := range o.peerPins {
+		if !slices.Contains(members, id) {
+			delete(o.peerPins, id)
+		}
+	}
+	for id := range o.dead {
+		if !slices.Contains(members, id) {
+			delete(o.dead, id)
+		}
+	}
+	return slices.DeleteFunc(slices.Clone(members), func(m string) bool { return o.dead[m] })
 }
 
 // live heartbeats this worker and returns the live workers, sorted: those

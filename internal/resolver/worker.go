@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/commsops/commsops/internal/graphwire"
@@ -42,6 +43,9 @@ type Worker struct {
 	pub     *eventPublisher     // resolved events and stall checks
 	parts   *ownership          // partitions: pulling, pins, balance
 	proc    *processor          // the message path, driving the parts above
+	// answering answers liveness probes (see liveness.go); nil without
+	// cfg.Members.
+	answering *nats.Subscription
 
 	// stopBegun is cancelled when Stop begins: the background loops end and
 	// failing work is abandoned instead of waited out. stopCtx (its parent)
@@ -95,6 +99,7 @@ func NewWorker(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValu
 	w.pub = &eventPublisher{js: js, resolved: resolved, m: w.m, log: log}
 	w.parts = newOwnership(partitions, cfg, in, log)
 	w.parts.pull = w.pull
+	w.parts.nc = js.Conn()
 	w.proc.sched, w.proc.store, w.proc.batches, w.proc.pub, w.proc.parts = w.sched, w.store, w.batches, w.pub, w.parts
 	return w, nil
 }
@@ -140,7 +145,14 @@ func (w *Worker) Start(ctx context.Context) error {
 		}
 	}
 	if w.cfg.Members != nil {
+		sub, err := w.parts.answer()
+		if err != nil {
+			w.parts.stopAll()
+			return fmt.Errorf("resolver: answer liveness probes: %w", err)
+		}
+		w.answering = sub
 		w.bg.Go(func() { w.parts.balance(w.stopBegun) })
+		w.bg.Go(func() { w.parts.watchPeers(w.stopBegun) })
 	}
 	if w.cfg.Registerer != nil {
 		w.bg.Go(func() { w.m.watchLag(w.stopBegun, w.parts, w.partitions, 5*time.Second) })
@@ -187,6 +199,13 @@ func (w *Worker) Stop(ctx context.Context) error {
 	w.proc.commitAll()
 	done := make(chan struct{})
 	go func() { w.sched.wait(); close(done) }()
+	// Answering liveness probes until the drain ends: a worker found dead
+	// would have its partitions unpinned while it still acks.
+	defer func() {
+		if w.answering != nil {
+			_ = w.answering.Unsubscribe()
+		}
+	}()
 	select {
 	case <-done:
 		w.parts.unpin(ctx)
