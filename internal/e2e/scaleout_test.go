@@ -175,11 +175,21 @@ func TestScaleOutFailover(t *testing.T) {
 		}
 	}
 	t.Logf("takeover after killing %s: %v for partitions %v", victim.w.ID(), time.Since(killedAt), lost)
-	after := p.pins(t)
-	for _, part := range lost {
-		if after[part] == "" || after[part] == before[part] {
-			t.Errorf("partition %d: pinned client %q before the kill, %q after the takeover", part, before[part], after[part])
+	// Each is pinned anew. Not necessarily at this instant: the survivor the
+	// server pinned a partition to may be yielding it to its owner, and the
+	// partition is unpinned for that moment.
+	for {
+		after := p.pins(t)
+		if !slices.ContainsFunc(lost, func(part int) bool { return after[part] == "" || after[part] == before[part] }) {
+			break
 		}
+		if time.Since(killedAt) > 20*time.Second {
+			for _, part := range lost {
+				t.Errorf("partition %d: pinned client %q before the kill, %q after the takeover", part, before[part], after[part])
+			}
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 	awaitConverged(t, ws, p.layout.Partitions, converge, "after the kill", feed)
 

@@ -186,7 +186,7 @@ func (o *ownership) balanceOnce(ctx context.Context) {
 			if err := o.resume(p); err != nil {
 				o.log.Warn("resume partition failed", "partition", p, "err", err)
 			}
-		case cc != nil && o.active(p) && owner(p, members) != o.workerID:
+		case cc != nil && o.active(p) && owner(p, members) != o.workerID && !o.isDead(owner(p, members)):
 			o.yield(ctx, p, owner(p, members))
 		}
 	}
@@ -211,6 +211,14 @@ func (o *ownership) notDead(members []string) []string {
 		}
 	}
 	return slices.DeleteFunc(slices.Clone(members), func(m string) bool { return o.dead[m] })
+}
+
+// isDead reports whether member id's last probe found no connection (it may
+// have been found so during this balancing round).
+func (o *ownership) isDead(id string) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.dead[id]
 }
 
 // live heartbeats this worker and returns the live workers, sorted: those
