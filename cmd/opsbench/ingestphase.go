@@ -168,7 +168,7 @@ func load(ctx context.Context, url string, clients int, warmup, dur time.Duratio
 	to := from.Add(dur)
 	var ok, all, failed atomic.Int64
 	t := startTimer()
-	var firstErr atomic.Value
+	var first firstErr
 	var wg sync.WaitGroup
 	for c := range clients {
 		wg.Add(1)
@@ -182,14 +182,14 @@ func load(ctx context.Context, url string, clients int, warmup, dur time.Duratio
 				buf = gen(c, i, buf)
 				req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(buf))
 				if err != nil {
-					firstErr.CompareAndSwap(nil, err)
+					first.set(err)
 					failed.Add(1)
 					return
 				}
 				req.Header.Set("Content-Type", "application/json")
 				resp, err := client.Do(req)
 				if err != nil {
-					firstErr.CompareAndSwap(nil, err)
+					first.set(err)
 					failed.Add(1)
 					continue
 				}
@@ -197,7 +197,7 @@ func load(ctx context.Context, url string, clients int, warmup, dur time.Duratio
 				resp.Body.Close()
 				now := time.Now()
 				if resp.StatusCode != http.StatusAccepted {
-					firstErr.CompareAndSwap(nil, fmt.Errorf("HTTP %d: %s", resp.StatusCode, body))
+					first.set(fmt.Errorf("HTTP %d: %s", resp.StatusCode, body))
 					failed.Add(1)
 					continue
 				}
@@ -214,7 +214,7 @@ func load(ctx context.Context, url string, clients int, warmup, dur time.Duratio
 		return loadResult{}, err
 	}
 	if f := failed.Load(); f > 0 && f*100 > ok.Load() {
-		return loadResult{}, fmt.Errorf("%d requests failed, %d succeeded; first failure: %v", f, ok.Load(), firstErr.Load())
+		return loadResult{}, fmt.Errorf("%d requests failed, %d succeeded; first failure: %v", f, ok.Load(), first.get())
 	}
 	return loadResult{rate: float64(ok.Load()) / dur.Seconds(), reqs: all.Load(), cpuPerReq: cpu / time.Duration(max(1, all.Load()))}, nil
 }

@@ -153,19 +153,19 @@ func driveLatency(ctx context.Context, b *bench, run int, base string) (latencyR
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1024, DisableCompression: true}, Timeout: 10 * time.Second}
 	defer client.CloseIdleConnections()
 	var failed atomic.Int64
-	var firstErr atomic.Value
+	var first firstErr
 	post := func(url string, body []byte) bool {
 		resp, err := client.Post(url, "application/json", bytes.NewReader(body))
 		if err != nil {
 			failed.Add(1)
-			firstErr.CompareAndSwap(nil, err)
+			first.set(err)
 			return false
 		}
 		rb, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusAccepted {
 			failed.Add(1)
-			firstErr.CompareAndSwap(nil, fmt.Errorf("POST %s: HTTP %d %s", url, resp.StatusCode, rb))
+			first.set(fmt.Errorf("POST %s: HTTP %d %s", url, resp.StatusCode, rb))
 			return false
 		}
 		return true
@@ -207,7 +207,7 @@ func driveLatency(ctx context.Context, b *bench, run int, base string) (latencyR
 		return res, err
 	}
 	if f := failed.Load(); f > 0 {
-		return res, fmt.Errorf("%d requests failed; first: %v", f, firstErr.Load())
+		return res, fmt.Errorf("%d requests failed; first: %v", f, first.get())
 	}
 	if got := arrived.Load(); got < int64(2*total) {
 		return res, fmt.Errorf("the subscriber got %d of the %d resolved events within 30s", got, 2*total)

@@ -160,7 +160,7 @@ func (l *layout) failoverPhase(ctx context.Context, run int) (failoverResult, er
 	// on its 202, the completion notification, until stopLoad.
 	lctx, stopLoad := context.WithCancel(ctx)
 	var failed atomic.Int64
-	var firstErr atomic.Value
+	var first firstErr
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1024, DisableCompression: true}, Timeout: 10 * time.Second}
 	defer client.CloseIdleConnections()
 	post := func(url string, body []byte) bool {
@@ -174,7 +174,7 @@ func (l *layout) failoverPhase(ctx context.Context, run int) (failoverResult, er
 		}
 		if err != nil && lctx.Err() == nil {
 			failed.Add(1)
-			firstErr.CompareAndSwap(nil, err)
+			first.set(err)
 		}
 		return err == nil
 	}
@@ -290,7 +290,7 @@ func (l *layout) failoverPhase(ctx context.Context, run int) (failoverResult, er
 	stopLoad()
 	wg.Wait()
 	if f := failed.Load(); f > 0 {
-		return r, fmt.Errorf("%d requests failed; first: %v", f, firstErr.Load())
+		return r, fmt.Errorf("%d requests failed; first: %v", f, first.get())
 	}
 	return r, nil
 }
