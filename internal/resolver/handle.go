@@ -88,7 +88,7 @@ func (pr *processor) process(ctx context.Context, key, subject string, ev *Evide
 		pr.store.forget(key) // rebuilt from KV and the batch on the retry
 		return 0, err
 	}
-	pr.m.messages.WithLabelValues(o.String()).Inc()
+	pr.m.message(o)
 	return o, nil
 }
 

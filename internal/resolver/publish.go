@@ -102,7 +102,7 @@ func (p *eventPublisher) record(em Emission) {
 	if em.Kind != EmitResolved {
 		return
 	}
-	p.m.emitted.WithLabelValues(em.Status.Token()).Inc()
+	p.m.emittedEvent(em.Status)
 	if em.Status != events.StatusStalled {
 		p.m.resolve.Observe(time.Since(em.ResolvedAt).Seconds())
 	}
