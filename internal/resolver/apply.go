@@ -86,7 +86,7 @@ func (s *KeyState) stallSchedule(op *OpState, due time.Time, target string, now 
 	op.StallDue = due
 	return Emission{
 		Kind:      EmitStallSchedule,
-		ID:        EventID(s.Key, op.Slot, events.Status("stallcheck:"+due.Format(time.RFC3339))),
+		ID:        stallCheckID(s.Key, op.Slot, due),
 		Subject:   stallcheck.ScheduleSubject(s.Key, op.Slot),
 		At:        due,
 		Target:    target,
