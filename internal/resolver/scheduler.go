@@ -31,7 +31,12 @@ type keyScheduler[T any] struct {
 	idle []chan keyStart[T]
 }
 
-type keyQueue[T any] struct{ items []T }
+type keyQueue[T any] struct {
+	items []T
+	// first backs items for the first ones queued: one allocation for the
+	// queue and, mostly, all its items.
+	first [2]T
+}
 
 // keyStart hands a key and its queue to a parked goroutine.
 type keyStart[T any] struct {
@@ -58,6 +63,7 @@ func (s *keyScheduler[T]) enqueue(key string, it T) {
 	q := s.queues[key]
 	if q == nil {
 		q = &keyQueue[T]{}
+		q.items = q.first[:0]
 		s.queues[key] = q
 		s.wg.Add(1)
 		if n := len(s.idle); n > 0 {
