@@ -45,7 +45,7 @@ type keyStart[T any] struct {
 }
 
 // maxIdleRunners bounds the goroutines parked for the next key.
-const maxIdleRunners = 64
+const maxIdleRunners = 256
 
 func newKeyScheduler[T any](run func(key string, it T), checkpoint func(key string, drained bool) bool) *keyScheduler[T] {
 	return &keyScheduler[T]{run: run, checkpoint: checkpoint,
