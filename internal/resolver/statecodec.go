@@ -55,18 +55,24 @@ func marshalState(st *KeyState) ([]byte, error) {
 }
 
 // encodedSize returns a little over what marshalState writes for st in
-// practice, so that its buffer is rarely grown and copied: a source takes
-// about 90 bytes, an operation's other fields about 400.
+// practice, so that its buffer is rarely grown and copied.
 func encodedSize(st *KeyState) int {
 	n := 96 + len(st.Key) + 12*len(st.Applied)
 	for _, op := range st.Ops {
-		if op == nil {
-			continue
+		if op != nil {
+			n += op.encodedSize()
 		}
-		n += 450 + 100*len(op.Sources)
-		for k, v := range op.Extra {
-			n += len(k) + len(v) + 4
-		}
+	}
+	return n
+}
+
+// encodedSize returns a little over what an operation's JSON takes in
+// practice, in the state or as a resolved event's data: a source about 90
+// bytes, the other fields about 400.
+func (op *OpState) encodedSize() int {
+	n := 450 + 100*len(op.Sources)
+	for k, v := range op.Extra {
+		n += len(k) + len(v) + 4
 	}
 	return n
 }
