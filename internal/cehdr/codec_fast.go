@@ -101,7 +101,8 @@ func ReadAttributes(h nats.Header) (a Attributes, ok bool) {
 	tp, ok6 := get(HeaderPrefix + extTraceParent)
 	slot, ok7 := get(HeaderPrefix + stallcheck.ExtSlot)
 	news, ok8 := get(HeaderPrefix + stallcheck.ExtNewsSeq)
-	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6 && ok7 && ok8) || sv != "1.0" || src == "" || id == "" || typ == "" || !utf8.ValidString(src+id+typ) {
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6 && ok7 && ok8) || sv != "1.0" || src == "" || id == "" || typ == "" ||
+		!utf8.ValidString(src) || !utf8.ValidString(id) || !utf8.ValidString(typ) { // each (stricter than joined): no concatenation
 		return a, false
 	}
 	a = Attributes{ID: id, Type: typ, TraceParent: tp, Slot: slot, NewsSeq: news}

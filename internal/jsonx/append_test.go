@@ -3,8 +3,10 @@ package jsonx
 import (
 	"bytes"
 	"encoding/json"
+	"math/rand/v2"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // TestAppendTimeRange: times RFC 3339 cannot write fail as they fail in
@@ -64,4 +66,33 @@ func FuzzAppendString(f *testing.F) {
 			t.Fatalf("AppendString(%q) = %s, json.Marshal %s", s, got[1:], want)
 		}
 	})
+}
+
+// TestAppendStringMatchesMarshal pins AppendString to json.Marshal on every
+// byte alone and amid plain text, and on random strings of bytes and runes.
+func TestAppendStringMatchesMarshal(t *testing.T) {
+	check := func(s string) {
+		t.Helper()
+		want, _ := json.Marshal(s)
+		if got := AppendString([]byte("x"), s); string(got) != "x"+string(want) {
+			t.Fatalf("AppendString(%q) = %s, json.Marshal %s", s, got[1:], want)
+		}
+	}
+	for c := range 256 {
+		check(string([]byte{byte(c)}))
+		check("ab" + string([]byte{byte(c)}) + "cd")
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	runes := []rune{'a', 'Z', '0', '"', '\\', '<', '>', '&', '\n', 0x1f, 0x7f, 'é', '日', '\u2028', '\u2029', 0x1f600}
+	for range 5000 {
+		var b []byte
+		for range rng.IntN(24) {
+			if rng.IntN(4) == 0 {
+				b = append(b, byte(rng.IntN(256)))
+			} else {
+				b = utf8.AppendRune(b, runes[rng.IntN(len(runes))])
+			}
+		}
+		check(string(b))
+	}
 }

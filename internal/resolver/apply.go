@@ -86,7 +86,7 @@ func (s *KeyState) stallSchedule(op *OpState, due time.Time, target string, now 
 	op.StallDue = due
 	return Emission{
 		Kind:      EmitStallSchedule,
-		ID:        EventID(s.Key, op.Slot, events.Status("stallcheck:"+due.Format(time.RFC3339))),
+		ID:        stallCheckID(s.Key, op.Slot, due),
 		Subject:   stallcheck.ScheduleSubject(s.Key, op.Slot),
 		At:        due,
 		Target:    target,
@@ -246,7 +246,7 @@ func (op *OpState) addSource(src events.Source) {
 // emission records status as emitted and returns its resolved event.
 func (op *OpState) emission(key string, status events.Status, at time.Time) Emission {
 	op.Emitted = append(op.Emitted, status)
-	data, err := op.resolved(status, at).AppendJSON(make([]byte, 0, 512))
+	data, err := op.resolved(status, at).AppendJSON(make([]byte, 0, op.encodedSize()))
 	if err != nil {
 		// Only json.RawMessage extras can fail, and those were valid JSON on input.
 		data = []byte("{}")

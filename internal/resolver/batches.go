@@ -24,6 +24,9 @@ type batch struct {
 	// stopTimer is set while a delayed commit is armed (or has fired and its
 	// commit is queued); it stops the delayed commit if it has not fired.
 	stopTimer func() bool
+	// first backs entries while the batch is small (most are): one
+	// allocation for the batch and its first entries.
+	first [2]pendingEntry
 }
 
 // batches holds every key's batch: the applied messages its next state write
@@ -56,6 +59,7 @@ func (bs *batches) add(key string, e pendingEntry, applied bool) bool {
 			return false
 		}
 		b = &batch{}
+		b.entries = b.first[:0]
 		bs.m[key] = b
 	}
 	b.entries = append(b.entries, e)

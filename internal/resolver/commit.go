@@ -3,7 +3,6 @@ package resolver
 import (
 	"errors"
 	"log/slog"
-	"sync"
 )
 
 // checkpoint is the scheduler's: it commits key's batch when due.
@@ -33,7 +32,8 @@ func (pr *processor) commit(key string) {
 		return
 	}
 	// The logger is built only when something is logged.
-	log := sync.OnceValue(func() *slog.Logger { return pr.log.With("key", key, "messages", len(entries), "step", "state write") })
+	ll := commitLog{base: pr.log, key: key, messages: len(entries)}
+	log := ll.get
 	err := pr.waitOut(key, nil, log, func(int) error {
 		for fence := 1; ; fence++ {
 			c, err := pr.current(pr.stopCtx, key)
@@ -92,4 +92,21 @@ func (pr *processor) ack(key string, e pendingEntry) {
 	if err := e.msg.Ack(); err != nil {
 		pr.log.Warn("ack failed; the message will be redelivered and skipped", "key", key, "stream_seq", e.ev.Seq, "err", err)
 	}
+}
+
+// commitLog builds a commit's logger on first use and keeps it (see
+// messageLog).
+type commitLog struct {
+	base     *slog.Logger
+	key      string
+	messages int
+	l        *slog.Logger
+}
+
+// get returns the logger, building it on the first call.
+func (cl *commitLog) get() *slog.Logger {
+	if cl.l == nil {
+		cl.l = cl.base.With("key", cl.key, "messages", cl.messages, "step", "state write")
+	}
+	return cl.l
 }

@@ -23,15 +23,25 @@ func emissionMsg(em Emission) (*nats.Msg, []jetstream.PublishOpt, error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("%w: %w", errNoRetry, err)
 		}
-		return msg, []jetstream.PublishOpt{jetstream.WithMsgID(em.ID), jetstream.WithExpectStream(events.StreamIn),
+		return msg, []jetstream.PublishOpt{jetstream.WithMsgID(em.ID), expectStreamIn,
 			jetstream.WithScheduleAt(em.At), jetstream.WithScheduleTarget(em.Target)}, nil
 	}
 	msg, err := EmissionMsg(em)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", errNoRetry, err)
 	}
-	return msg, []jetstream.PublishOpt{jetstream.WithMsgID(em.ID), jetstream.WithExpectStream(events.StreamResolved)}, nil
+	return msg, []jetstream.PublishOpt{jetstream.WithMsgID(em.ID), expectStreamResolved}, nil
 }
+
+// The publish options and headers every emission of a kind shares, made once.
+var (
+	expectStreamIn       = jetstream.WithExpectStream(events.StreamIn)
+	expectStreamResolved = jetstream.WithExpectStream(events.StreamResolved)
+
+	headerTraceParent = extHeader(events.ExtTraceParent)
+	headerSlot        = extHeader(stallcheck.ExtSlot)
+	headerNewsSeq     = extHeader(stallcheck.ExtNewsSeq)
+)
 
 // EmissionMsg returns the CloudEvents binary-mode NATS message of a resolved
 // event: type io.commsops.operation.<status>, subject the clientContext,
@@ -49,7 +59,7 @@ func EmissionMsg(em Emission) (*nats.Msg, error) {
 		events.HeaderType, subjects.ResolvedType(string(em.Status)),
 		events.HeaderSubject, em.ClientCtx,
 		events.HeaderTime, cehdr.TimeAttr(em.ResolvedAt),
-		extHeader(events.ExtTraceParent), em.TraceParent,
+		headerTraceParent, em.TraceParent,
 	)
 }
 
@@ -61,8 +71,8 @@ func stallCheckMsg(em Emission) (*nats.Msg, error) {
 		events.HeaderType, stallcheck.Type,
 		events.HeaderSubject, em.ClientCtx,
 		events.HeaderTime, cehdr.TimeAttr(em.At),
-		extHeader(stallcheck.ExtSlot), em.Slot,
-		extHeader(stallcheck.ExtNewsSeq), strconv.FormatUint(em.NewsSeq, 10),
+		headerSlot, em.Slot,
+		headerNewsSeq, strconv.FormatUint(em.NewsSeq, 10),
 	)
 }
 

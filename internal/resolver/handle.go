@@ -3,7 +3,6 @@ package resolver
 import (
 	"context"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -32,6 +31,9 @@ func (o outcome) String() string {
 	return "noop"
 }
 
+// consumerSpan is the start option of a message's span, made once.
+var consumerSpan = trace.WithSpanKind(trace.SpanKindConsumer)
+
 // handle processes one message to the end: into the key's batch, acked as a
 // duplicate, dead-lettered, nacked for redelivery, or (stopping) left
 // unacked with its key abandoned.
@@ -49,14 +51,12 @@ func (pr *processor) handle(key string, msg jetstream.Msg) {
 	}
 	// A span per message, child of the trace the evidence was ingested in; the
 	// resolved events it decides carry this span's context.
-	sctx, span := tracing.Tracer().Start(tracing.FromTraceParent(pr.stopCtx, ev.TraceParent), "resolve",
-		trace.WithSpanKind(trace.SpanKindConsumer))
+	sctx, span := tracing.Tracer().Start(tracing.FromTraceParent(pr.stopCtx, ev.TraceParent), "resolve", consumerSpan)
 	defer span.End()
 	ev.TraceParent = tracing.TraceParent(sctx, ev.TraceParent)
 	// The logger is built only when something is logged.
-	log := sync.OnceValue(func() *slog.Logger {
-		return pr.log.With("key", key, "stream_seq", seq, "client_context", ev.ClientContext, "operation_id", ev.OpID, "step", "processing")
-	})
+	ll := messageLog{base: pr.log, key: key, ev: ev}
+	log := ll.get
 	var o outcome
 	err = pr.waitOut(key, msg, log, func(attempt int) error {
 		// A redelivery, or a retry, may find its events already published.
@@ -88,7 +88,7 @@ func (pr *processor) process(ctx context.Context, key, subject string, ev *Evide
 		pr.store.forget(key) // rebuilt from KV and the batch on the retry
 		return 0, err
 	}
-	pr.m.messages.WithLabelValues(o.String()).Inc()
+	pr.m.message(o)
 	return o, nil
 }
 
@@ -148,4 +148,22 @@ func (pr *processor) settle(key string, e pendingEntry, o outcome) {
 	if !pr.batches.add(key, e, o == outcomeApplied) {
 		pr.ack(key, e)
 	}
+}
+
+// messageLog builds a message's logger on first use and keeps it: it is
+// needed only when something is logged. Unlike a sync.OnceValue closure it
+// lives on the caller's stack; one goroutine uses it.
+type messageLog struct {
+	base *slog.Logger
+	key  string
+	ev   *Evidence
+	l    *slog.Logger
+}
+
+// get returns the logger, building it on the first call.
+func (ml *messageLog) get() *slog.Logger {
+	if ml.l == nil {
+		ml.l = ml.base.With("key", ml.key, "stream_seq", ml.ev.Seq, "client_context", ml.ev.ClientContext, "operation_id", ml.ev.OpID, "step", "processing")
+	}
+	return ml.l
 }

@@ -3,9 +3,12 @@ package resolver
 import (
 	"context"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/commsops/commsops/pkg/events"
 )
 
 // metrics of one worker. Registered on Config.Registerer when set.
@@ -19,6 +22,54 @@ type metrics struct {
 	commits        prometheus.Counter
 	commitFailures prometheus.Counter
 	batched        prometheus.Histogram
+
+	// byOutcome and byStatus cache messages' and emitted's children.
+	byOutcome [outcomeNoop + 1]cachedCounter
+	byStatus  [len(emittedStatuses)]cachedCounter
+}
+
+// cachedCounter holds a CounterVec child once fetched, so that the message
+// path does not hash its label values on every increment. Children are
+// still made on first use only: /metrics shows the same series as without
+// the cache.
+type cachedCounter struct {
+	p atomic.Pointer[prometheus.Counter]
+}
+
+// get returns the cached child, fetching it with fetch on first use (two
+// racing first uses fetch the same child).
+func (c *cachedCounter) get(vec *prometheus.CounterVec, label string) prometheus.Counter {
+	if p := c.p.Load(); p != nil {
+		return *p
+	}
+	ctr := vec.WithLabelValues(label)
+	c.p.Store(&ctr)
+	return ctr
+}
+
+// emittedStatuses are the statuses whose emitted counters are cached.
+var emittedStatuses = [...]events.Status{
+	events.StatusNotStarted, events.StatusRunning, events.StatusCompleted, events.StatusFailed, events.StatusStalled,
+}
+
+// message counts one input message with outcome o.
+func (m *metrics) message(o outcome) {
+	if o >= 0 && int(o) < len(m.byOutcome) {
+		m.byOutcome[o].get(m.messages, o.String()).Inc()
+		return
+	}
+	m.messages.WithLabelValues(o.String()).Inc()
+}
+
+// emittedEvent counts one stored resolved event of status s.
+func (m *metrics) emittedEvent(s events.Status) {
+	for i, st := range emittedStatuses {
+		if st == s {
+			m.byStatus[i].get(m.emitted, s.Token()).Inc()
+			return
+		}
+	}
+	m.emitted.WithLabelValues(s.Token()).Inc()
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {

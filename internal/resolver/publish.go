@@ -51,7 +51,12 @@ func (p *eventPublisher) publish(ctx context.Context, c *cachedState, ems []Emis
 	if len(ems) == 0 {
 		return nil
 	}
-	pubs := make([]jsutil.Pub, len(ems))
+	var buf [4]jsutil.Pub // most messages decide one or two
+	pubs := buf[:0]
+	if len(ems) > len(buf) {
+		pubs = make([]jsutil.Pub, 0, len(ems))
+	}
+	pubs = pubs[:len(ems)]
 	for i, em := range ems {
 		msg, opts, err := emissionMsg(em)
 		if err != nil {
@@ -102,7 +107,7 @@ func (p *eventPublisher) record(em Emission) {
 	if em.Kind != EmitResolved {
 		return
 	}
-	p.m.emitted.WithLabelValues(em.Status.Token()).Inc()
+	p.m.emittedEvent(em.Status)
 	if em.Status != events.StatusStalled {
 		p.m.resolve.Observe(time.Since(em.ResolvedAt).Seconds())
 	}

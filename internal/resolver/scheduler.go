@@ -9,6 +9,11 @@ import (
 // were queued, on a goroutine of the key's own that ends when its queue is
 // empty. It knows nothing of JetStream. Safe for concurrent use; its lock is
 // never held while it calls run or checkpoint.
+//
+// A goroutine whose key is done parks (at most maxIdleRunners of them) and
+// runs the next key that starts, rather than ending: a new goroutine would
+// grow its stack again, copying it several times, for each key's work.
+// wait ends the parked ones.
 type keyScheduler[T any] struct {
 	// run handles one item, on the key's goroutine.
 	run func(key string, it T)
@@ -22,9 +27,25 @@ type keyScheduler[T any] struct {
 	// abandoned keys take no more work (see abandon).
 	abandoned map[string]bool
 	wg        sync.WaitGroup // key goroutines and pending after calls
+	// idle holds the hand-over channels of the parked goroutines.
+	idle []chan keyStart[T]
 }
 
-type keyQueue[T any] struct{ items []T }
+type keyQueue[T any] struct {
+	items []T
+	// first backs items for the first ones queued: one allocation for the
+	// queue and, mostly, all its items.
+	first [2]T
+}
+
+// keyStart hands a key and its queue to a parked goroutine.
+type keyStart[T any] struct {
+	key string
+	q   *keyQueue[T]
+}
+
+// maxIdleRunners bounds the goroutines parked for the next key.
+const maxIdleRunners = 256
 
 func newKeyScheduler[T any](run func(key string, it T), checkpoint func(key string, drained bool) bool) *keyScheduler[T] {
 	return &keyScheduler[T]{run: run, checkpoint: checkpoint,
@@ -42,9 +63,17 @@ func (s *keyScheduler[T]) enqueue(key string, it T) {
 	q := s.queues[key]
 	if q == nil {
 		q = &keyQueue[T]{}
+		q.items = q.first[:0]
 		s.queues[key] = q
 		s.wg.Add(1)
-		go s.runKey(key, q)
+		if n := len(s.idle); n > 0 {
+			ch := s.idle[n-1]
+			s.idle[n-1] = nil
+			s.idle = s.idle[:n-1]
+			ch <- keyStart[T]{key, q} // buffered, and its goroutine waits for nothing else
+		} else {
+			go s.runner(key, q)
+		}
 	}
 	q.items = append(q.items, it)
 }
@@ -95,12 +124,41 @@ func (s *keyScheduler[T]) queued(key string) []T {
 	return nil
 }
 
-// wait returns once every key goroutine has ended and every after has
-// enqueued or been stopped.
-func (s *keyScheduler[T]) wait() { s.wg.Wait() }
+// wait returns once every key's work has ended and every after has
+// enqueued or been stopped; the parked goroutines end.
+func (s *keyScheduler[T]) wait() {
+	s.wg.Wait()
+	s.mu.Lock()
+	for _, ch := range s.idle {
+		close(ch)
+	}
+	s.idle = nil
+	s.mu.Unlock()
+}
 
-func (s *keyScheduler[T]) runKey(key string, q *keyQueue[T]) {
-	defer s.wg.Done()
+// runner runs key's work, then that of each key handed to it while parked,
+// until it is not parked (maxIdleRunners) or wait ends it.
+func (s *keyScheduler[T]) runner(key string, q *keyQueue[T]) {
+	var ch chan keyStart[T]
+	for {
+		if ch == nil {
+			ch = make(chan keyStart[T], 1)
+		}
+		if !s.runKey(key, q, ch) {
+			return
+		}
+		next, ok := <-ch
+		if !ok {
+			return
+		}
+		key, q = next.key, next.q
+	}
+}
+
+// runKey runs key's items until its queue is empty; it then parks ch for
+// the next key, when fewer than maxIdleRunners are, and reports whether.
+func (s *keyScheduler[T]) runKey(key string, q *keyQueue[T], ch chan keyStart[T]) (parked bool) {
+	defer s.wg.Done() // after parking: wait sees ch parked once its work ended
 	for {
 		if s.checkpoint != nil {
 			s.mu.Lock()
@@ -113,8 +171,11 @@ func (s *keyScheduler[T]) runKey(key string, q *keyQueue[T]) {
 		s.mu.Lock()
 		if len(q.items) == 0 {
 			delete(s.queues, key)
+			if parked = len(s.idle) < maxIdleRunners; parked {
+				s.idle = append(s.idle, ch)
+			}
 			s.mu.Unlock()
-			return
+			return parked
 		}
 		it := q.items[0]
 		var zero T

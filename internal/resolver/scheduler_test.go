@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -170,4 +171,44 @@ func TestSchedulerAfter(t *testing.T) {
 		t.Fatalf("stopped item %d ran", it)
 	default:
 	}
+}
+
+// TestSchedulerReusesParkedGoroutine: a goroutine whose key is done parks
+// and takes the next key that starts; wait ends the parked ones, and work
+// queued after wait still runs.
+func TestSchedulerReusesParkedGoroutine(t *testing.T) {
+	ran := make(chan string, 1)
+	s := newKeyScheduler(func(key string, _ int) { ran <- key }, nil)
+	idle := func() int {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return len(s.idle)
+	}
+	parkedOnce := func() {
+		for idle() != 1 { // the key's goroutine parks right after its last item
+			runtime.Gosched()
+		}
+	}
+	s.enqueue("a", 1)
+	if got := <-ran; got != "a" {
+		t.Fatalf("ran %q, want a", got)
+	}
+	parkedOnce()
+	s.enqueue("b", 1)
+	if n := idle(); n != 0 {
+		t.Fatalf("%d goroutines parked after b started, want its goroutine handed over", n)
+	}
+	if got := <-ran; got != "b" {
+		t.Fatalf("ran %q, want b", got)
+	}
+	parkedOnce()
+	s.wait()
+	if n := idle(); n != 0 {
+		t.Fatalf("%d goroutines parked after wait, want 0", n)
+	}
+	s.enqueue("c", 1)
+	if got := <-ran; got != "c" {
+		t.Fatalf("ran %q, want c", got)
+	}
+	s.wait()
 }

@@ -134,8 +134,31 @@ func (s *KeyState) Open() bool {
 // EventID returns the id of the resolved event of the operation in slot of key
 // reaching status: the same for every replay and every re-emission.
 func EventID(key, slot string, status events.Status) string {
-	h := sha256.Sum256([]byte(key + "\x00" + slot + "\x00" + string(status)))
-	return hex.EncodeToString(h[:16])
+	var buf [128]byte
+	return eventID(append(appendEventIDPrefix(buf[:0], key, slot), status...))
+}
+
+// stallCheckID returns the id of the stall check of the operation in slot of
+// key due at due: EventID with the status "stallcheck:" and due in RFC 3339,
+// without building that string (TestStallCheckIDMatchesEventID).
+func stallCheckID(key, slot string, due time.Time) string {
+	var buf [128]byte
+	b := append(appendEventIDPrefix(buf[:0], key, slot), "stallcheck:"...)
+	return eventID(due.AppendFormat(b, time.RFC3339))
+}
+
+// appendEventIDPrefix appends what an event id hashes before the status.
+func appendEventIDPrefix(b []byte, key, slot string) []byte {
+	b = append(append(b, key...), 0)
+	return append(append(b, slot...), 0)
+}
+
+// eventID returns the hex of the first half of in's SHA-256.
+func eventID(in []byte) string {
+	h := sha256.Sum256(in)
+	var out [32]byte
+	hex.Encode(out[:], h[:16])
+	return string(out[:])
 }
 
 // keepDetailed is how many terminal operations per key keep their sources and

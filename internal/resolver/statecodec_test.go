@@ -3,6 +3,7 @@ package resolver
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"reflect"
 	"testing"
@@ -86,4 +87,53 @@ func BenchmarkMarshalState(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestEncodedSizeCoversStates: marshalState's buffer estimate holds a
+// state of one to 64 sources per operation without growing.
+func TestEncodedSizeCoversStates(t *testing.T) {
+	for _, n := range []int{1, 2, 8, 64} {
+		t.Run(fmt.Sprint(n, " messages"), func(t *testing.T) {
+			st := &KeyState{Key: "cc-00000001"}
+			for i := 1; i <= n; i++ {
+				e := ev(uint64(i), R, "57dab8b1-894c-409a-b240-bd8beae78896", events.StatusRunning)
+				e.ClientContext = st.Key
+				e.ResultInfo = &events.ResultInfo{Code: 200, Message: "the action was accepted"}
+				st.Apply(e)
+				st.StallSchedule(60e9, "comms.in.0.op."+st.Key, t0)
+			}
+			b, err := marshalState(st)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if est := encodedSize(st); len(b) > est {
+				t.Fatalf("state of %d bytes, estimated %d", len(b), est)
+			}
+		})
+	}
+}
+
+// TestEncodedSizeCoversResolvedData: the estimate also holds an
+// operation's resolved event data, which emission sizes its buffer by.
+func TestEncodedSizeCoversResolvedData(t *testing.T) {
+	for _, n := range []int{1, 2, 8, 64} {
+		t.Run(fmt.Sprint(n, " messages"), func(t *testing.T) {
+			st := &KeyState{Key: "cc-00000001"}
+			for i := 1; i <= n; i++ {
+				e := ev(uint64(i), R, "57dab8b1-894c-409a-b240-bd8beae78896", events.StatusRunning)
+				e.ClientContext = st.Key
+				e.ResultInfo = &events.ResultInfo{Code: 200, Message: "the action was accepted"}
+				e.CompletionReason = "completedSuccessfully"
+				st.Apply(e)
+			}
+			op := st.Ops[0]
+			b, err := op.Resolved(events.StatusCompleted, t0).AppendJSON(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if est := op.encodedSize(); len(b) > est {
+				t.Fatalf("data of %d bytes, estimated %d", len(b), est)
+			}
+		})
+	}
 }
