@@ -11,9 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/commsops/commsops/internal/inbound"
 	"github.com/commsops/commsops/internal/natstest"
-	"github.com/commsops/commsops/internal/streams"
 	"github.com/commsops/commsops/internal/subjects"
 	"github.com/commsops/commsops/internal/traffic"
 	"github.com/commsops/commsops/pkg/events"
@@ -27,13 +25,8 @@ import (
 // evidence first. Each key's events must come in its evidence's order.
 func TestCatchUpReadsWhatTheLeaderHolds(t *testing.T) {
 	const keys = 8
-	srv := natstest.Run(t)
-	nc, js := natstest.Connect(t, srv.URL())
+	url, nc, js, layout := onePartition(t)
 	ctx := context.Background()
-	layout, err := streams.Ensure(ctx, js, streams.Config{Partitions: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
 	// The replica behind: it answers direct gets for COMMS_IN (once it has
 	// mirrored a message) and holds none of its operation evidence.
 	if _, err := js.Publish(ctx, events.SubjectInPrefix+"other.behind", nil); err != nil {
@@ -54,7 +47,7 @@ func TestCatchUpReadsWhatTheLeaderHolds(t *testing.T) {
 		}
 	}
 
-	_, wjs := natstest.Connect(t, srv.URL())
+	_, wjs := natstest.Connect(t, url)
 	w, err := NewWorker(ctx, wjs, layout.State, layout.Partitions, Config{WorkerID: "next-owner"}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -62,16 +55,6 @@ func TestCatchUpReadsWhatTheLeaderHolds(t *testing.T) {
 	cons, err := js.CreateOrUpdateConsumer(ctx, events.StreamIn, w.ConsumerConfig(0))
 	if err != nil {
 		t.Fatal(err)
-	}
-	store := func(e traffic.Evidence) {
-		t.Helper()
-		in, err := e.Inbound()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := inbound.Store(ctx, js, events.DefaultStoreTimeout, in); err != nil {
-			t.Fatal(err)
-		}
 	}
 	ops := make([]*traffic.Operation, keys)
 	for i := range ops {
@@ -86,7 +69,7 @@ func TestCatchUpReadsWhatTheLeaderHolds(t *testing.T) {
 	// The earlier owner: it takes every key's first evidence and dies
 	// without acking (its pin is released, as at its pin's timeout).
 	for i, op := range ops {
-		store(traffic.Evidence{Op: op, Response: true, Status: "running", ETag: 2 * i})
+		storeEvidence(t, js, traffic.Evidence{Op: op, Response: true, Status: "running", ETag: 2 * i})
 	}
 	batch, err := cons.Fetch(keys, jetstream.FetchMaxWait(5*time.Second), jetstream.FetchPriorityGroup(PriorityGroup))
 	if err != nil {
@@ -109,7 +92,7 @@ func TestCatchUpReadsWhatTheLeaderHolds(t *testing.T) {
 	// Each key's next evidence, then the next owner starts: its first
 	// delivery is the first of these, and it catches up on the rest first.
 	for i, op := range ops {
-		store(traffic.Evidence{Op: op, Status: "completed", ETag: 2*i + 1})
+		storeEvidence(t, js, traffic.Evidence{Op: op, Status: "completed", ETag: 2*i + 1})
 	}
 	if err := w.Start(ctx); err != nil {
 		t.Fatal(err)

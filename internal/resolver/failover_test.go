@@ -20,21 +20,6 @@ import (
 	"github.com/commsops/commsops/pkg/events"
 )
 
-// onePartition runs a server with the streams over one COMMS_IN partition
-// and returns its URL, a client and the layout.
-func onePartition(t *testing.T) (string, *nats.Conn, jetstream.JetStream, *streams.Layout) {
-	t.Helper()
-	srv := natstest.Run(t)
-	nc, js := natstest.Connect(t, srv.URL())
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	layout, err := streams.Ensure(ctx, js, streams.Config{Partitions: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return srv.URL(), nc, js, layout
-}
-
 // startOn starts a worker with its own connection to url (closing it kills
 // the worker) and stops it at cleanup.
 func startOn(t *testing.T, url string, layout *streams.Layout, members jetstream.KeyValue, cfg Config) (*Worker, *nats.Conn) {

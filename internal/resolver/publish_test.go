@@ -10,9 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/commsops/commsops/internal/inbound"
 	"github.com/commsops/commsops/internal/natstest"
-	"github.com/commsops/commsops/internal/streams"
 	"github.com/commsops/commsops/internal/traffic"
 	"github.com/commsops/commsops/pkg/events"
 )
@@ -38,13 +36,8 @@ func setNoAck(t *testing.T, js jetstream.JetStream, noAck bool) {
 // not wait for it forever: the publish is tried again (stored once, by its
 // message id), and the key's next evidence is resolved.
 func TestLostPublishAckIsRetried(t *testing.T) {
-	srv := natstest.Run(t)
-	nc, js := natstest.Connect(t, srv.URL())
+	url, nc, js, layout := onePartition(t)
 	ctx := context.Background()
-	layout, err := streams.Ensure(ctx, js, streams.Config{Partitions: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
 	ops, seq := traffic.Generate(rand.New(rand.NewPCG(7, 7)), 1, traffic.Shares{})
 	if len(seq) < 2 {
 		t.Fatalf("generated %d pieces of evidence, want at least 2", len(seq))
@@ -53,19 +46,9 @@ func TestLostPublishAckIsRetried(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := func(e traffic.Evidence) {
-		t.Helper()
-		in, err := e.Inbound()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := inbound.Store(ctx, js, events.DefaultStoreTimeout, in); err != nil {
-			t.Fatal(err)
-		}
-	}
 
 	setNoAck(t, js, true)
-	_, wjs := natstest.Connect(t, srv.URL())
+	_, wjs := natstest.Connect(t, url)
 	w, err := NewWorker(ctx, wjs, layout.State, layout.Partitions, Config{WorkerID: "lost-ack"}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -81,13 +64,13 @@ func TestLostPublishAckIsRetried(t *testing.T) {
 		}
 	})
 
-	store(seq[0])
+	storeEvidence(t, js, seq[0])
 	if _, err := sub.NextMsg(30 * time.Second); err != nil {
 		t.Fatalf("first event not stored: %v", err)
 	}
 	// Stored, its ack lost: from now on the stream answers again.
 	setNoAck(t, js, false)
-	store(seq[1])
+	storeEvidence(t, js, seq[1])
 	m, err := sub.NextMsg(60 * time.Second)
 	if err != nil {
 		t.Fatalf("the key's next evidence was not resolved: %v", err)

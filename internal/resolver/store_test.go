@@ -11,9 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/commsops/commsops/internal/inbound"
 	"github.com/commsops/commsops/internal/natstest"
-	"github.com/commsops/commsops/internal/streams"
 	"github.com/commsops/commsops/internal/traffic"
 	"github.com/commsops/commsops/pkg/events"
 )
@@ -50,23 +48,8 @@ func TestStateStoreEviction(t *testing.T) {
 // the completed one before the compare-and-swap found the state newer.
 func TestStateReadFromTheLeader(t *testing.T) {
 	const keys = 8
-	srv := natstest.Run(t)
-	nc, js := natstest.Connect(t, srv.URL())
+	url, nc, js, layout := onePartition(t)
 	ctx := context.Background()
-	layout, err := streams.Ensure(ctx, js, streams.Config{Partitions: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	store := func(e traffic.Evidence) {
-		t.Helper()
-		in, err := e.Inbound()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := inbound.Store(ctx, js, events.DefaultStoreTimeout, in); err != nil {
-			t.Fatal(err)
-		}
-	}
 	sub, err := nc.SubscribeSync(events.SubjectResolvedPrefix + ">")
 	if err != nil {
 		t.Fatal(err)
@@ -90,7 +73,7 @@ func TestStateReadFromTheLeader(t *testing.T) {
 	}
 	start := func(id string) *Worker {
 		t.Helper()
-		_, wjs := natstest.Connect(t, srv.URL())
+		_, wjs := natstest.Connect(t, url)
 		w, err := NewWorker(ctx, wjs, layout.State, layout.Partitions, Config{WorkerID: id}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 		if err != nil {
 			t.Fatal(err)
@@ -116,8 +99,8 @@ func TestStateReadFromTheLeader(t *testing.T) {
 	// Every key's operation completes, its state written, on a first worker.
 	first := start("first")
 	for i := range keys {
-		store(traffic.Evidence{Op: op(i, 1), Response: true, Status: "running", ETag: 1})
-		store(traffic.Evidence{Op: op(i, 1), Status: "completed", ETag: 2})
+		storeEvidence(t, js, traffic.Evidence{Op: op(i, 1), Response: true, Status: "running", ETag: 1})
+		storeEvidence(t, js, traffic.Evidence{Op: op(i, 1), Status: "completed", ETag: 2})
 	}
 	for range 2 * keys {
 		next()
@@ -149,8 +132,8 @@ func TestStateReadFromTheLeader(t *testing.T) {
 	second := start("second")
 	t.Cleanup(func() { stop(second) })
 	for i := range keys {
-		store(traffic.Evidence{Op: op(i, 1), Response: true, Status: "notStarted", ETag: 3})
-		store(traffic.Evidence{Op: op(i, 2), Response: true, Status: "running", ETag: 4})
+		storeEvidence(t, js, traffic.Evidence{Op: op(i, 1), Response: true, Status: "notStarted", ETag: 3})
+		storeEvidence(t, js, traffic.Evidence{Op: op(i, 2), Response: true, Status: "running", ETag: 4})
 	}
 	for range keys {
 		if cc, status := next(); status != events.StatusRunning {
