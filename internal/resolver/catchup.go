@@ -18,8 +18,9 @@ import (
 
 // catchUp queues on their keys, in stream order, partition p's messages
 // delivered to an earlier owner and not acked, below below (0: no bound);
-// see doc.go, "Catch-up". It reports false when the walk did not finish
-// (stopping, or failing for half the pin's TTL): trigger is then left unacked.
+// see doc.go, "Catch-up". trigger, the delivery that started it (nil: none),
+// is kept from redelivery meanwhile. It reports false when the walk did not
+// finish (stopping, or failing for half the pin's TTL).
 func (pr *processor) catchUp(p int, below uint64, trigger jetstream.Msg) (done bool) {
 	filter := subjects.InFilter(p, string(graphwire.KindOperation))
 	var last, next uint64 // the walk: next up to last, once the range is read

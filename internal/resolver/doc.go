@@ -85,6 +85,11 @@
 // the stream's leader and queued on their keys ahead of anything new;
 // otherwise a fresh message could be applied before an older one of its key
 // that waits for redelivery. What a key's state lists as applied is skipped.
+// A takeover (see "Failover") catches up too: what a killed member received
+// and never acked is redelivered only after the ack wait, and until then
+// nothing may be left to deliver that would start a catch-up. Those
+// messages are applied without their delivery, and acked as duplicates
+// when it comes.
 //
 // Reads that decide what is applied (the catch-up, a key's state) go to the
 // stream's leader, never a direct get: any replica may answer one, and a
@@ -109,12 +114,15 @@
 // ids of its partitions, and probes every other live member every 250ms. A
 // probe answered "no responders" means the member's connection is gone: its
 // subscription went with it (a slow member times out instead, and nothing
-// is done). The prober leaves the member out of balancing until it answers
+// is done). A member that leaves the live set (its heartbeat stale) before a
+// probe finds it dead is probed for as long as its reported pins are held.
+// The prober leaves the member out of balancing until it answers
 // again, so a dead member whose heartbeat lingers in the bucket is not
 // yielded to, and unpins each partition it owns without that member that is
 // still pinned under the pin id the member reported (one survivor per
-// partition, so that two never race to unpin each other's new pin); it ends
-// its own cooldown on it. Only the dead member's own pins are released. A
+// partition, so that two never race to unpin each other's new pin), catches
+// up on what the member received and never acked, and ends its own cooldown
+// on it. Only the dead member's own pins are released. A
 // worker that only lost its connection for a moment loses its partitions as
 // it would at PinnedTTL, and the same catch-up and fencing keep that safe.
 package resolver

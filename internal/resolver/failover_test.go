@@ -157,6 +157,10 @@ func TestKilledOwnerIsTakenOver(t *testing.T) {
 	victimConn.Close()
 	resolveOne(t, nc, js, r)
 	t.Logf("first event after the kill: %v (PinnedTTL %v)", time.Since(killed).Round(time.Millisecond), cfg.PinnedTTL)
+	// That evidence may have gone to the victim as it died and been resolved
+	// by the takeover's catch-up, with no pin since: the next is the
+	// survivor's delivery.
+	resolveOne(t, nc, js, r)
 	pin := pinOf(t, js)
 	rounds := survivor.parts.rounds.Load()
 	await(t, 30*time.Second, "three balancing rounds of the survivor", func() bool { return survivor.parts.rounds.Load() >= rounds+3 })
@@ -167,4 +171,99 @@ func TestKilledOwnerIsTakenOver(t *testing.T) {
 		t.Fatalf("survivor Active() = %v, want partition 0 kept", survivor.Active())
 	}
 	resolveOne(t, nc, js, r)
+}
+
+// TestKilledOwnersUnackedMessagesAreResolved: the owner of partition 0 has
+// received an operation's evidence and is killed before it acks. Nothing is
+// left to deliver, so no new pin would start a catch-up before the ack wait
+// (a minute here) redelivers; the survivor's takeover catches up on those
+// messages and resolves the operation at once. The killed owner is a bare
+// pull of the priority group that answers liveness probes as a worker would.
+func TestKilledOwnersUnackedMessagesAreResolved(t *testing.T) {
+	url, nc, js, layout := onePartition(t)
+	ctx := context.Background()
+	members, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "TEST_WORKERS", Storage: jetstream.MemoryStorage})
+	if err != nil {
+		t.Fatal(err)
+	}
+	victimID := "victim"
+	for i := 0; PartitionOwner(0, []string{victimID, "survivor"}) != victimID; i++ {
+		victimID = "victim-" + strconv.Itoa(i)
+	}
+	cfg := Config{Heartbeat: 100 * time.Millisecond, PinnedTTL: time.Minute, AckWait: time.Minute, Members: members, WorkerID: "survivor"}
+	kv, err := js.KeyValue(ctx, events.BucketState)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shape, err := NewWorker(ctx, js, kv, layout.Partitions, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreateOrUpdateConsumer(ctx, events.StreamIn, shape.ConsumerConfig(0)); err != nil {
+		t.Fatal(err)
+	}
+
+	// The victim takes the pin with the evidence of one operation, unacked.
+	victimConn, victimJS := natstest.Connect(t, url)
+	ops, seq := traffic.Generate(rand.New(rand.NewPCG(3, 3)), 1, traffic.Shares{})
+	in, err := traffic.Inbounds(seq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resolved, err := nc.SubscribeSync(events.SubjectResolvedPrefix + events.Key(ops[0].CC) + ".*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := inbound.Store(ctx, js, events.DefaultStoreTimeout, in); err != nil {
+		t.Fatal(err)
+	}
+	vc, err := victimJS.Consumer(ctx, events.StreamIn, ConsumerName(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := vc.Fetch(len(in), jetstream.FetchPriorityGroup(PriorityGroup), jetstream.FetchMaxWait(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pin string
+	got := 0
+	for m := range batch.Messages() {
+		pin = m.Headers().Get("Nats-Pin-Id")
+		got++
+	}
+	if got != len(in) || pin == "" {
+		t.Fatalf("victim received %d of %d messages under pin %q", got, len(in), pin)
+	}
+	if _, err := victimConn.Subscribe(aliveSubject(victimID), func(m *nats.Msg) {
+		_ = m.Respond([]byte(`{"0":"` + pin + `"}`))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	zombie, stopZombie := context.WithCancel(ctx)
+	defer stopZombie()
+	go func() {
+		for zombie.Err() == nil {
+			_, _ = members.PutString(zombie, victimID, time.Now().UTC().Format(time.RFC3339Nano))
+			select {
+			case <-zombie.Done():
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}()
+
+	cfg.Members = nil // startOn opens the bucket on the worker's connection
+	survivor, _ := startOn(t, url, layout, members, cfg)
+	await(t, 10*time.Second, "the victim's pin known to the survivor", func() bool {
+		survivor.parts.mu.Lock()
+		defer survivor.parts.mu.Unlock()
+		return survivor.parts.peerPins[victimID][0] == pin
+	})
+	if _, err := resolved.NextMsg(0); err == nil {
+		t.Fatal("resolved before the kill: the victim's pin did not hold")
+	}
+	victimConn.Close()
+	// Well under the ack wait: only the takeover's catch-up gets it here.
+	if _, err := resolved.NextMsg(20 * time.Second); err != nil {
+		t.Fatalf("no resolved event for the victim's unacked evidence: %v", err)
+	}
 }

@@ -62,13 +62,14 @@ func (o *ownership) heldPins() map[int]string {
 	return held
 }
 
-// watchPeers probes every other live member each probeInterval until ctx
-// ends. A member whose probe is answered "no responders" has lost its
-// connection: the partitions still pinned under the pins it last reported
-// are unpinned, so that this worker (or another live one) takes them now
-// rather than after the server's PinnedTTL, and the member is not yielded
-// to until it answers again. A probe that times out proves nothing and
-// changes nothing.
+// watchPeers probes every other live member, and every member whose pins it
+// still holds, each probeInterval until ctx ends. A member whose probe is
+// answered "no responders" has lost its connection: the partitions still
+// pinned under the pins it last reported are unpinned, so that this worker
+// (or another live one) takes them now rather than after the server's
+// PinnedTTL, and the member is not yielded to until it answers again (or
+// leaves the live set). A probe that times out proves nothing and changes
+// nothing.
 func (o *ownership) watchPeers(ctx context.Context) {
 	t := time.NewTicker(probeInterval)
 	defer t.Stop()
@@ -79,9 +80,17 @@ func (o *ownership) watchPeers(ctx context.Context) {
 		case <-t.C:
 		}
 		o.mu.Lock()
-		peers := make([]string, 0, len(o.lastLive))
+		// A killed member may drop out of the live set (its heartbeat
+		// stale) before a probe finds it dead: its pins are kept, and it is
+		// probed, until one does.
+		peers := make([]string, 0, len(o.lastLive)+len(o.peerPins))
 		for _, m := range o.lastLive {
 			if m != o.workerID {
+				peers = append(peers, m)
+			}
+		}
+		for m := range o.peerPins {
+			if m != o.workerID && !slices.Contains(o.lastLive, m) {
 				peers = append(peers, m)
 			}
 		}
@@ -123,6 +132,12 @@ func (o *ownership) probe(ctx context.Context, id string) {
 			default:
 			}
 		}
+		o.mu.Lock()
+		delete(o.peerPins, id) // dealt with; an answer reports them anew
+		if !slices.Contains(o.lastLive, id) {
+			delete(o.dead, id)
+		}
+		o.mu.Unlock()
 	}
 }
 
@@ -145,11 +160,12 @@ func (o *ownership) takeOver(ctx context.Context, id string, pins map[int]string
 		}
 		ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		info, err := o.cons[p].Info(ictx)
+		unpinned := false
 		if err == nil {
 			for _, g := range info.PriorityGroups {
 				if g.Group == PriorityGroup && g.PinnedClientID == pin {
 					err = o.in.UnpinConsumer(ictx, ConsumerName(p), PriorityGroup)
-					if err == nil {
+					if unpinned = err == nil; unpinned {
 						o.log.Info("partition of a dead member unpinned", "partition", p, "member", id)
 					}
 				}
@@ -158,6 +174,12 @@ func (o *ownership) takeOver(ctx context.Context, id string, pins map[int]string
 		cancel()
 		if err != nil {
 			o.log.Warn("unpinning a dead member's partition failed; the server unpins it after the pinned TTL", "partition", p, "member", id, "err", err)
+		}
+		if unpinned && info.NumAckPending > 0 && o.catchUp != nil {
+			// What the dead member received and never acked is redelivered
+			// only after the ack wait, and no new delivery may come to start
+			// a catch-up before then: catch up on it now.
+			o.catchUp(p, info.Delivered.Stream+1)
 		}
 		o.mu.Lock()
 		o.cooldown[p] = time.Time{}

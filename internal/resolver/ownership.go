@@ -32,7 +32,10 @@ type ownership struct {
 	log       *slog.Logger
 	// pull starts pulling partition p's consumer.
 	pull func(p int) (jetstream.ConsumeContext, error)
-	kick chan struct{} // a balancing round now
+	// catchUp queues partition p's messages delivered to an earlier owner,
+	// not acked, and below below (see doc.go, "Catch-up").
+	catchUp func(p int, below uint64)
+	kick    chan struct{} // a balancing round now
 
 	rounds atomic.Int64 // balancing rounds done
 
@@ -45,7 +48,7 @@ type ownership struct {
 	pins     []string                   // per partition: pin id of the last delivery
 	pinsSeen []bool
 	lastLive []string                  // live members at the last balancing round
-	peerPins map[string]map[int]string // per member: the pins it last reported
+	peerPins map[string]map[int]string // per member: the pins it last reported, until found dead
 	dead     map[string]bool           // members whose probe found no connection
 }
 
@@ -200,11 +203,6 @@ func (o *ownership) notDead(members []string) []string {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.lastLive = members
-	for id := range o.peerPins {
-		if !slices.Contains(members, id) {
-			delete(o.peerPins, id)
-		}
-	}
 	for id := range o.dead {
 		if !slices.Contains(members, id) {
 			delete(o.dead, id)
