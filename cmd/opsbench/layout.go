@@ -131,8 +131,11 @@ func runLayout(ctx context.Context, o Options, out io.Writer) error {
 			}
 			f["proc_failover_gap_ms"] = ms(r.gap)
 			f["proc_failover_pin_ms"] = ms(r.pinMoved)
-			return fmt.Sprintf("partition %d: events again %.0f ms after kill -9 of its owner (pin moved after %.0f ms)",
-				r.partition, ms(r.gap), ms(r.pinMoved)), nil
+			f["proc_failover_inflight_ms"] = ms(r.inFlight)
+			f["proc_failover_inflight_ops"] = float64(r.inFlightOps)
+			return fmt.Sprintf("partition %d: events again %.0f ms after kill -9 of its owner (pin moved after %.0f ms); "+
+				"the last of %d operations accepted before the kill completed %.0f ms after it",
+				r.partition, ms(r.gap), ms(r.pinMoved), r.inFlightOps, ms(r.inFlight)), nil
 		})
 		if pr.err != nil {
 			return pr.err
@@ -283,6 +286,8 @@ var layoutFigDefs = []figDef{
 	{key: "proc_failover_gap_ms", label: "failover: kill -9 → partition flows", unit: "ms", prec: 0, target: "≤ 1000 ms",
 		met: func(v float64) bool { return v <= 1000 }},
 	{key: "proc_failover_pin_ms", label: "  kill -9 → partition pinned anew", unit: "ms", prec: 0},
+	{key: "proc_failover_inflight_ms", label: "  kill -9 → last op from before it done", unit: "ms", prec: 0},
+	{key: "proc_failover_inflight_ops", label: "  ops from before it, done after it", unit: "ops", prec: 0},
 	{key: "cpu_other_cores_relay", label: "noise: other processes, relay phase", unit: "cores", prec: 2},
 	{key: "cpu_other_cores_resolver", label: "noise: other processes, resolver phase", unit: "cores", prec: 2},
 	{key: "cpu_other_cores_ingest", label: "noise: other processes, ingest phase", unit: "cores", prec: 2},

@@ -36,6 +36,10 @@ type failoverResult struct {
 	partition int
 	gap       time.Duration // kill → first resolved event of the partition for a request started after the kill
 	pinMoved  time.Duration // kill → the partition's consumer pinned to another client
+	// inFlight: kill → the completion of the partition's last operation
+	// accepted before the kill (0: all were completed before it).
+	inFlight time.Duration
+	inFlightOps int // operations of the partition accepted before the kill and completed after it
 }
 
 // failoverPhase runs an ingest and two resolver processes (RESOLVER_WORKER_ID
@@ -101,6 +105,7 @@ func (l *layout) failoverPhase(ctx context.Context, run int) (failoverResult, er
 	var watched = -1
 	var after int64 // request start after which an event of watched counts
 	var seenAt time.Time
+	completedAt := make(map[string]time.Time) // completed event's arrival, per clientContext
 	prefix := "fo" + strconv.Itoa(run) + "-"
 	snc, err := nats.Connect(b.url, nats.Name("opsbench-subscriber"))
 	if err != nil {
@@ -119,6 +124,9 @@ func (l *layout) failoverPhase(ctx context.Context, run int) (failoverResult, er
 		}
 		mu.Lock()
 		defer mu.Unlock()
+		if strings.HasSuffix(m.Subject, "."+string(events.StatusCompleted)) {
+			completedAt[cc] = now
+		}
 		if watched >= 0 && seenAt.IsZero() && t0 > after && partitionOf(cc) == watched {
 			seenAt = now
 		}
@@ -159,6 +167,7 @@ func (l *layout) failoverPhase(ctx context.Context, run int) (failoverResult, er
 	// The load: o.Rate operations per second, each an action response and,
 	// on its 202, the completion notification, until stopLoad.
 	lctx, stopLoad := context.WithCancel(ctx)
+	var accepted sync.Map // clientContext → time both requests of its operation were accepted
 	var failed atomic.Int64
 	var first firstErr
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1024, DisableCompression: true}, Timeout: 10 * time.Second}
@@ -202,8 +211,8 @@ func (l *layout) failoverPhase(ctx context.Context, run int) (failoverResult, er
 				id := opID(0xfa110000|uint32(run), i)
 				t0 := time.Now()
 				cc := prefix + strconv.Itoa(i) + "-" + strconv.FormatInt(t0.UnixNano(), 10)
-				if post(ibase+"/v1/responses", responseBody(nil, id, cc)) {
-					post(ibase+"/v1/notifications", completionBody(nil, id, cc))
+				if post(ibase+"/v1/responses", responseBody(nil, id, cc)) && post(ibase+"/v1/notifications", completionBody(nil, id, cc)) {
+					accepted.Store(cc, time.Now())
 				}
 			}()
 		}
@@ -287,6 +296,47 @@ func (l *layout) failoverPhase(ctx context.Context, run int) (failoverResult, er
 		return r, err
 	}
 	r.gap = seen.Sub(killed)
+	// What the killed worker may have held: every operation of the
+	// partition accepted before the kill must complete, and soon (a worker
+	// that left it for redelivery would take the ack wait, 30 s).
+	var owed []string
+	accepted.Range(func(k, v any) bool {
+		if cc := k.(string); v.(time.Time).Before(killed) && partitionOf(cc) == moved {
+			owed = append(owed, cc)
+		}
+		return true
+	})
+	// owedDone reports how many of owed have no completion yet, and of the
+	// others how many completed after the kill, the last when.
+	owedDone := func() (missing, after int, last time.Time) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, cc := range owed {
+			at, ok := completedAt[cc]
+			switch {
+			case !ok:
+				missing++
+			case at.After(killed):
+				after++
+				last = maxTime(last, at)
+			}
+		}
+		return missing, after, last
+	}
+	for deadline := time.Now().Add(2 * time.Minute); ; {
+		missing, after, last := owedDone()
+		if missing == 0 {
+			r.inFlightOps = after
+			if after > 0 {
+				r.inFlight = last.Sub(killed)
+			}
+			break
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return r, fmt.Errorf("partition %d: %d of %d operations accepted before the kill not completed within 2m of it", moved, missing, len(owed))
+		}
+		time.Sleep(5 * time.Millisecond) // polling what the subscriber saw
+	}
 	stopLoad()
 	wg.Wait()
 	if f := failed.Load(); f > 0 {
@@ -346,4 +396,12 @@ func (l *layout) waitPins(ctx context.Context, cond func([]string) bool, p *proc
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// maxTime returns the later of a and b.
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
