@@ -27,6 +27,7 @@ type layout struct {
 	ps   *procs
 	nats *proc
 	b    *bench // the admin connection to the nats-server process
+	prof *procProfiler
 }
 
 // runLayout builds nats-server, the ingest and the resolver, starts
@@ -48,7 +49,7 @@ func runLayout(ctx context.Context, o Options, out io.Writer) error {
 	if err := ps.build(ctx); err != nil {
 		return err
 	}
-	l := &layout{o: o, ps: ps}
+	l := &layout{o: o, ps: ps, prof: &procProfiler{path: o.CPUProfile, phase: o.ProfilePhase}}
 	if err := l.startNATS(ctx); err != nil {
 		return err
 	}

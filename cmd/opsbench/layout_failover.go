@@ -38,7 +38,7 @@ type failoverResult struct {
 	pinMoved  time.Duration // kill → the partition's consumer pinned to another client
 	// inFlight: kill → the completion of the partition's last operation
 	// accepted before the kill (0: all were completed before it).
-	inFlight time.Duration
+	inFlight    time.Duration
 	inFlightOps int // operations of the partition accepted before the kill and completed after it
 }
 

@@ -118,7 +118,11 @@ func (l *layout) resolverPhase(ctx context.Context, ops []*traffic.Operation, se
 		return r, err
 	}
 	defer stopSub()
-	env, _, err := l.resolverEnv()
+	profEnv, profURL, err := l.prof.arm("resolver")
+	if err != nil {
+		return r, err
+	}
+	env, _, err := l.resolverEnv(profEnv...)
 	if err != nil {
 		return r, err
 	}
@@ -128,10 +132,15 @@ func (l *layout) resolverPhase(ctx context.Context, ops []*traffic.Operation, se
 		return r, err
 	}
 	defer p.stop()
+	// The profile covers the first seconds, well inside the drain.
+	profiled := l.prof.take(ctx, p, profURL, 3)
 	if err := a.wait(ctx, nEvents, p, timeLimit(n)); err != nil {
 		return r, err
 	}
 	r.natsCPU = (l.nats.cpu() - nats0) / time.Duration(n)
+	if err := profiled(); err != nil {
+		return r, err
+	}
 	p.stop()
 	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
 		return r, p.failed("did not stop cleanly")
@@ -221,15 +230,25 @@ func (l *layout) measureHandler(ctx context.Context, run int, name string) (hand
 	r := handlerResult{name: name}
 	var p *proc
 	var base string
+	profiled := func() error { return nil }
 	if name == "ingest" {
+		profEnv, profURL, err := l.prof.arm("ingest")
+		if err != nil {
+			return r, err
+		}
 		env, addr, err := l.ingestEnv()
 		if err != nil {
 			return r, err
 		}
+		env = append(env, profEnv...)
 		if p, err = l.ps.start("ingest", l.ps.bin("ingest"), nil, env); err != nil {
 			return r, err
 		}
 		base = addr
+		if err := waitReady(ctx, p, base+"/readyz", 30*time.Second); err != nil {
+			return r, err
+		}
+		profiled = l.prof.take(ctx, p, profURL, max(1, int(l.o.Duration/time.Second)))
 	} else {
 		addr, err := freeAddr()
 		if err != nil {
@@ -253,6 +272,9 @@ func (l *layout) measureHandler(ctx context.Context, run int, name string) (hand
 		})
 	if err != nil {
 		return r, fmt.Errorf("%s: %w", name, err)
+	}
+	if err := profiled(); err != nil {
+		return r, err
 	}
 	reqs := time.Duration(max(1, res.reqs))
 	r.rate = res.rate

@@ -18,8 +18,9 @@ func (c *Common) Base() *Common { return c }
 // Boot is every process's first step: it loads cfg from args and the
 // environment (ErrHelp after printing -h, or after printing "name version"
 // for -version, before the environment is judged), builds the logger, logs the
-// configuration with secrets masked, and sets up tracing when an OTLP exporter
-// is configured. It returns the logger and a function that flushes tracing
+// configuration with secrets masked, sets up tracing when an OTLP exporter
+// is configured, and serves the profiler on COMMSOPS_DEBUG_ADDR until ctx
+// ends when that is set. It returns the logger and a function that flushes tracing
 // within ctx (and at most 5s), to defer with the shutdown's context
 // (ShutdownDeadline).
 func Boot(ctx context.Context, name, version string, args []string, cfg interface{ Base() *Common }) (*slog.Logger, func(context.Context), error) {
@@ -42,6 +43,14 @@ func Boot(ctx context.Context, name, version string, args []string, cfg interfac
 		return nil, nil, err
 	}
 	log.Info("tracing", "otlp_exporter", traced)
+	debugAddr, err := serveDebug(ctx, c.DebugAddr, log)
+	if err != nil {
+		_ = stopTracing(ctx)
+		return nil, nil, fmt.Errorf("debug listener: %w", err)
+	}
+	if debugAddr != nil {
+		log.Warn("profiler listening; keep it off public networks", "addr", debugAddr.String())
+	}
 	return log, func(ctx context.Context) {
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
