@@ -105,7 +105,7 @@ func (o Options) warmup() time.Duration {
 func defaultOptions() Options {
 	return Options{Ops: 20000, RaceShare: 0.3, DupShare: 0.2, SharedCC: 0.25, Seed: 1, Partitions: 16,
 		Clients: 32, Duration: 4 * time.Second, Rate: 1000, OpenOps: 20000, Awaits: 10000, LongPolls: 2000, Streams: 500, Runs: 3, ProfilePhase: "resolver",
-		CommitDelay: 100 * time.Millisecond} // the resolver's default
+		CommitDelay: 500 * time.Millisecond} // the resolver's default
 }
 
 func main() {

@@ -64,6 +64,9 @@ func TestBenchmarkVerifiesItself(t *testing.T) {
 		if strings.HasPrefix(d.key, "mem_") || strings.HasPrefix(d.key, "cpu_other_") || strings.HasSuffix(d.key, "_bytes") || strings.HasSuffix(d.key, "_per_conn") {
 			continue // the heap after GC may even shrink at these sizes; the machine may be idle
 		}
+		if d.key == "resolver_schedules_per_msg" {
+			continue // so small a backlog is applied whole before a commit: every operation finished needs no stall check
+		}
 		if v <= 0 {
 			t.Errorf("figure %s = %v, want > 0", d.key, v)
 		}

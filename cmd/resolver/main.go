@@ -31,7 +31,7 @@ type Config struct {
 	WorkerID      string        `envconfig:"RESOLVER_WORKER_ID" desc:"worker name in logs (default: hostname-pid)"`
 	Heartbeat     time.Duration `envconfig:"RESOLVER_HEARTBEAT" default:"2s" desc:"how often a worker announces itself and rebalances partitions"`
 	Retention     time.Duration `envconfig:"RESOLVER_RETENTION" default:"24h" desc:"how long a key's state is kept once all its operations are terminal"`
-	CommitDelay   time.Duration `envconfig:"RESOLVER_COMMIT_DELAY" default:"100ms" desc:"how long a key's applied messages wait for more of the same key before one state write acks them all (resolved events never wait)"`
+	CommitDelay   time.Duration `envconfig:"RESOLVER_COMMIT_DELAY" default:"500ms" desc:"how long a key's applied messages wait for more of the same key before one state write acks them all (resolved events never wait)"`
 }
 
 func main() { service.Main("resolver", run) }

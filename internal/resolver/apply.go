@@ -64,16 +64,20 @@ func (s *KeyState) CheckStall(ev *Evidence, stallAfter time.Duration, target str
 	return nil, false
 }
 
-// StallSchedule returns the stall check to schedule after the last Apply: for
-// the operation it touched, when that one is open, never reported stalled and
-// has no check pending; due stallAfter after its latest news. ok is false when
-// none is due. target is the key's stored subject the check fires onto.
-func (s *KeyState) StallSchedule(stallAfter time.Duration, target string, now time.Time) (Emission, bool) {
-	op := s.touched
-	if op == nil || op.Status.Terminal() || !op.StallDue.IsZero() || slices.Contains(op.Emitted, events.StatusStalled) {
-		return Emission{}, false
+// StallSchedules returns the stall checks to schedule now: one for each
+// operation that is open, was never reported stalled and has no check
+// pending, due stallAfter after its latest news. An operation that finished
+// before the call gets none. target is the key's stored subject the checks
+// fire onto.
+func (s *KeyState) StallSchedules(stallAfter time.Duration, target string, now time.Time) []Emission {
+	var out []Emission
+	for _, op := range s.Ops {
+		if op.Status.Terminal() || !op.StallDue.IsZero() || slices.Contains(op.Emitted, events.StatusStalled) {
+			continue
+		}
+		out = append(out, s.stallSchedule(op, op.LastNewsAt.Add(stallAfter), target, now))
 	}
-	return s.stallSchedule(op, op.LastNewsAt.Add(stallAfter), target, now), true
+	return out
 }
 
 // stallSchedule records and returns a check for op due at due (rounded up to

@@ -3,6 +3,7 @@ package resolver
 import (
 	"errors"
 	"log/slog"
+	"time"
 )
 
 // checkpoint is the scheduler's: it commits key's batch when due.
@@ -34,9 +35,13 @@ func (pr *processor) commit(key string) {
 	// The logger is built only when something is logged.
 	ll := commitLog{base: pr.log, key: key, messages: len(entries)}
 	log := ll.get
+	last := entries[len(entries)-1]
 	err := pr.waitOut(key, nil, log, func(int) error {
 		for fence := 1; ; fence++ {
 			c, err := pr.current(pr.stopCtx, key)
+			if err == nil {
+				err = pr.scheduleStallChecks(c, last)
+			}
 			if err == nil {
 				var rev uint64
 				if rev, err = pr.store.save(pr.stopCtx, key, c.st, c.rev); err == nil {
@@ -82,6 +87,18 @@ func (pr *processor) commit(key string) {
 		log().Info("stopped before the state was written; its messages are left for redelivery", "err", err)
 		pr.abandon(key)
 	}
+}
+
+// scheduleStallChecks publishes the stall checks c's open operations lack,
+// before the state write that records them: an operation that finished
+// within the batch gets none. They fire onto last's subject and carry its
+// trace.
+func (pr *processor) scheduleStallChecks(c *cachedState, last pendingEntry) error {
+	ems := c.st.StallSchedules(pr.cfg.StallAfter, last.subject, time.Now())
+	for i := range ems {
+		ems[i].TraceParent = last.ev.TraceParent
+	}
+	return pr.pub.publish(pr.stopCtx, c, ems, false)
 }
 
 // ack acknowledges a finished message (none for a caught-up one).

@@ -44,8 +44,10 @@
 // on its key. A key's messages are applied to its cached state one at a time
 // and the events each decides are published at once (applyAndPublish):
 // nothing waits for a state write. The message then joins the key's batch,
-// committed (one compare-and-swap write) when the key has nothing more
-// queued, or CommitDelay later, and only then acked. So the cached state is
+// committed when the key has nothing more queued, or CommitDelay later, and
+// only then acked. A commit schedules the stall checks of the operations
+// still open that have none (an operation finished within the batch needs
+// none), then writes the state that records them (one compare-and-swap). So the cached state is
 // always the committed state with the batch applied in order, and is rebuilt
 // exactly that way when lost (evicted, or dropped after a failure). A crash
 // loses only unacked messages, applied again by the next owner. The events a

@@ -132,9 +132,6 @@ func (pr *processor) applyAndPublish(ctx context.Context, c *cachedState, subjec
 		if op := c.st.touched; op != nil && len(op.Sources) > 0 && op.Sources[len(op.Sources)-1].Absorbed && op.RaceDetected && !repeat {
 			pr.m.races.Inc()
 		}
-		if sched, ok := c.st.StallSchedule(pr.cfg.StallAfter, subject, time.Now()); ok {
-			ems = append(ems, sched)
-		}
 	}
 	for i := range ems {
 		ems[i].TraceParent = ev.TraceParent

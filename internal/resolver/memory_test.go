@@ -24,7 +24,7 @@ func BenchmarkOpenOperationMemory(b *testing.B) {
 		e.ClientContext = st.Key
 		// Decided events are published, not kept: the state holds none.
 		st.Apply(e)
-		st.StallSchedule(60e9, "comms.in.0.op."+st.Key, t0)
+		st.StallSchedules(60e9, "comms.in.0.op."+st.Key, t0)
 		bs, _ := marshalState(st)
 		kvBytes += len(bs)
 		states[i] = st

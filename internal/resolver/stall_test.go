@@ -16,18 +16,27 @@ func TestStallChecks(t *testing.T) {
 	t.Run("one schedule per open operation, not per message", func(t *testing.T) {
 		st := &KeyState{Key: "k"}
 		st.Apply(ev(1, R, "op", events.StatusNotStarted))
-		if _, ok := st.StallSchedule(after, "subj", t0); !ok {
-			t.Fatal("no schedule for a new open operation")
+		st.Apply(ev(2, R, "op2", events.StatusRunning))
+		if got := st.StallSchedules(after, "subj", t0); len(got) != 2 || got[0].Slot != "id:op" || got[1].Slot != "id:op2" {
+			t.Fatalf("want one schedule for each new open operation, got %+v", got)
 		}
-		st.Apply(ev(2, N, "op", events.StatusRunning))
-		if _, ok := st.StallSchedule(after, "subj", t0); ok {
-			t.Fatal("scheduled again while one is pending")
+		st.Apply(ev(3, N, "op", events.StatusRunning))
+		if got := st.StallSchedules(after, "subj", t0); len(got) != 0 {
+			t.Fatalf("scheduled again while one is pending: %+v", got)
+		}
+	})
+	t.Run("finished before the schedule: none", func(t *testing.T) {
+		st := &KeyState{Key: "k"}
+		st.Apply(ev(1, R, "op", events.StatusRunning))
+		st.Apply(ev(2, N, "op", events.StatusCompleted))
+		if got := st.StallSchedules(after, "subj", t0); len(got) != 0 {
+			t.Fatalf("a finished operation was scheduled: %+v", got)
 		}
 	})
 	t.Run("news since: re-armed, not stalled", func(t *testing.T) {
 		st := &KeyState{Key: "k"}
 		st.Apply(ev(1, R, "op", events.StatusRunning)) // news at t0+1s
-		sched, _ := st.StallSchedule(after, "subj", t0)
+		sched := st.StallSchedules(after, "subj", t0)[0]
 		st.Apply(ev(30, N, "op", events.StatusRunning)) // news at t0+30s
 		out, changed := st.CheckStall(check(40, st.Ops[0].Slot, sched.At), after, "subj", t0)
 		if !changed || len(out) != 1 || out[0].Kind != EmitStallSchedule || !out[0].At.After(t0.Add(30*time.Second+after)) {
@@ -40,7 +49,7 @@ func TestStallChecks(t *testing.T) {
 		if out2, changed := st.CheckStall(check(42, st.Ops[0].Slot, now), after, "subj", now); changed || len(out2) != 0 {
 			t.Fatal("stalled twice")
 		}
-		if _, ok := st.StallSchedule(after, "subj", now); ok {
+		if got := st.StallSchedules(after, "subj", now); len(got) != 0 {
 			t.Fatal("a stalled operation is scheduled again")
 		}
 		// A terminal status still resolves it.

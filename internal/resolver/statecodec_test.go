@@ -100,7 +100,7 @@ func TestEncodedSizeCoversStates(t *testing.T) {
 				e.ClientContext = st.Key
 				e.ResultInfo = &events.ResultInfo{Code: 200, Message: "the action was accepted"}
 				st.Apply(e)
-				st.StallSchedule(60e9, "comms.in.0.op."+st.Key, t0)
+				st.StallSchedules(60e9, "comms.in.0.op."+st.Key, t0)
 			}
 			b, err := marshalState(st)
 			if err != nil {
