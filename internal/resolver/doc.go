@@ -122,9 +122,10 @@
 // again, so a dead member whose heartbeat lingers in the bucket is not
 // yielded to, and unpins each partition it owns without that member that is
 // still pinned under the pin id the member reported (one survivor per
-// partition, so that two never race to unpin each other's new pin), catches
-// up on what the member received and never acked, and ends its own cooldown
-// on it. Only the dead member's own pins are released. A
+// partition, so that two never race to unpin each other's new pin) and ends
+// its own cooldown on it; only once every such partition is unpinned does it
+// catch up on what the member received and never acked, so that no new pin
+// waits for another partition's reads. Only the dead member's own pins are released. A
 // worker that only lost its connection for a moment loses its partitions as
 // it would at PinnedTTL, and the same catch-up and fencing keep that safe.
 package resolver

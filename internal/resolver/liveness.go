@@ -126,11 +126,20 @@ func (o *ownership) probe(ctx context.Context, id string) {
 			return
 		}
 		o.log.Info("member lost its connection; taking its partitions over", "member", id)
-		if o.takeOver(ctx, id, pins) {
+		resume, unacked := o.takeOver(ctx, id, pins)
+		if resume {
 			select {
 			case o.kick <- struct{}{}: // pull them again now
 			default:
 			}
+		}
+		// Every partition is unpinned before any catch-up reads: the new
+		// pins, and the deliveries they bring, do not wait for them.
+		for _, p := range unacked {
+			// What the dead member received and never acked is redelivered
+			// only after the ack wait, and no new delivery may come to
+			// start a catch-up before then: catch up on it now.
+			o.catchUp(p.partition, p.below)
 		}
 		o.mu.Lock()
 		delete(o.peerPins, id) // dealt with; an answer reports them anew
@@ -146,8 +155,9 @@ func (o *ownership) probe(ctx context.Context, id string) {
 // survivor per partition does: two reading the pin before either unpinned
 // could otherwise unpin the other's new pin), and ends this worker's
 // cooldown on it. It reports whether a partition it does not pull now is to
-// be pulled again.
-func (o *ownership) takeOver(ctx context.Context, id string, pins map[int]string) (resume bool) {
+// be pulled again, and the unpinned partitions that the member left messages
+// unacked in, with the bound of their catch-up.
+func (o *ownership) takeOver(ctx context.Context, id string, pins map[int]string) (resume bool, unacked []unackedRange) {
 	o.mu.Lock()
 	members := slices.DeleteFunc(slices.Clone(o.lastLive), func(m string) bool { return o.dead[m] })
 	o.mu.Unlock()
@@ -176,15 +186,19 @@ func (o *ownership) takeOver(ctx context.Context, id string, pins map[int]string
 			o.log.Warn("unpinning a dead member's partition failed; the server unpins it after the pinned TTL", "partition", p, "member", id, "err", err)
 		}
 		if unpinned && info.NumAckPending > 0 && o.catchUp != nil {
-			// What the dead member received and never acked is redelivered
-			// only after the ack wait, and no new delivery may come to start
-			// a catch-up before then: catch up on it now.
-			o.catchUp(p, info.Delivered.Stream+1)
+			unacked = append(unacked, unackedRange{partition: p, below: info.Delivered.Stream + 1})
 		}
 		o.mu.Lock()
 		o.cooldown[p] = time.Time{}
 		resume = resume || o.ccs[p] == nil
 		o.mu.Unlock()
 	}
-	return resume
+	return resume, unacked
+}
+
+// unackedRange is a partition a dead member left messages unacked in, below
+// below.
+type unackedRange struct {
+	partition int
+	below     uint64
 }
