@@ -292,7 +292,11 @@ func (l *layout) latencyPhase(ctx context.Context, run int) (latencyResult, erro
 	if _, err := b.ensure(ctx); err != nil {
 		return latencyResult{}, err
 	}
-	renv, rbase, err := l.resolverEnv()
+	profEnv, profURL, err := l.prof.arm("latency")
+	if err != nil {
+		return latencyResult{}, err
+	}
+	renv, rbase, err := l.resolverEnv(profEnv...)
 	if err != nil {
 		return latencyResult{}, err
 	}
@@ -316,5 +320,10 @@ func (l *layout) latencyPhase(ctx context.Context, run int) (latencyResult, erro
 	if err := waitReady(ctx, ip, ibase+"/readyz", 30*time.Second); err != nil {
 		return latencyResult{}, err
 	}
-	return driveLatency(ctx, b, run, ibase)
+	profiled := l.prof.take(ctx, rp, profURL, max(1, int(l.o.Duration/time.Second)))
+	r, err := driveLatency(ctx, b, run, ibase)
+	if perr := profiled(); err == nil {
+		err = perr
+	}
+	return r, err
 }

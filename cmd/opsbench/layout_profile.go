@@ -12,8 +12,8 @@ import (
 
 // procProfiler takes the CPU profile of the commsops process under test in
 // one phase of the first run (-cpuprofile with -layout processes): the
-// resolver in the resolver phase, the ingest in the ingest phase. The process
-// serves it on COMMSOPS_DEBUG_ADDR.
+// resolver in the resolver and latency phases, the ingest in the ingest
+// phase. The process serves it on COMMSOPS_DEBUG_ADDR.
 type procProfiler struct {
 	path, phase string
 	taken       bool
