@@ -41,7 +41,8 @@ func (s *KeyState) Apply(ev *Evidence) []Emission {
 // slot, when it is still open and was never reported stalled, either it had
 // no news for stallAfter before the check's time, and one stalled event is
 // returned, or it had news, and the check is re-armed for its latest news plus
-// stallAfter (one schedule pending per open operation, not one per message).
+// stallAfter, under an id no first check has (one schedule pending per open
+// operation, not one per message).
 // changed is false when the check concerns nothing (a terminal or stalled
 // operation): then the state needs no write. target is the key's stored
 // subject the re-armed check fires onto.
@@ -56,7 +57,9 @@ func (s *KeyState) CheckStall(ev *Evidence, stallAfter time.Duration, target str
 		}
 		s.markApplied(ev.Seq)
 		if due := op.LastNewsAt.Add(stallAfter); due.After(ev.ReceivedAt) {
-			return []Emission{s.stallSchedule(op, due, target, now)}, true
+			em := s.stallSchedule(op, due, target, now)
+			em.ID = rearmedStallCheckID(s.Key, op.Slot, em.At, ev.Seq)
+			return []Emission{em}, true
 		}
 		op.addSource(events.Source{Kind: events.SourceStallTimer, ReceivedAt: ev.ReceivedAt, StreamSeq: ev.Seq, Status: events.StatusStalled})
 		return []Emission{op.emission(s.Key, events.StatusStalled, ev.ReceivedAt)}, true

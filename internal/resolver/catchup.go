@@ -87,6 +87,15 @@ func (pr *processor) catchUp(p int, below uint64, trigger jetstream.Msg) (done b
 	return true
 }
 
+// catchUpTakenOver is catchUp for a partition this worker took over from a
+// dead member: the cached states may be stale (this worker may have held the
+// partition before the member did), so every key is rebuilt from the bucket
+// first, as after any new pin.
+func (pr *processor) catchUpTakenOver(p int, below uint64) {
+	pr.store.forgetAll()
+	pr.catchUp(p, below, nil)
+}
+
 // handleCatchUp applies one caught-up message into the key's batch (no ack:
 // its own delivery is acked when it comes); failures are classified as for
 // any message, one that cannot pass left to the message's own redelivery.

@@ -14,9 +14,9 @@ import (
 	"github.com/commsops/commsops/pkg/events"
 )
 
-// eventPublisher stores what Apply decides: resolved events in COMMS_RESOLVED
-// and stall checks scheduled into COMMS_IN, skipping the events a repeated
-// application finds already stored. It holds no lock: a key's state is
+// eventPublisher stores resolved events in COMMS_RESOLVED and stall checks
+// scheduled into COMMS_IN (what Apply, CheckStall and StallSchedules decide),
+// skipping the events a repeated application finds already stored. It holds no lock: a key's state is
 // touched by the key's goroutine alone.
 type eventPublisher struct {
 	js       jetstream.JetStream

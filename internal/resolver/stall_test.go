@@ -57,6 +57,32 @@ func TestStallChecks(t *testing.T) {
 			t.Fatalf("completion after stall: %+v", out)
 		}
 	})
+	t.Run("a re-armed check never takes a first check's id", func(t *testing.T) {
+		// A stale worker's first check (due from e1) replaced the pending one
+		// (due from e2) on its subject and fired early; the re-armed check is
+		// due when the replaced one was and must not be dropped as its
+		// duplicate.
+		st := &KeyState{Key: "k"}
+		st.Apply(ev(1, R, "op", events.StatusRunning))
+		st.Apply(ev(30, N, "op", events.StatusRunning))
+		pending := st.StallSchedules(after, "subj", t0)[0]
+		early := check(40, st.Ops[0].Slot, t0.Add(after))
+		out, changed := st.CheckStall(early, after, "subj", t0)
+		if !changed || len(out) != 1 || out[0].Kind != EmitStallSchedule {
+			t.Fatalf("want a re-armed schedule, got %+v", out)
+		}
+		if !out[0].At.Equal(pending.At) || out[0].Subject != pending.Subject {
+			t.Fatalf("re-armed for %v on %s, want the pending check's %v on %s", out[0].At, out[0].Subject, pending.At, pending.Subject)
+		}
+		if out[0].ID == pending.ID {
+			t.Fatalf("re-armed check has the id %s of the first check it replaces", out[0].ID)
+		}
+		again, _ := (&KeyState{Key: "k", Ops: []*OpState{{Slot: st.Ops[0].Slot, LastNewsAt: st.Ops[0].LastNewsAt, StallDue: out[0].At}}}).
+			CheckStall(early, after, "subj", t0)
+		if len(again) != 1 || again[0].ID != out[0].ID {
+			t.Fatalf("the same fired check re-armed under another id: %+v, want %s", again, out[0].ID)
+		}
+	})
 	t.Run("finished operation: no-op, no write", func(t *testing.T) {
 		st := &KeyState{Key: "k"}
 		st.Apply(ev(1, R, "op", events.StatusRunning))

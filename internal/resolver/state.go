@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/commsops/commsops/pkg/events"
@@ -145,6 +146,18 @@ func stallCheckID(key, slot string, due time.Time) string {
 	var buf [128]byte
 	b := append(appendEventIDPrefix(buf[:0], key, slot), "stallcheck:"...)
 	return eventID(due.AppendFormat(b, time.RFC3339))
+}
+
+// rearmedStallCheckID returns the id of the stall check that the check fired
+// at stream sequence fired re-arms for due. It never equals a first check's
+// id (stallCheckID): a first check that a stale worker published for the
+// same due time replaces the pending one on its subject, and the stream's
+// duplicate window would drop a re-armed check under the same id.
+func rearmedStallCheckID(key, slot string, due time.Time, fired uint64) string {
+	var buf [160]byte
+	b := append(appendEventIDPrefix(buf[:0], key, slot), "stallcheck:"...)
+	b = append(due.AppendFormat(b, time.RFC3339), " rearmed by "...)
+	return eventID(strconv.AppendUint(b, fired, 10))
 }
 
 // appendEventIDPrefix appends what an event id hashes before the status.

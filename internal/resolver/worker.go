@@ -99,7 +99,7 @@ func NewWorker(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValu
 	w.pub = &eventPublisher{js: js, resolved: resolved, m: w.m, log: log}
 	w.parts = newOwnership(partitions, cfg, in, log)
 	w.parts.pull = w.pull
-	w.parts.catchUp = func(p int, below uint64) { w.proc.catchUp(p, below, nil) }
+	w.parts.catchUp = w.proc.catchUpTakenOver
 	w.parts.nc = js.Conn()
 	w.proc.sched, w.proc.store, w.proc.batches, w.proc.pub, w.proc.parts = w.sched, w.store, w.batches, w.pub, w.parts
 	return w, nil
