@@ -230,9 +230,9 @@ func (l *layout) measureHandler(ctx context.Context, run int, name string) (hand
 	r := handlerResult{name: name}
 	var p *proc
 	var base string
-	profiled := func() error { return nil }
+	var profURL string // the ingest's profile, when this phase is profiled
 	if name == "ingest" {
-		profEnv, profURL, err := l.prof.arm("ingest")
+		profEnv, url, err := l.prof.arm("ingest")
 		if err != nil {
 			return r, err
 		}
@@ -240,15 +240,10 @@ func (l *layout) measureHandler(ctx context.Context, run int, name string) (hand
 		if err != nil {
 			return r, err
 		}
-		env = append(env, profEnv...)
-		if p, err = l.ps.start("ingest", l.ps.bin("ingest"), nil, env); err != nil {
+		if p, err = l.ps.start("ingest", l.ps.bin("ingest"), nil, append(env, profEnv...)); err != nil {
 			return r, err
 		}
-		base = addr
-		if err := waitReady(ctx, p, base+"/readyz", 30*time.Second); err != nil {
-			return r, err
-		}
-		profiled = l.prof.take(ctx, p, profURL, max(1, int(l.o.Duration/time.Second)))
+		base, profURL = addr, url
 	} else {
 		addr, err := freeAddr()
 		if err != nil {
@@ -263,6 +258,7 @@ func (l *layout) measureHandler(ctx context.Context, run int, name string) (hand
 	if err := waitReady(ctx, p, base+"/readyz", 30*time.Second); err != nil {
 		return r, err
 	}
+	profiled := l.prof.take(ctx, p, profURL, max(1, int(l.o.Duration/time.Second)))
 	cpu0, nats0 := p.cpu(), l.nats.cpu()
 	tag := name[:1]
 	res, err := load(ctx, base+"/v1/notifications", l.o.Clients, l.o.warmup(), l.o.Duration,
