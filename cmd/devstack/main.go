@@ -39,6 +39,7 @@ import (
 // Config is the dev stack's configuration.
 type Config struct {
 	service.Common
+	service.Debug
 	IngestAddr string        `envconfig:"INGEST_ADDR" default:"127.0.0.1:8080" desc:"ingest HTTP listen address"`
 	APIAddr    string        `envconfig:"INGEST_API_ADDR" default:"127.0.0.1:8082" desc:"operations API listen address (off disables it)"`
 	StallAfter time.Duration `envconfig:"RESOLVER_STALL_AFTER" default:"10m" desc:"stall report delay"`
@@ -68,6 +69,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return errors.New("devstack runs only in dev mode: unset NATS_URL (use cmd/ingest and cmd/resolver against a real cluster)")
 	}
 	log := service.NewLogger(os.Stderr, cfg.LogFormat, cfg.LogLevel, true, "devstack")
+	if addr, err := service.ServeDebug(ctx, cfg.DebugAddr, log); err != nil {
+		return fmt.Errorf("debug listener: %w", err)
+	} else if addr != nil {
+		log.Warn("profiler listening; keep it off public networks", "addr", addr.String())
+	}
 	if cfg.DevDir == "" {
 		// A fresh store each run, so the demo resolves anew every time.
 		dir, err := os.MkdirTemp("", "commsops-dev-*")

@@ -27,6 +27,7 @@ var version = "dev"
 // Config is the forwarder's whole configuration.
 type Config struct {
 	service.Common
+	service.Debug
 	Sink        string        `envconfig:"K_SINK" desc:"the sink URL, as Knative's SinkBinding sets it (required)" secret:"userinfo"`
 	Durable     string        `envconfig:"FORWARDER_DURABLE" default:"forwarder" desc:"durable consumer name; replicas with the same name share it"`
 	Statuses    []string      `envconfig:"FORWARDER_STATUSES" desc:"comma list of statuses to forward (default: all)"`

@@ -29,6 +29,7 @@ var version = "dev"
 // Config is the ingest's whole configuration.
 type Config struct {
 	service.Common
+	service.Debug
 	Addr            string        `envconfig:"INGEST_ADDR" default:":8080" desc:"HTTP listen address"`
 	Auth            string        `envconfig:"INGEST_AUTH" desc:"graph (verify Graph's bearer JWT) or none (default graph; none in dev mode)"`
 	JWTAudience     string        `envconfig:"INGEST_JWT_AUDIENCE" desc:"the bot's app id: required aud of Graph's JWT"`

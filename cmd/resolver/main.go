@@ -23,6 +23,7 @@ var version = "dev"
 // Config is the resolver's whole configuration.
 type Config struct {
 	service.Common
+	service.Debug
 	Addr          string        `envconfig:"RESOLVER_ADDR" default:":8081" desc:"HTTP listen address for /healthz, /readyz, /metrics"`
 	StallAfter    time.Duration `envconfig:"RESOLVER_STALL_AFTER" default:"10m" desc:"a non-terminal operation with no news for this long is reported stalled"`
 	AckWait       time.Duration `envconfig:"RESOLVER_ACK_WAIT" default:"30s" desc:"redelivery delay of a message a worker did not acknowledge"`

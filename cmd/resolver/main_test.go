@@ -13,18 +13,20 @@ import (
 func runBinary(ctx context.Context) error { return run(ctx, nil) }
 
 // TestRunServesAndShutsDownWithinDeadline: the binary's run answers its
-// probes, and on SIGTERM (context cancelled) drains and returns well within
-// COMMSOPS_SHUTDOWN_TIMEOUT.
+// probes and (COMMSOPS_DEBUG_ADDR set) its profiler, and on SIGTERM (context
+// cancelled) drains and returns well within COMMSOPS_SHUTDOWN_TIMEOUT.
 func TestRunServesAndShutsDownWithinDeadline(t *testing.T) {
 	srv := natstest.Run(t)
-	addr := servicetest.FreeAddr(t)
+	addr, debugAddr := servicetest.FreeAddr(t), servicetest.FreeAddr(t)
 	t.Setenv("NATS_URL", srv.URL())
 	t.Setenv("RESOLVER_ADDR", addr)
+	t.Setenv("COMMSOPS_DEBUG_ADDR", debugAddr)
 	t.Setenv("COMMSOPS_SHUTDOWN_TIMEOUT", "5s")
 	t.Setenv("COMMSOPS_LOG_LEVEL", "error")
 	p := servicetest.Start(t, runBinary)
-	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
-		servicetest.WaitFor(t, path+" never answered 200", servicetest.HTTP(http.MethodGet, "http://"+addr+path, "", http.StatusOK))
+	for _, url := range []string{"http://" + addr + "/healthz", "http://" + addr + "/readyz", "http://" + addr + "/metrics",
+		"http://" + debugAddr + "/debug/pprof/cmdline"} {
+		servicetest.WaitFor(t, url+" never answered 200", servicetest.HTTP(http.MethodGet, url, "", http.StatusOK))
 	}
 	if _, err := p.Stop(t, 7*time.Second); err != nil {
 		t.Fatalf("run: %v", err)

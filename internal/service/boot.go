@@ -19,8 +19,8 @@ func (c *Common) Base() *Common { return c }
 // environment (ErrHelp after printing -h, or after printing "name version"
 // for -version, before the environment is judged), builds the logger, logs the
 // configuration with secrets masked, sets up tracing when an OTLP exporter
-// is configured, and serves the profiler on COMMSOPS_DEBUG_ADDR until ctx
-// ends when that is set. It returns the logger and a function that flushes tracing
+// is configured, and, when cfg embeds Debug and its address is set, serves
+// the profiler until ctx ends. It returns the logger and a function that flushes tracing
 // within ctx (and at most 5s), to defer with the shutdown's context
 // (ShutdownDeadline).
 func Boot(ctx context.Context, name, version string, args []string, cfg interface{ Base() *Common }) (*slog.Logger, func(context.Context), error) {
@@ -43,7 +43,11 @@ func Boot(ctx context.Context, name, version string, args []string, cfg interfac
 		return nil, nil, err
 	}
 	log.Info("tracing", "otlp_exporter", traced)
-	debugAddr, err := serveDebug(ctx, c.DebugAddr, log)
+	addr := "off"
+	if d, ok := cfg.(interface{ debugAddr() string }); ok {
+		addr = d.debugAddr()
+	}
+	debugAddr, err := ServeDebug(ctx, addr, log)
 	if err != nil {
 		_ = stopTracing(ctx)
 		return nil, nil, fmt.Errorf("debug listener: %w", err)

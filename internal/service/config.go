@@ -20,7 +20,6 @@ type Common struct {
 	ShutdownTimeout time.Duration `envconfig:"COMMSOPS_SHUTDOWN_TIMEOUT" default:"20s" desc:"deadline for draining and shutting down after SIGTERM"`
 	LogFormat       string        `envconfig:"COMMSOPS_LOG_FORMAT" desc:"json or text (default: text in dev mode, json otherwise)"`
 	LogLevel        string        `envconfig:"COMMSOPS_LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
-	DebugAddr       string        `envconfig:"COMMSOPS_DEBUG_ADDR" default:"off" desc:"listen address of the profiler, /debug/pprof/ (off: none; keep it off public networks)"`
 }
 
 // ErrHelp is returned by Load when -h was asked for and the usage printed.

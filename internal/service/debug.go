@@ -8,6 +8,15 @@ import (
 	"net/http/pprof"
 )
 
+// Debug is the configuration of a long-running process's profiler; its
+// config embeds it beside Common, and Boot serves it.
+type Debug struct {
+	DebugAddr string `envconfig:"COMMSOPS_DEBUG_ADDR" default:"off" desc:"listen address of the profiler, /debug/pprof/ (off: none; keep it off public networks)"`
+}
+
+// debugAddr returns the profiler's listen address ("off": none).
+func (d *Debug) debugAddr() string { return d.DebugAddr }
+
 // DebugMux returns the debug listener's routes: the runtime profiles of
 // net/http/pprof under /debug/pprof/.
 func DebugMux() *http.ServeMux {
@@ -20,10 +29,10 @@ func DebugMux() *http.ServeMux {
 	return mux
 }
 
-// serveDebug serves DebugMux on addr until ctx ends; "off" or "" serves
+// ServeDebug serves DebugMux on addr until ctx ends; "off" or "" serves
 // nothing. It returns the bound address (nil when off) or why it could not
 // listen.
-func serveDebug(ctx context.Context, addr string, log *slog.Logger) (net.Addr, error) {
+func ServeDebug(ctx context.Context, addr string, log *slog.Logger) (net.Addr, error) {
 	if addr == "" || addr == "off" {
 		return nil, nil
 	}

@@ -14,21 +14,21 @@ func TestServeDebug(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	for _, addr := range []string{"", "off"} {
 		t.Run("off/"+addr, func(t *testing.T) {
-			bound, err := serveDebug(context.Background(), addr, log)
+			bound, err := ServeDebug(context.Background(), addr, log)
 			if bound != nil || err != nil {
-				t.Fatalf("serveDebug(%q) = %v, %v; want nothing served", addr, bound, err)
+				t.Fatalf("ServeDebug(%q) = %v, %v; want nothing served", addr, bound, err)
 			}
 		})
 	}
 	t.Run("bad address", func(t *testing.T) {
-		if _, err := serveDebug(context.Background(), "127.0.0.1:notaport", log); err == nil {
+		if _, err := ServeDebug(context.Background(), "127.0.0.1:notaport", log); err == nil {
 			t.Fatal("serveDebug accepted an address it cannot listen on")
 		}
 	})
 	t.Run("serves profiles until ctx ends", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		bound, err := serveDebug(ctx, "127.0.0.1:0", log)
+		bound, err := ServeDebug(ctx, "127.0.0.1:0", log)
 		if err != nil {
 			t.Fatal(err)
 		}
