@@ -69,10 +69,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return errors.New("devstack runs only in dev mode: unset NATS_URL (use cmd/ingest and cmd/resolver against a real cluster)")
 	}
 	log := service.NewLogger(os.Stderr, cfg.LogFormat, cfg.LogLevel, true, "devstack")
-	if addr, err := service.ServeDebug(ctx, cfg.DebugAddr, log); err != nil {
-		return fmt.Errorf("debug listener: %w", err)
-	} else if addr != nil {
-		log.Warn("profiler listening; keep it off public networks", "addr", addr.String())
+	if _, err := service.ServeDebug(ctx, cfg.DebugAddr, log); err != nil {
+		return err
 	}
 	if cfg.DevDir == "" {
 		// A fresh store each run, so the demo resolves anew every time.

@@ -20,9 +20,9 @@ func (c *Common) Base() *Common { return c }
 // for -version, before the environment is judged), builds the logger, logs the
 // configuration with secrets masked, sets up tracing when an OTLP exporter
 // is configured, and, when cfg embeds Debug and its address is set, serves
-// the profiler until ctx ends. It returns the logger and a function that flushes tracing
-// within ctx (and at most 5s), to defer with the shutdown's context
-// (ShutdownDeadline).
+// the profiler until ctx ends. It returns the logger and a function that
+// flushes tracing within ctx (and at most 5s), to defer with the shutdown's
+// context (ShutdownDeadline).
 func Boot(ctx context.Context, name, version string, args []string, cfg interface{ Base() *Common }) (*slog.Logger, func(context.Context), error) {
 	var showVersion bool
 	err := Load(name, args, cfg, os.Stdout, func(fs *flag.FlagSet) {
@@ -47,13 +47,9 @@ func Boot(ctx context.Context, name, version string, args []string, cfg interfac
 	if d, ok := cfg.(interface{ debugAddr() string }); ok {
 		addr = d.debugAddr()
 	}
-	debugAddr, err := ServeDebug(ctx, addr, log)
-	if err != nil {
+	if _, err := ServeDebug(ctx, addr, log); err != nil {
 		_ = stopTracing(ctx)
-		return nil, nil, fmt.Errorf("debug listener: %w", err)
-	}
-	if debugAddr != nil {
-		log.Warn("profiler listening; keep it off public networks", "addr", debugAddr.String())
+		return nil, nil, err
 	}
 	return log, func(ctx context.Context) {
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)

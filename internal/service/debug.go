@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -29,21 +30,21 @@ func DebugMux() *http.ServeMux {
 	return mux
 }
 
-// ServeDebug serves DebugMux on addr until ctx ends; "off" or "" serves
-// nothing. It returns the bound address (nil when off) or why it could not
-// listen.
+// ServeDebug serves DebugMux on addr until ctx ends, and logs where; "off"
+// or "" serves nothing. It returns the bound address (nil when off) or why it
+// could not listen ("debug listener: ...").
 func ServeDebug(ctx context.Context, addr string, log *slog.Logger) (net.Addr, error) {
 	if addr == "" || addr == "off" {
 		return nil, nil
 	}
-	// A profile takes its seconds to answer: no write timeout.
-	srv := NewHTTPServerWithLimits(addr, DebugMux(), log, HTTPLimits{
-		ReadHeaderTimeout: DefaultHTTPLimits.ReadHeaderTimeout, ReadTimeout: DefaultHTTPLimits.ReadTimeout,
-		IdleTimeout: DefaultHTTPLimits.IdleTimeout, MaxHeaderBytes: DefaultHTTPLimits.MaxHeaderBytes})
+	limits := DefaultHTTPLimits
+	limits.WriteTimeout = 0 // a profile takes its seconds to answer
+	srv := NewHTTPServerWithLimits(addr, DebugMux(), log, limits)
 	bound, errc, err := Serve(srv)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("debug listener: %w", err)
 	}
+	log.Warn("profiler listening; keep it off public networks", "addr", bound.String())
 	go func() {
 		select {
 		case <-ctx.Done():

@@ -22,7 +22,7 @@ func TestServeDebug(t *testing.T) {
 	}
 	t.Run("bad address", func(t *testing.T) {
 		if _, err := ServeDebug(context.Background(), "127.0.0.1:notaport", log); err == nil {
-			t.Fatal("serveDebug accepted an address it cannot listen on")
+			t.Fatal("ServeDebug accepted an address it cannot listen on")
 		}
 	})
 	t.Run("serves profiles until ctx ends", func(t *testing.T) {
