@@ -40,7 +40,12 @@ type latencyResult struct {
 	http    []time.Duration
 	ops     int
 	offered float64 // operations per second actually started
+	cores   latencyCores
 }
+
+// latencyCores is how many cores each process kept busy on average during
+// the latency load (warm-up and drain included), with -layout processes.
+type latencyCores struct{ nats, resolver, ingest, opsbench float64 }
 
 // benchLatency runs the whole pipeline on the one server: the real ingest on
 // loopback HTTP, one resolver worker, and a subscriber reading COMMS_RESOLVED

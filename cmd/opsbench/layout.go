@@ -122,8 +122,13 @@ func runLayout(ctx context.Context, o Options, out io.Writer) error {
 			f["proc_e2e_http_p50_ms"] = percentile(r.http, 0.50)
 			f["proc_e2e_http_p99_ms"] = percentile(r.http, 0.99)
 			f["proc_e2e_offered_ops_s"] = r.offered
-			return fmt.Sprintf("p50 %.2f p99 %.2f p99.9 %.2f ms at %.0f ops/s; POST→202 p50 %.2f p99 %.2f", f["proc_e2e_p50_ms"], f["proc_e2e_p99_ms"],
-				f["proc_e2e_p999_ms"], r.offered, f["proc_e2e_http_p50_ms"], f["proc_e2e_http_p99_ms"]), nil
+			f["proc_e2e_cores_nats"] = r.cores.nats
+			f["proc_e2e_cores_resolver"] = r.cores.resolver
+			f["proc_e2e_cores_ingest"] = r.cores.ingest
+			f["proc_e2e_cores_opsbench"] = r.cores.opsbench
+			return fmt.Sprintf("p50 %.2f p99 %.2f p99.9 %.2f ms at %.0f ops/s; POST→202 p50 %.2f p99 %.2f; cores: nats-server %.2f, resolver %.2f, ingest %.2f, opsbench %.2f",
+				f["proc_e2e_p50_ms"], f["proc_e2e_p99_ms"], f["proc_e2e_p999_ms"], r.offered, f["proc_e2e_http_p50_ms"], f["proc_e2e_http_p99_ms"],
+				r.cores.nats, r.cores.resolver, r.cores.ingest, r.cores.opsbench), nil
 		})
 		pr.step("failover", func() (string, error) {
 			r, err := l.failoverPhase(ctx, i)
@@ -160,8 +165,12 @@ func (l *layout) startNATS(ctx context.Context) error {
 		return err
 	}
 	host, port, _ := strings.Cut(addr, ":")
+	profArgs, err := l.prof.natsArgs()
+	if err != nil {
+		return err
+	}
 	l.nats, err = l.ps.start("nats-server", l.ps.bin("nats-server"),
-		[]string{"-a", host, "-p", port, "-js", "-sd", filepath.Join(l.ps.dir, "jetstream"), "-n", "opsbench"}, nil)
+		append([]string{"-a", host, "-p", port, "-js", "-sd", filepath.Join(l.ps.dir, "jetstream"), "-n", "opsbench"}, profArgs...), nil)
 	if err != nil {
 		return err
 	}
@@ -284,6 +293,10 @@ var layoutFigDefs = []figDef{
 	{key: "proc_e2e_http_p50_ms", label: "  POST → 202, p50", unit: "ms", prec: 2},
 	{key: "proc_e2e_http_p99_ms", label: "  POST → 202, p99", unit: "ms", prec: 2, target: "≤ 5 ms",
 		met: func(v float64) bool { return v <= 5 }},
+	{key: "proc_e2e_cores_nats", label: "  cores busy under the load: nats-server", unit: "cores", prec: 2},
+	{key: "proc_e2e_cores_resolver", label: "  cores busy under the load: resolver", unit: "cores", prec: 2},
+	{key: "proc_e2e_cores_ingest", label: "  cores busy under the load: ingest", unit: "cores", prec: 2},
+	{key: "proc_e2e_cores_opsbench", label: "  cores busy under the load: opsbench", unit: "cores", prec: 2},
 	{key: "proc_failover_gap_ms", label: "failover: kill -9 → partition flows", unit: "ms", prec: 0, target: "≤ 1000 ms",
 		met: func(v float64) bool { return v <= 1000 }},
 	{key: "proc_failover_pin_ms", label: "  kill -9 → partition pinned anew", unit: "ms", prec: 0},

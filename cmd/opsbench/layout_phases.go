@@ -317,7 +317,13 @@ func (l *layout) latencyPhase(ctx context.Context, run int) (latencyResult, erro
 		return latencyResult{}, err
 	}
 	profiled := l.prof.take(ctx, rp, profURL, max(1, int(l.o.Duration/time.Second)))
+	start, cpu0 := sampleCPU(), [...]time.Duration{l.nats.cpu(), rp.cpu(), ip.cpu()}
 	r, err := driveLatency(ctx, b, run, ibase)
+	end := sampleCPU()
+	if el := end.at.Sub(start.at).Seconds(); el > 0 {
+		r.cores = latencyCores{nats: (l.nats.cpu() - cpu0[0]).Seconds() / el, resolver: (rp.cpu() - cpu0[1]).Seconds() / el,
+			ingest: (ip.cpu() - cpu0[2]).Seconds() / el, opsbench: ownCores(start, end)}
+	}
 	if perr := profiled(); err == nil {
 		err = perr
 	}

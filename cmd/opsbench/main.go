@@ -133,7 +133,7 @@ func main() {
 	flag.IntVar(&o.Runs, "runs", o.Runs, "repeat every phase K times and print medians, min and max")
 	flag.StringVar(&o.Phases, "phases", "all", "comma-separated phases to run: publish, relay, resolver, ingest, latency, memory, await, api (ratios need both of theirs)")
 	flag.BoolVar(&o.Memory, "memory", o.Memory, "JetStream memory storage instead of file storage")
-	flag.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of one phase of the first run to `file` (with -layout processes: of the resolver process in the resolver and latency phases, the ingest process in the ingest phase)")
+	flag.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of one phase of the first run to `file` (with -layout processes: of the resolver process in the resolver and latency phases, the ingest process in the ingest phase; nats-server's to file.nats-server)")
 	flag.StringVar(&o.AllocProfile, "allocprofile", "", "write the allocation profile at the start (`file`.base) and the end (file) of one phase of the first run, each after a forced GC; read with go tool pprof -sample_index=alloc_space -base file.base")
 	flag.StringVar(&o.ProfilePhase, "profile-phase", o.ProfilePhase, "phase the CPU and allocation profiles cover: publish, relay, resolver, ingest, bare, shaped, latency, memory or all")
 	flag.StringVar(&o.MemProfile, "memprofile", "", "write a heap profile to `file` while the worker holds the open operations (first run)")
