@@ -53,6 +53,57 @@ func TestPublishAll(t *testing.T) {
 	}
 }
 
+// TestPublishAllWithin: a publish whose ack never comes fails once the
+// timeout passes, as under a context with that deadline; the timer it used
+// goes back to the pool stopped, so the publishes after it, each with a
+// timer from the pool, wait for their acks however long the last one took.
+func TestPublishAllWithin(t *testing.T) {
+	js, _ := setup(t)
+	ctx := context.Background()
+	// A core subscriber on a subject no stream holds: it takes the message
+	// and never answers, so no ack (and no "no responders") comes back.
+	sub, err := js.Conn().SubscribeSync("silent.x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	for _, tc := range []struct {
+		name    string
+		subject string
+		timeout time.Duration
+		expired bool
+	}{
+		{"no ack: times out", "silent.x", 50 * time.Millisecond, true},
+		{"again, on a pooled timer", "silent.x", 20 * time.Millisecond, true},
+		{"acked after a timed-out one", "s.a", 50 * time.Millisecond, false},
+		{"acked, with no timeout", "s.b", 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			start := time.Now()
+			acks, err := PublishAllWithin(ctx, js, tc.timeout, Pub{Msg: &nats.Msg{Subject: tc.subject, Data: []byte("x")}})
+			if !tc.expired {
+				if err != nil || len(acks) != 1 || acks[0].Stream != "S" {
+					t.Fatalf("acks %v, err %v: want one ack from S", acks, err)
+				}
+				return
+			}
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("err %v: want one wrapping context.DeadlineExceeded", err)
+			}
+			if waited := time.Since(start); waited < tc.timeout {
+				t.Errorf("gave up after %v, before the %v timeout", waited, tc.timeout)
+			}
+		})
+	}
+	// A pooled timer that still fired would fail a publish whose ack takes
+	// longer than nothing: publish many, each on a pooled timer.
+	for i := range 200 {
+		if _, err := PublishAllWithin(ctx, js, time.Hour, Pub{Msg: &nats.Msg{Subject: "s.c"}}); err != nil {
+			t.Fatalf("publish %d: %v", i, err)
+		}
+	}
+}
+
 // TestKeepAlive: a message kept alive is not redelivered past its AckWait;
 // once stopped, it is.
 func TestKeepAlive(t *testing.T) {

@@ -64,9 +64,7 @@ func (p *eventPublisher) publish(ctx context.Context, c *cachedState, ems []Emis
 		}
 		pubs[i] = jsutil.Pub{Msg: msg, Opts: opts}
 	}
-	ctx, cancel := context.WithTimeout(ctx, publishTimeout)
-	defer cancel()
-	acks, err := jsutil.PublishAll(ctx, p.js, pubs...)
+	acks, err := jsutil.PublishAllWithin(ctx, p.js, publishTimeout, pubs...)
 	if err != nil {
 		return fmt.Errorf("resolver: %w", err)
 	}

@@ -153,9 +153,7 @@ func (s *stateStore) casPublish(ctx context.Context, key string, data []byte, re
 	if ttl > 0 {
 		opts = append(opts, jetstream.WithMsgTTL(ttl))
 	}
-	ctx, cancel := context.WithTimeout(ctx, stateWriteTimeout)
-	defer cancel()
-	acks, err := jsutil.PublishAll(ctx, s.js, jsutil.Pub{Msg: &nats.Msg{Subject: stateSubjectPrefix + key, Data: data}, Opts: opts})
+	acks, err := jsutil.PublishAllWithin(ctx, s.js, stateWriteTimeout, jsutil.Pub{Msg: &nats.Msg{Subject: stateSubjectPrefix + key, Data: data}, Opts: opts})
 	if err != nil {
 		return 0, err
 	}
