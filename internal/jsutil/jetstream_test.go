@@ -54,9 +54,9 @@ func TestPublishAll(t *testing.T) {
 }
 
 // TestPublishAllWithin: a publish whose ack never comes fails once the
-// timeout passes, as under a context with that deadline; the timer it used
-// goes back to the pool stopped, so the publishes after it, each with a
-// timer from the pool, wait for their acks however long the last one took.
+// timeout passes, as under a context with that deadline, or once ctx is
+// cancelled; a timer that expired unread goes back to the pool with nothing
+// left in its channel, so no later publish fails before its own timeout.
 func TestPublishAllWithin(t *testing.T) {
 	js, _ := setup(t)
 	ctx := context.Background()
@@ -74,7 +74,7 @@ func TestPublishAllWithin(t *testing.T) {
 		expired bool
 	}{
 		{"no ack: times out", "silent.x", 50 * time.Millisecond, true},
-		{"again, on a pooled timer", "silent.x", 20 * time.Millisecond, true},
+		{"times out again, shorter", "silent.x", 20 * time.Millisecond, true},
 		{"acked after a timed-out one", "s.a", 50 * time.Millisecond, false},
 		{"acked, with no timeout", "s.b", 0, false},
 	} {
@@ -95,13 +95,29 @@ func TestPublishAllWithin(t *testing.T) {
 			}
 		})
 	}
-	// A pooled timer that still fired would fail a publish whose ack takes
-	// longer than nothing: publish many, each on a pooled timer.
-	for i := range 200 {
-		if _, err := PublishAllWithin(ctx, js, time.Hour, Pub{Msg: &nats.Msg{Subject: "s.c"}}); err != nil {
-			t.Fatalf("publish %d: %v", i, err)
+	t.Run("ctx cancelled while waiting", func(t *testing.T) {
+		cctx, cancel := context.WithCancel(ctx)
+		time.AfterFunc(20*time.Millisecond, cancel)
+		_, err := PublishAllWithin(cctx, js, time.Hour, Pub{Msg: &nats.Msg{Subject: "silent.x"}})
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("err %v: want one wrapping context.Canceled", err)
 		}
-	}
+	})
+	t.Run("no stale expiry from a pooled timer", func(t *testing.T) {
+		// Timeouts about as long as an ack's round trip: some fire while the
+		// ack wins the select. A timer pooled with that expiry still in its
+		// channel would fail the next call at once, however long its
+		// timeout.
+		for i := range 2000 {
+			short := time.Duration(1+i%400) * time.Microsecond
+			if _, err := PublishAllWithin(ctx, js, short, Pub{Msg: &nats.Msg{Subject: "s.c"}}); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("round %d, %v timeout: %v", i, short, err)
+			}
+			if _, err := PublishAllWithin(ctx, js, 10*time.Second, Pub{Msg: &nats.Msg{Subject: "s.c"}}); err != nil {
+				t.Fatalf("round %d: a publish after a %v one failed: %v", i, short, err)
+			}
+		}
+	})
 }
 
 // TestKeepAlive: a message kept alive is not redelivered past its AckWait;

@@ -26,10 +26,16 @@ func PublishAll(ctx context.Context, js jetstream.JetStream, pubs ...Pub) ([]*je
 }
 
 // PublishAllWithin is PublishAll that also gives up once timeout (0: none)
-// has passed, with an error wrapping context.DeadlineExceeded, as under a
-// context with that timeout, but without deriving one: a hot path publishes
+// has passed since the call, with an error wrapping context.DeadlineExceeded,
+// as under a context with that timeout, but without deriving one: a hot path publishes
 // without allocating a context, a timer and a cancellation per call.
 func PublishAllWithin(ctx context.Context, js jetstream.JetStream, timeout time.Duration, pubs ...Pub) ([]*jetstream.PubAck, error) {
+	var expired <-chan time.Time
+	if timeout > 0 {
+		t := getTimer(timeout)
+		defer putTimer(t)
+		expired = t.C
+	}
 	var buf [4]jetstream.PubAckFuture
 	futures := buf[:0]
 	for _, p := range pubs {
@@ -38,12 +44,6 @@ func PublishAllWithin(ctx context.Context, js jetstream.JetStream, timeout time.
 			return nil, fmt.Errorf("publish %s: %w", p.Msg.Subject, err)
 		}
 		futures = append(futures, f)
-	}
-	var expired <-chan time.Time
-	if timeout > 0 {
-		t := getTimer(timeout)
-		defer putTimer(t)
-		expired = t.C
 	}
 	acks := make([]*jetstream.PubAck, len(futures))
 	for i, f := range futures {
