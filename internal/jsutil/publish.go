@@ -27,8 +27,8 @@ func PublishAll(ctx context.Context, js jetstream.JetStream, pubs ...Pub) ([]*je
 
 // PublishAllWithin is PublishAll that also gives up once timeout (0: none)
 // has passed since the call, with an error wrapping context.DeadlineExceeded,
-// as under a context with that timeout, but without deriving one: a hot path publishes
-// without allocating a context, a timer and a cancellation per call.
+// as under a context with that timeout, but without deriving one: a hot
+// path publishes without allocating a context, a timer and a cancellation.
 func PublishAllWithin(ctx context.Context, js jetstream.JetStream, timeout time.Duration, pubs ...Pub) ([]*jetstream.PubAck, error) {
 	var expired <-chan time.Time
 	if timeout > 0 {
@@ -64,6 +64,8 @@ func PublishAllWithin(ctx context.Context, js jetstream.JetStream, timeout time.
 // Stop has nothing left in its channel (Go 1.23 timers), so Reset reuses it.
 var timers sync.Pool
 
+// getTimer returns a timer that fires once d has passed, from the pool when
+// it holds one.
 func getTimer(d time.Duration) *time.Timer {
 	if t, ok := timers.Get().(*time.Timer); ok {
 		t.Reset(d)
@@ -72,6 +74,7 @@ func getTimer(d time.Duration) *time.Timer {
 	return time.NewTimer(d)
 }
 
+// putTimer stops t and returns it to the pool.
 func putTimer(t *time.Timer) {
 	t.Stop()
 	timers.Put(t)
