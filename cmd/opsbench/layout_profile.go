@@ -63,8 +63,8 @@ func (pp *procProfiler) take(ctx context.Context, p *proc, url string, seconds i
 	}
 	done := make(chan error, 2)
 	go func() {
-		if err := pp.waitUp(ctx, p, url); err != nil {
-			done <- err
+		if err := waitReady(ctx, p, strings.TrimSuffix(url, "/profile")+"/cmdline", 30*time.Second); err != nil {
+			done <- fmt.Errorf("cpuprofile: %w", err)
 			done <- nil
 			return
 		}
@@ -74,26 +74,6 @@ func (pp *procProfiler) take(ctx context.Context, p *proc, url string, seconds i
 		done <- pp.fetch(ctx, p.name, url, seconds, pp.path)
 	}()
 	return func() error { return errors.Join(<-done, <-done) }
-}
-
-// waitUp returns once p's debug listener (url's host) answers, at most 30 s.
-func (pp *procProfiler) waitUp(ctx context.Context, p *proc, url string) error {
-	cmdline := strings.TrimSuffix(url, "/profile") + "/cmdline"
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, cmdline, nil)
-		if err != nil {
-			return err
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err == nil {
-			resp.Body.Close()
-			return nil
-		}
-		if !p.alive() || time.Now().After(deadline) {
-			return fmt.Errorf("cpuprofile of %s: %w", p.name, err)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }
 
 // fetch writes seconds of the CPU profile url serves (name's) to path.
