@@ -47,13 +47,13 @@
 // committed when the key has nothing more queued, or CommitDelay later, and
 // only then acked. A commit schedules the stall checks of the operations
 // still open that have none (one finished within the batch needs none),
-// then writes the state that records them (one compare-and-swap). So the cached state is
-// always the committed state with the batch applied in order, and is rebuilt
-// exactly that way when lost (evicted, or dropped after a failure). A crash
-// loses only unacked messages, applied again by the next owner. The events a
-// repeated application decides may already be stored: they are exactly the
-// key's events after the committed state's ResolvedSeq, read once per rebuilt
-// state and not published again.
+// then writes the state that records them (one compare-and-swap). So the
+// cached state is always the committed state with the batch applied in
+// order, and is rebuilt exactly that way when lost (evicted, or dropped
+// after a failure). A crash loses only unacked messages, applied again by
+// the next owner. The events a repeated application decides may already be
+// stored: they are exactly the key's events after the committed state's
+// ResolvedSeq, read once per rebuilt state and not published again.
 //
 // # State writes
 //
@@ -125,7 +125,8 @@
 // partition, so that two never race to unpin each other's new pin) and ends
 // its own cooldown on it. Once every such partition is unpinned, it drops its
 // cached states and catches up on what the member received and never
-// acked: no new pin waits for another partition's reads. Only the dead member's own pins are released. A
-// worker that only lost its connection for a moment loses its partitions as
-// it would at PinnedTTL, and the same catch-up and fencing keep that safe.
+// acked: no new pin waits for another partition's reads. Only the dead
+// member's own pins are released. A worker that only lost its connection
+// for a moment loses its partitions as it would at PinnedTTL, and the same
+// catch-up and fencing keep that safe.
 package resolver

@@ -16,8 +16,8 @@ import (
 
 // eventPublisher stores resolved events in COMMS_RESOLVED and stall checks
 // scheduled into COMMS_IN (what Apply, CheckStall and StallSchedules decide),
-// skipping the events a repeated application finds already stored. It holds no lock: a key's state is
-// touched by the key's goroutine alone.
+// skipping the events a repeated application finds already stored. It holds
+// no lock: a key's state is touched by the key's goroutine alone.
 type eventPublisher struct {
 	js       jetstream.JetStream
 	resolved jetstream.Stream
