@@ -867,10 +867,8 @@ func checkNATS(m *manifests) (errs []error) {
 	if confValue(cluster, "name") == "" || confValue(cluster, "listen") != fmt.Sprintf("0.0.0.0:%d", natsRoutePort) {
 		errs = append(errs, fmt.Errorf("nats.conf: cluster needs a name and listen 0.0.0.0:%d", natsRoutePort))
 	}
-	var routes, want []string
-	for _, r := range regexp.MustCompile(`nats(?:-route)?://[^\s,\]]+`).FindAllString(cluster, -1) {
-		routes = append(routes, r)
-	}
+	routes := regexp.MustCompile(`nats(?:-route)?://[^\s,\]]+`).FindAllString(cluster, -1)
+	var want []string
 	for i := range replicas {
 		want = append(want, fmt.Sprintf("nats://%s-%d.%s:%d", s.Name, i, s.Spec.ServiceName, natsRoutePort))
 	}

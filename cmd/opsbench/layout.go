@@ -16,9 +16,6 @@ import (
 	"github.com/commsops/commsops/internal/traffic"
 )
 
-// layoutPhases are the phases of -layout processes, in order.
-var layoutPhases = []string{"relay", "resolver", "ingest", "latency", "failover"}
-
 // layout is one invocation of -layout processes: the shipped layout, every
 // component a process of its own on one nats-server process, measured from
 // this process (the load generator and the subscribers).

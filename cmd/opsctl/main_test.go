@@ -487,7 +487,7 @@ func TestDLQ(t *testing.T) {
 
 	out, _ := mustOpsctl(t, "dlq", "list")
 	for _, want := range []string{
-		fmt.Sprintf("#1  "), fmt.Sprintf("from COMMS_IN #%d (%s)  deliveries 10  worker w-1  msg-id orig-1", origAck.Sequence, stored.Subject),
+		"#1  ", fmt.Sprintf("from COMMS_IN #%d (%s)  deliveries 10  worker w-1  msg-id orig-1", origAck.Sequence, stored.Subject),
 		"reason: invalid data: unexpected end of JSON input", "redrive to: " + orig.Subject, "#2  ", "cannot redrive: dead letter #2", "#3  "} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("dlq list lacks %q:\n%s", want, out)

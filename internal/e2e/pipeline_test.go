@@ -130,10 +130,10 @@ func TestPipelineScenarios(t *testing.T) {
 			for _, s := range tc.steps {
 				p.mustPost(s.route, s.body)
 			}
-			evs := p.out.waitFor(t, 10*time.Second, tc.cc, func(evs []resolvedEvent) bool {
+			p.out.waitFor(t, 10*time.Second, tc.cc, func(evs []resolvedEvent) bool {
 				return len(statusesOf(evs, tc.cc, tc.opID)) >= len(tc.want)
 			})
-			evs = p.out.settle(300 * time.Millisecond)
+			evs := p.out.settle(300 * time.Millisecond)
 			got := statusesOf(evs, tc.cc, tc.opID)
 			if !slices.Equal(got, tc.want) {
 				t.Fatalf("statuses = %v, want %v\n%s", got, tc.want, describe(evs))
@@ -179,8 +179,8 @@ func TestSharedClientContextAndIDFormats(t *testing.T) {
 	p.mustPost("/v1/responses", readTestdata(t, "invite_response_running.json"))
 	p.mustPost("/v1/notifications", readTestdata(t, "invite_null_id.json"))
 
-	evs := p.out.waitFor(t, 10*time.Second, "all operations", func(evs []resolvedEvent) bool { return len(evs) >= 6 })
-	evs = p.out.settle(300 * time.Millisecond)
+	p.out.waitFor(t, 10*time.Second, "all operations", func(evs []resolvedEvent) bool { return len(evs) >= 6 })
+	evs := p.out.settle(300 * time.Millisecond)
 	for _, c := range []struct {
 		cc, id string
 		want   []events.Status

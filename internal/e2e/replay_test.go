@@ -25,8 +25,8 @@ func TestReplayRebuildsIdenticalEvents(t *testing.T) {
 	want, n := traffic.Expect(seq)
 	w := p.startWorker("w1", resolverDefaults())
 	p.publishAll(t, seq)
-	first := p.out.waitFor(t, 60*time.Second, "first run", func(evs []resolvedEvent) bool { return len(evs) >= n })
-	first = p.out.settle(300 * time.Millisecond)
+	p.out.waitFor(t, 60*time.Second, "first run", func(evs []resolvedEvent) bool { return len(evs) >= n })
+	first := p.out.settle(300 * time.Millisecond)
 	w.stop(t)
 	checkAgainstModel(t, ops, want, first)
 

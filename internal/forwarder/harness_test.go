@@ -249,13 +249,6 @@ func (s *testSink) ids() []string {
 	return out
 }
 
-// distinct returns how many different ce-ids were received.
-func (s *testSink) distinct() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.attempts)
-}
-
 // consumerSettled reports whether the durable has nothing pending or
 // unacknowledged and its ack floor is at least seq.
 func (en *env) consumerSettled(t testing.TB, durable string, seq uint64) func() bool {

@@ -185,25 +185,6 @@ func waitTruth(t *testing.T, sim *Simulator, callID, what string, cond func(Call
 	}
 }
 
-// settled reports whether every operation of tr is final and every
-// delivery it started has ended (no attempt awaits a retry).
-func settled(nDeliveries int) func(CallTruth) bool {
-	return func(tr CallTruth) bool {
-		for _, op := range tr.Operations {
-			if op.Final == "" {
-				return false
-			}
-		}
-		ended := 0
-		for _, d := range tr.Deliveries {
-			if d.Outcome != OutcomeRetry {
-				ended++
-			}
-		}
-		return ended >= nDeliveries
-	}
-}
-
 func mustUnmarshal(t *testing.T, b []byte, v any) {
 	t.Helper()
 	if err := json.Unmarshal(b, v); err != nil {

@@ -528,12 +528,6 @@ func isObject(v []byte) bool {
 	return i < len(v) && v[i] == '{'
 }
 
-// foldName reports whether a member name matches a field name as encoding/json
-// matches struct fields: exactly or case-insensitively.
-func foldName(name []byte, field string) bool {
-	return bytes.EqualFold(name, []byte(field))
-}
-
 // kindOf names the JSON type of a valid value, for errors.
 func kindOf(v []byte) string {
 	switch v[0] {

@@ -119,8 +119,7 @@ func TestSchedulerCheckpoint(t *testing.T) {
 	var log []string // only the key's goroutine appends: the race detector checks it
 	gate := make(chan struct{})
 	pending := 1 // checkpoint work to do once the queue drains
-	var s *keyScheduler[int]
-	s = newKeyScheduler(func(_ string, it int) {
+	s := newKeyScheduler(func(_ string, it int) {
 		if it == 1 {
 			<-gate
 		}
