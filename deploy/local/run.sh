@@ -30,7 +30,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 run="$here/run"
 bin="$run/bin"
-nats_server_module="github.com/nats-io/nats-server/v2@v2.15.3"
+nats_server_module="github.com/nats-io/nats-server/v2@v2.15.2"
 host=127.0.0.1
 
 nats_client_ports=(4222 4223 4224)
